@@ -1,0 +1,62 @@
+"""The project's one exception hierarchy.
+
+Errors carry structured fields; driver errors are wrapped with ``raise ... from exc``.
+``ValidationError`` is also a Django ``ValidationError`` so admin forms, the API and model
+``full_clean`` all show its per-field messages without translation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+
+
+class SchedulerError(Exception):
+    """Root of every error this project raises on purpose."""
+
+
+class ValidationError(SchedulerError, DjangoValidationError):
+    """Bad input, keyed by field: ``errors = {"cron": ["... what is wrong, what is allowed"]}``."""
+
+    def __init__(self, errors: Mapping[str, str | Sequence[str]]) -> None:
+        self.errors: dict[str, list[str]] = {
+            field: [messages] if isinstance(messages, str) else list(messages) for field, messages in errors.items()
+        }
+        DjangoValidationError.__init__(self, {field: list(msgs) for field, msgs in self.errors.items()})
+
+    def __str__(self) -> str:
+        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in self.errors.items())
+
+
+class UnknownJobError(SchedulerError):
+    def __init__(self, key: str, known: Sequence[str]) -> None:
+        self.key = key
+        self.known = list(known)
+        super().__init__(f"unknown job {key!r}; registered jobs: {', '.join(sorted(known)) or '(none)'}")
+
+
+class ArtifactNameError(ValidationError):
+    """An artifact name that is empty, too long, or would leave the run's artifact folder."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.name = name
+        self.problem = problem
+        super().__init__({"name": f"artifact name {name!r} {problem}"})
+
+
+class PublishError(SchedulerError):
+    """The broker refused or lost a batch of run messages; the runs stay pending for recovery."""
+
+    def __init__(self, run_ids: Sequence[str], cause: str) -> None:
+        self.run_ids = list(run_ids)
+        super().__init__(f"could not publish {len(self.run_ids)} run(s): {cause}")
+
+
+class RunStateError(SchedulerError):
+    """A status change lost its compare-and-set: the run was not in the expected state."""
+
+    def __init__(self, run_id: str, expected: Sequence[str], action: str) -> None:
+        self.run_id = run_id
+        self.expected = list(expected)
+        super().__init__(f"cannot {action} run {run_id}: it is no longer {' or '.join(expected)}")

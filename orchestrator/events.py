@@ -1,0 +1,229 @@
+"""The append-only JSONL event log: one JSON object per line.
+
+Writers in many processes append at once: every batch is one ``write`` on an ``O_APPEND`` file
+descriptor under an exclusive ``flock``, so lines never interleave. Readers skip lines that are
+not JSON objects (a torn line after a disk-full error, binary junk) instead of failing.
+
+Keys: ``ts`` (ISO 8601 UTC, added when missing), ``event``, and where they apply ``schedule``,
+``schedule_id``, ``scheduled_for``, ``run_id``, ``job``, ``trigger``, ``status``, ``worker``,
+``duration_ms``, ``error``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+SCHEDULE_ENQUEUED = "schedule_enqueued"
+RUN_STARTED = "run_started"
+RUN_FINISHED = "run_finished"
+RUN_SKIPPED = "run_skipped"
+RUN_MISSED = "run_missed"
+RUN_RETRIED = "run_retried"
+RUN_CANCELLED = "run_cancelled"
+RUN_BUFFERED = "run_buffered"
+RUN_WAITING = "run_waiting"
+STEP_STARTED = "step_started"
+STEP_FINISHED = "step_finished"
+
+Event = dict[str, Any]
+
+_READ_BLOCK = 64 * 1024
+_failures_lock = threading.Lock()
+_write_failures = 0
+
+
+def default_path() -> Path:
+    from django.conf import settings
+
+    return Path(settings.EVENTS_PATH)
+
+
+def _resolve(path: str | os.PathLike[str] | None) -> Path:
+    return default_path() if path is None else Path(path)
+
+
+def utc_stamp(moment: datetime | None = None) -> str:
+    """ISO 8601 in UTC with milliseconds and a ``Z``: ``2026-11-23T10:00:00.123Z``."""
+    moment = datetime.now(UTC) if moment is None else moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return utc_stamp(value)
+    if isinstance(value, uuid.UUID | Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _encode(event: Mapping[str, Any]) -> tuple[Event, bytes]:
+    record = dict(event)
+    if not record.get("ts"):
+        record = {"ts": utc_stamp(), **record}
+    line = json.dumps(record, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+    return record, (line + "\n").encode("utf-8")
+
+
+def record_events(events: Sequence[Mapping[str, Any]], path: str | os.PathLike[str] | None = None) -> list[Event]:
+    """Append ``events`` in one locked write; returns them as written (with ``ts``). Raises ``OSError``."""
+    if not events:
+        return []
+    target = _resolve(path)
+    encoded = [_encode(event) for event in events]
+    payload = b"".join(data for _, data in encoded)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        view = memoryview(payload)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    finally:
+        os.close(fd)  # closing releases the lock
+    return [record for record, _ in encoded]
+
+
+def record_event(event: Mapping[str, Any], path: str | os.PathLike[str] | None = None) -> Event:
+    """Append one event; returns it as written (with ``ts``). Raises ``OSError`` when it cannot write."""
+    return record_events([event], path)[0]
+
+
+def emit(events: Sequence[Mapping[str, Any]], path: str | os.PathLike[str] | None = None) -> bool:
+    """Like ``record_events`` but never raises: a run must complete even when the log cannot be written.
+
+    A failure is logged and counted (``write_failures``); the next call tries again.
+    """
+    global _write_failures
+    try:
+        record_events(events, path)
+    except (OSError, TypeError, ValueError) as exc:
+        with _failures_lock:
+            _write_failures += 1
+        logger.error(
+            "could not write %d event(s) to the event log: %s",
+            len(events),
+            exc,
+            extra={"event": "event_log_write_failed"},
+        )
+        return False
+    return True
+
+
+def write_failures() -> int:
+    """Event-log writes that failed in this process since it started."""
+    return _write_failures
+
+
+def _parse(line: bytes) -> Event | None:
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        value = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _lines_backwards(path: Path) -> Iterator[bytes]:
+    """Lines of ``path`` from the last to the first, reading fixed-size blocks from the end."""
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        position = handle.tell()
+        remainder = b""
+        while position > 0:
+            size = min(_READ_BLOCK, position)
+            position -= size
+            handle.seek(position)
+            block = handle.read(size) + remainder
+            lines = block.split(b"\n")
+            remainder = lines.pop(0)
+            yield from reversed(lines)
+        if remainder:
+            yield remainder
+
+
+def iter_events_backwards(
+    path: str | os.PathLike[str] | None = None,
+    predicate: Callable[[Event], bool] | None = None,
+) -> Iterator[Event]:
+    """Valid events, newest first; a missing file yields nothing."""
+    target = _resolve(path)
+    try:
+        lines = _lines_backwards(target)
+        for line in lines:
+            event = _parse(line)
+            if event is not None and (predicate is None or predicate(event)):
+                yield event
+    except FileNotFoundError:
+        return
+
+
+def iter_events(path: str | os.PathLike[str] | None = None) -> Iterator[Event]:
+    """Valid events, oldest first; a missing file yields nothing."""
+    target = _resolve(path)
+    try:
+        with open(target, "rb") as handle:
+            for line in handle:
+                event = _parse(line)
+                if event is not None:
+                    yield event
+    except FileNotFoundError:
+        return
+
+
+def last_runs(limit: int = 20, path: str | os.PathLike[str] | None = None) -> list[Event]:
+    """The last ``limit`` events, most recent first."""
+    if limit <= 0:
+        return []
+    events = []
+    for event in iter_events_backwards(path):
+        events.append(event)
+        if len(events) >= limit:
+            break
+    return events
+
+
+def index_by(field: str, limit: int = 100, path: str | os.PathLike[str] | None = None) -> dict[str, list[Event]]:
+    """The last ``limit`` events grouped by the value of ``field`` (oldest first within a group).
+
+    Events without the field (or with an empty value) are left out; values are keyed as strings.
+    """
+    recent = list(reversed(last_runs(limit, path)))
+    grouped: dict[str, list[Event]] = {}
+    for event in recent:
+        value = event.get(field)
+        if value is None or value == "":
+            continue
+        grouped.setdefault(str(value), []).append(event)
+    return grouped
+
+
+def events_for_run(
+    run_id: str | uuid.UUID, path: str | os.PathLike[str] | None = None, limit: int = 200
+) -> list[Event]:
+    """The events of one run, oldest first (scans from the end; bounded by ``limit`` matches)."""
+    wanted = str(run_id)
+    matches: list[Event] = []
+    for event in iter_events_backwards(path, lambda e: str(e.get("run_id", "")) == wanted):
+        matches.append(event)
+        if len(matches) >= limit:
+            break
+    return list(reversed(matches))
+
+
+def filter_events(events: Iterable[Event], **equals: str) -> list[Event]:
+    """Events whose fields equal the given values (compared as strings)."""
+    return [e for e in events if all(str(e.get(key, "")) == value for key, value in equals.items())]

@@ -1,0 +1,118 @@
+"""``log_triage``: count a log file's lines by level and its most frequent error messages.
+
+Error messages are grouped by their shape: numbers, hex ids and UUIDs are replaced by
+placeholders, so "timeout after 31s on 10.0.0.7" and "timeout after 30s on 10.0.0.9" count as one.
+Writes ``triage.json`` and ``triage.md`` as the run's artifacts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from orchestrator.context import RunContext
+from orchestrator.errors import ValidationError
+from orchestrator.registry import job
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LEVEL = re.compile(r"\b(DEBUG|INFO|WARN(?:ING)?|ERROR|ERR|CRITICAL|FATAL)\b")
+_ALIASES = {"WARN": "WARNING", "ERR": "ERROR", "FATAL": "CRITICAL"}
+_UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
+_HEX = re.compile(r"\b0x[0-9a-fA-F]+\b|\b[0-9a-fA-F]{8,}\b")
+_NUMBER = re.compile(r"\d+(?:\.\d+)*")
+ERROR_LEVELS = {"ERROR", "CRITICAL"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Triage:
+    lines: int
+    by_level: dict[str, int]
+    top_errors: list[dict[str, Any]]
+
+
+def message_shape(message: str) -> str:
+    """``message`` with its variable parts replaced, so similar errors group together."""
+    shaped = _UUID.sub("<uuid>", message)
+    shaped = _HEX.sub("<hex>", shaped)
+    shaped = _NUMBER.sub("<n>", shaped)
+    return " ".join(shaped.split())
+
+
+def triage(lines: Iterable[str], *, top: int = 10) -> Triage:
+    """Count lines by level and the ``top`` most frequent error shapes (pure; no I/O)."""
+    by_level: Counter[str] = Counter()
+    shapes: Counter[str] = Counter()
+    examples: dict[str, str] = {}
+    total = 0
+    for raw in lines:
+        line = raw.rstrip("\n")
+        if not line.strip():
+            continue
+        total += 1
+        found = _LEVEL.search(line)
+        if found is None:
+            by_level["OTHER"] += 1
+            continue
+        level = _ALIASES.get(found.group(1), found.group(1))
+        by_level[level] += 1
+        if level in ERROR_LEVELS:
+            message = line[found.end() :].lstrip(" :-]|")
+            shape = message_shape(message) or "(empty message)"
+            shapes[shape] += 1
+            examples.setdefault(shape, message[:300])
+    ordered = {level: by_level.get(level, 0) for level in LEVELS}
+    if by_level.get("OTHER"):
+        ordered["OTHER"] = by_level["OTHER"]
+    top_errors = [
+        {"message": shape, "count": count, "example": examples[shape]} for shape, count in shapes.most_common(top)
+    ]
+    return Triage(lines=total, by_level=ordered, top_errors=top_errors)
+
+
+def render_markdown(path: str, result: Triage, summary: str | None = None) -> str:
+    lines = [f"# Log triage: `{path}`", "", f"{result.lines} lines.", "", "| level | lines |", "|---|---:|"]
+    lines += [f"| {level} | {count} |" for level, count in result.by_level.items()]
+    lines += ["", "## Most frequent errors", ""]
+    if not result.top_errors:
+        lines.append("No errors.")
+    else:
+        lines += ["| count | message |", "|---:|---|"]
+        lines += [f"| {item['count']} | `{item['message'].replace('|', '/')}` |" for item in result.top_errors]
+    if summary:
+        lines += ["", "## Summary", "", summary]
+    return "\n".join(lines) + "\n"
+
+
+def resolve_log_path(raw: object) -> Path:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValidationError({"params.path": "is required: the log file to read"})
+    path = Path(raw)
+    if not path.is_absolute():
+        path = Path(settings.BASE_DIR) / path
+    if not path.is_file():
+        raise ValidationError({"params.path": f"{raw!r} is not a readable file"})
+    return path
+
+
+@job("log_triage", timeout_seconds=600, description="Counts a log's lines by level and its most frequent errors.")
+def log_triage(ctx: RunContext) -> Mapping[str, Any]:
+    path = resolve_log_path(ctx.params.get("path"))
+    top = int(ctx.params.get("top", 10))
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        result = triage(handle, top=top)
+    report = {
+        "file": str(path),
+        "lines": result.lines,
+        "by_level": result.by_level,
+        "top_errors": result.top_errors,
+    }
+    ctx.write_artifact("triage.json", json.dumps(report, indent=2), "application/json")
+    ctx.write_artifact("triage.md", render_markdown(str(path), result), "text/markdown")
+    return {"lines": result.lines, "errors": sum(i["count"] for i in result.top_errors), "by_level": result.by_level}

@@ -1,0 +1,256 @@
+"""How a run executes: jobs, directives, runs, their artifacts and token counts.
+
+The orchestrator knows nothing of schedules: a run's schedule, if any, is data in its frozen
+``directive_snapshot`` and the ``scheduling.ScheduledRun`` row that points at it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+
+QUEUE_NAME = RegexValidator(
+    r"^[A-Za-z0-9_.:-]{1,100}$",
+    "A queue name is 1-100 letters, digits, '_', '.', ':' or '-'.",
+)
+
+
+class Job(models.Model):
+    """Operational settings of a registered job (the code lives in the registry under ``key``)."""
+
+    key = models.CharField(max_length=100, unique=True, help_text="The registered job name, e.g. log_triage.")
+    description = models.TextField(blank=True)
+    queue = models.CharField(
+        max_length=100,
+        default="default",
+        validators=[QUEUE_NAME],
+        help_text="Celery queue its runs go to; start workers with -Q <queue>.",
+    )
+    max_concurrency = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Runs of this job at once across all workers; empty for no limit.",
+    )
+    timeout_seconds = models.PositiveIntegerField(
+        default=3600,
+        help_text="A run is stopped and marked timed_out after this many seconds.",
+    )
+    max_retries = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Failed runs are retried this many times, with exponential backoff.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.CheckConstraint(condition=Q(timeout_seconds__gt=0), name="job_timeout_positive"),
+            models.CheckConstraint(
+                condition=Q(max_concurrency__isnull=True) | Q(max_concurrency__gt=0),
+                name="job_max_concurrency_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Directive(models.Model):
+    """A named configuration of a job: the params a run starts from (frozen into the run)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="directives")
+    params = models.JSONField(default=dict, blank=True, help_text="A JSON object passed to the job.")
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", "pending"  # committed, not yet published
+    QUEUED = "queued", "queued"  # published (or waiting for a limit slot)
+    RUNNING = "running", "running"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+    TIMED_OUT = "timed_out", "timed out"
+    CANCELLED = "cancelled", "cancelled"
+
+
+ACTIVE_STATUSES: tuple[str, ...] = (RunStatus.PENDING, RunStatus.QUEUED, RunStatus.RUNNING)
+FINAL_STATUSES: tuple[str, ...] = (
+    RunStatus.SUCCEEDED,
+    RunStatus.FAILED,
+    RunStatus.TIMED_OUT,
+    RunStatus.CANCELLED,
+)
+
+
+class RunTrigger(models.TextChoices):
+    SCHEDULE = "schedule", "schedule"
+    MANUAL = "manual", "manual"
+    API = "api", "api"
+
+
+class RunQuerySet(models.QuerySet["Run"]):
+    def active(self) -> RunQuerySet:
+        return self.filter(status__in=ACTIVE_STATUSES)
+
+    def claim(self, run_id: uuid.UUID | str, *, attempt: int, worker: str, now: datetime) -> bool:
+        """Compare-and-set ``pending|queued`` -> ``running`` for the delivery of ``attempt``.
+
+        A message carries the attempt it was published for, so a late duplicate of an earlier
+        attempt's message can never start a later attempt. True when this caller won.
+        """
+        won = self.filter(id=run_id, status__in=(RunStatus.PENDING, RunStatus.QUEUED), attempt=attempt).update(
+            status=RunStatus.RUNNING,
+            attempt=attempt + 1,
+            started_at=now,
+            finished_at=None,
+            worker=worker,
+            wait_reason="",
+        )
+        return won == 1
+
+    def finish(
+        self,
+        run_id: uuid.UUID | str,
+        *,
+        attempt: int,
+        status: str,
+        now: datetime,
+        error: str = "",
+        result: Any = None,
+    ) -> bool:
+        """Compare-and-set ``running`` -> a final status, for the attempt this worker claimed."""
+        return (
+            self.filter(id=run_id, status=RunStatus.RUNNING, attempt=attempt + 1).update(
+                status=status, finished_at=now, error=error, result=result
+            )
+            == 1
+        )
+
+    def mark_queued(self, run_ids: Sequence[uuid.UUID | str], *, now: datetime) -> int:
+        """``pending`` -> ``queued`` after their messages were published (running runs stay as they are)."""
+        if not run_ids:
+            return 0
+        return self.filter(id__in=list(run_ids), status=RunStatus.PENDING).update(
+            status=RunStatus.QUEUED, queued_at=now
+        )
+
+    def stale_pending(self, *, older_than: datetime, limit: int) -> RunQuerySet:
+        """Runs committed but not published before ``older_than``: the recovery step's work."""
+        return self.filter(status=RunStatus.PENDING, pending_since__lt=older_than).order_by("pending_since")[:limit]
+
+
+class Run(models.Model):
+    """One execution of a job, with everything needed to understand it afterwards."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="runs")
+    directive_snapshot = models.JSONField(
+        default=dict, help_text="The job, directive and params as they were when the run was created."
+    )
+    trigger = models.CharField(max_length=20, choices=RunTrigger.choices)
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING)
+    created_at = models.DateTimeField()
+    #: When the run last became ``pending`` (created, or re-queued for a retry): recovery's clock.
+    pending_since = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    task_id = models.CharField(max_length=255, blank=True)
+    #: Executions started so far (0 before the first); a message carries the value it expects.
+    attempt = models.PositiveIntegerField(default=0)
+    #: Why a queued run is not running yet (a limit, a backoff), empty otherwise.
+    wait_reason = models.CharField(max_length=255, blank=True)
+    result = models.JSONField(null=True, blank=True, help_text="The job's small summary of what it did.")
+    steps = models.JSONField(default=list, blank=True, help_text="Per-step results of a DAG run.")
+
+    objects: ClassVar[RunQuerySet] = RunQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="run_status_created_idx"),
+            models.Index(fields=["pending_since"], name="run_pending_since_idx", condition=Q(status=RunStatus.PENDING)),
+            models.Index(fields=["job", "-created_at"], name="run_job_created_idx"),
+            models.Index(fields=["-created_at"], name="run_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}:{self.id}"
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+class RunArtifact(models.Model):
+    """A file a run wrote under ``ARTIFACTS_DIR/<run id>/``."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="artifacts")
+    name = models.CharField(max_length=255)
+    path = models.CharField(max_length=512, help_text="Relative to ARTIFACTS_DIR.")
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    content_type = models.CharField(max_length=100, default="application/octet-stream")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "name"]
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="artifact_unique_name_per_run")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}/{self.name}"
+
+
+class LLMCall(models.Model):
+    """Token counts of one language-model call. Deliberately no field for prompt or response text."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="llm_calls")
+    model = models.CharField(max_length=200)
+    prompt_tokens = models.PositiveIntegerField()
+    completion_tokens = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.prompt_tokens}+{self.completion_tokens}"
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def token_totals(calls: Iterable[LLMCall]) -> dict[str, dict[str, int]]:
+    """Prompt, completion and total tokens by model."""
+    totals: dict[str, dict[str, int]] = {}
+    for call in calls:
+        row = totals.setdefault(call.model, {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
+        row["prompt_tokens"] += call.prompt_tokens
+        row["completion_tokens"] += call.completion_tokens
+        row["total_tokens"] += call.total_tokens
+    return totals

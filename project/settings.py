@@ -1,0 +1,217 @@
+"""Django settings: everything from environment variables, with embedded defaults for the demo.
+
+With neither ``DATABASE_URL`` nor ``REDIS_URL`` set, the project runs on SQLite under ``var/`` and
+an embedded Redis it starts itself on first use (see ``project.embedded_redis``). Production sets
+both, plus ``DJANGO_SECRET_KEY``; the names are listed in README.md.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from project import embedded_redis
+from project.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_optional_int,
+    env_optional_str,
+    env_path,
+    env_seconds,
+    env_str,
+)
+from project.redis_url import kombu_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = env_path("SCHEDULER_VAR_DIR", BASE_DIR / "var")
+
+DATABASE_URL = env_optional_str("DATABASE_URL")
+_REDIS_URL = env_optional_str("REDIS_URL")
+#: Set when the project owns an embedded Redis (REDIS_URL unset); None otherwise.
+EMBEDDED_REDIS_DIR: Path | None = None if _REDIS_URL else VAR_DIR / "redis"
+REDIS_URL = _REDIS_URL or embedded_redis.url_for(VAR_DIR / "redis")
+#: The demo default: SQLite, debug on, a generated secret key kept under var/.
+DEMO_DEFAULTS = DATABASE_URL is None
+
+DEBUG = env_bool("DJANGO_DEBUG", default=DEMO_DEFAULTS)
+
+
+def _secret_key() -> str:
+    configured = env_optional_str("DJANGO_SECRET_KEY")
+    if configured:
+        return configured
+    if not DEMO_DEFAULTS:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DATABASE_URL is set (outside the demo)")
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "django_celery_results",
+    "orchestrator",
+    "scheduling",
+    "workers",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "project.urls"
+WSGI_APPLICATION = "project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "project" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+_SQLITE_OPTIONS: dict[str, Any] = {
+    # WAL lets the web process read while the beat and the worker write.
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30,
+}
+
+
+def _database() -> dict[str, Any]:
+    if DATABASE_URL is None:
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "db.sqlite3",
+            "OPTIONS": dict(_SQLITE_OPTIONS),
+        }
+    config: dict[str, Any] = dict(
+        dj_database_url.parse(
+            DATABASE_URL,
+            conn_max_age=env_int("DB_CONN_MAX_AGE", 600, minimum=0),
+            conn_health_checks=True,
+        )
+    )
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {**_SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+        config["CONN_MAX_AGE"] = 0
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- Celery (read by project.celery with namespace CELERY) -------------------------------------
+
+#: The longest a job may run; the broker's visibility timeout is kept longer than this.
+SCHEDULER_MAX_JOB_TIMEOUT_SECONDS = env_int("SCHEDULER_MAX_JOB_TIMEOUT_SECONDS", 6 * 3600, minimum=1)
+
+CELERY_BROKER_URL = kombu_url(REDIS_URL)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A message not acknowledged within this time is delivered again: keep it past every job's timeout.
+    "visibility_timeout": SCHEDULER_MAX_JOB_TIMEOUT_SECONDS + 3600,
+    "socket_connect_timeout": 5,
+}
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BEAT_SCHEDULER = "scheduling.beat:Scheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+
+# --- The scheduler's own settings (documented in README.md, checked in scheduling/checks.py) ---
+
+EVENTS_PATH = env_path(
+    "EVENTS_PATH",
+    VAR_DIR / "logs" / "orchestrator_state.jsonl",
+    aliases=("STATE_STORE_PATH", "ORCH_EVENTS_PATH"),
+)
+ARTIFACTS_DIR = env_path("ARTIFACTS_DIR", VAR_DIR / "artifacts")
+#: The longest the beat sleeps between ticks: a schedule edit is picked up within this time.
+SCHEDULER_TICK_SECONDS = env_seconds("SCHEDULER_TICK_SECONDS", 1.0, millisecond_aliases=("SCHED_TICK_MS",))
+CELERY_BEAT_MAX_LOOP_INTERVAL = SCHEDULER_TICK_SECONDS
+#: Due schedules claimed per transaction.
+SCHEDULER_BATCH_SIZE = env_int("SCHEDULER_BATCH_SIZE", 500, minimum=1)
+#: A run still `pending` (committed, never published) after this long is published by recovery.
+SCHEDULER_RECOVERY_GRACE_SECONDS = env_seconds("SCHEDULER_RECOVERY_GRACE_SECONDS", 15.0)
+#: How often each beat runs recovery and the other maintenance steps.
+SCHEDULER_MAINTENANCE_SECONDS = env_seconds("SCHEDULER_MAINTENANCE_SECONDS", 5.0)
+#: An occurrence that became due longer ago than this misfired (no beat ran): its misfire policy applies.
+SCHEDULER_MISFIRE_THRESHOLD_SECONDS = env_seconds("SCHEDULER_MISFIRE_THRESHOLD_SECONDS", 30.0)
+#: The misfire policy run_all runs at most this many missed occurrences of a schedule.
+SCHEDULER_MAX_CATCHUP = env_int("SCHEDULER_MAX_CATCHUP", 100, minimum=1)
+#: Occurrences of one schedule listed one by one per tick; a longer backlog collapses into one row.
+SCHEDULER_MAX_ENUMERATE = env_int("SCHEDULER_MAX_ENUMERATE", 1000, minimum=10)
+#: Runs of all jobs at once, across every worker (None: no global limit).
+SCHEDULER_MAX_GLOBAL_RUNS = env_optional_int("SCHEDULER_MAX_GLOBAL_RUNS", aliases=("SCHED_MAX_PARALLEL",), minimum=1)
+#: Modules holding @job definitions besides the built-in ones.
+SCHEDULER_JOB_MODULES = env_list("SCHEDULER_JOB_MODULES")
+#: Test hook: a beat exits right after committing a batch and before publishing it.
+SCHEDULER_FAULT_CRASH_AFTER_COMMIT = env_bool("SCHEDULER_FAULT_CRASH_AFTER_COMMIT", default=False)
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"keyvalue": {"()": "project.logging.KeyValueFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "keyvalue"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "kombu": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,66 @@
+"""System checks for the scheduler's settings (ids are stable: scheduling.E001...)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+
+@register()
+def check_scheduler_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    tick = float(settings.SCHEDULER_TICK_SECONDS)
+    if not 0 < tick <= 60:
+        messages.append(
+            Error(
+                f"SCHEDULER_TICK_SECONDS is {tick}; it must be more than 0 and at most 60.",
+                hint="Edits are picked up within this time; 1 second is the default.",
+                id="scheduling.E001",
+            )
+        )
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+    if visibility <= settings.SCHEDULER_MAX_JOB_TIMEOUT_SECONDS:
+        messages.append(
+            Error(
+                f"The broker visibility timeout ({visibility}s) is not longer than the longest job timeout "
+                f"({settings.SCHEDULER_MAX_JOB_TIMEOUT_SECONDS}s): a long run would be delivered twice.",
+                id="scheduling.E002",
+            )
+        )
+    if 2 * tick > settings.SCHEDULER_RECOVERY_GRACE_SECONDS:
+        messages.append(
+            Warning(
+                "SCHEDULER_RECOVERY_GRACE_SECONDS is shorter than two ticks; recovery may publish runs "
+                "that their beat is about to publish (harmless, but wasteful).",
+                id="scheduling.W001",
+            )
+        )
+    return messages
+
+
+@register(Tags.database)
+def check_job_timeouts(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    from django.db import DatabaseError
+
+    from orchestrator.models import Job
+
+    if not kwargs.get("databases"):
+        return []
+    limit = settings.SCHEDULER_MAX_JOB_TIMEOUT_SECONDS
+    try:
+        too_long = list(Job.objects.filter(timeout_seconds__gt=limit).values_list("key", "timeout_seconds"))
+    except DatabaseError:
+        return []  # not migrated yet: nothing to check
+    return [
+        Error(
+            f"Job {key!r} has timeout_seconds={timeout}, more than SCHEDULER_MAX_JOB_TIMEOUT_SECONDS={limit}.",
+            hint="Lower the job's timeout or raise SCHEDULER_MAX_JOB_TIMEOUT_SECONDS (the broker's visibility "
+            "timeout follows it).",
+            id="scheduling.E003",
+        )
+        for key, timeout in too_long
+    ]

@@ -1,0 +1,125 @@
+"""The beat loop, shared by ``celery beat`` (``scheduling.beat.Scheduler``) and ``manage.py scheduler``.
+
+``Dispatcher.tick()`` is the one place that reads the clock. With nothing due it costs one
+indexed query (the earliest ``due_at``) and returns how long to sleep: until the next schedule
+falls due, capped at ``SCHEDULER_TICK_SECONDS`` so an edit is seen within that time.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.utils import timezone
+
+from orchestrator.errors import SchedulerError
+from scheduling import dispatch
+from scheduling.models import Schedule
+
+logger = logging.getLogger(__name__)
+
+#: Sleep after a tick that found due rows locked by another beat.
+CONTENDED_SLEEP_SECONDS = 0.05
+#: Sleep after a database error before trying again.
+ERROR_SLEEP_SECONDS = 1.0
+
+
+@dataclass(kw_only=True)
+class Cycle:
+    """What one pass of the loop did, and how long to sleep before the next."""
+
+    tick: dispatch.TickReport | None
+    maintenance: dispatch.MaintenanceReport | None
+    sleep_seconds: float
+
+
+class Dispatcher:
+    def __init__(self, *, clock: Callable[[], datetime] = timezone.now) -> None:
+        self._clock = clock
+        self._last_maintenance: float | None = None
+
+    def cycle(self, *, force_maintenance: bool = False) -> Cycle:
+        now = self._clock()
+        cap = float(settings.SCHEDULER_TICK_SECONDS)
+        try:
+            earliest = Schedule.objects.earliest_due_at()
+            report = None
+            sleep = cap
+            if earliest is not None and earliest <= now:
+                report = dispatch.dispatch_due(now)
+                if report.claimed >= settings.SCHEDULER_BATCH_SIZE:
+                    sleep = 0.0  # more may be due right now
+                elif report.claimed == 0:
+                    sleep = CONTENDED_SLEEP_SECONDS  # due rows were locked by another beat
+                else:
+                    sleep = 0.0  # look again: the next due time is unknown after a dispatch
+            elif earliest is not None:
+                sleep = min(cap, max(0.0, (earliest - now).total_seconds()))
+            maintenance = None
+            if force_maintenance or self._maintenance_due():
+                maintenance = dispatch.maintain(now)
+                self._last_maintenance = time.monotonic()
+            return Cycle(tick=report, maintenance=maintenance, sleep_seconds=sleep)
+        except (OperationalError, InterfaceError) as exc:
+            logger.error("database unavailable (%s); retrying in %.0fs", exc, ERROR_SLEEP_SECONDS)
+            connection.close()
+            return Cycle(tick=None, maintenance=None, sleep_seconds=ERROR_SLEEP_SECONDS)
+        except DatabaseError:
+            logger.exception("database error in the beat loop; retrying in %.0fs", ERROR_SLEEP_SECONDS)
+            return Cycle(tick=None, maintenance=None, sleep_seconds=ERROR_SLEEP_SECONDS)
+
+    def tick(self) -> float:
+        """One pass; returns the seconds to sleep (Celery beat's ``Scheduler.tick`` contract)."""
+        return self.cycle().sleep_seconds
+
+    def _maintenance_due(self) -> bool:
+        last = self._last_maintenance
+        return last is None or time.monotonic() - last >= float(settings.SCHEDULER_MAINTENANCE_SECONDS)
+
+
+class SingleBeatLock:
+    """On SQLite, only one beat may dispatch: an exclusive lock file next to the database.
+
+    Several beats need PostgreSQL (``SELECT ... FOR UPDATE SKIP LOCKED``). The lock is released
+    by the operating system when the process dies, however it dies.
+    """
+
+    def __init__(self) -> None:
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        if connection.vendor != "sqlite":
+            return
+        database = Path(str(connection.settings_dict["NAME"]))
+        path = database.with_name(database.name + ".beat.lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 (held open: the lock lives as long as the file)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise SchedulerError(
+                f"another beat (pid {holder}) is already dispatching from the SQLite database {database}; "
+                "several beats need PostgreSQL: set DATABASE_URL=postgres://..."
+            ) from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None

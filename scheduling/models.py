@@ -1,0 +1,338 @@
+"""What runs when: schedules and their occurrences.
+
+``Schedule.next_run_at`` is the nominal time of its earliest occurrence not yet handled;
+``due_at`` is when the beat should handle it (``next_run_at`` plus the occurrence's jitter) and is
+what the beat polls, through a partial index on enabled rows. Both are kept current by
+``Schedule.save`` (and the queryset methods below) in the same transaction as the edit, so a
+running beat sees a change on its next tick without reloading anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from orchestrator.errors import ValidationError
+from orchestrator.models import ACTIVE_STATUSES, Directive, Job, Run, RunTrigger
+from scheduling import timing
+
+#: Written only by the beat (and by an edit that recomputes them).
+BEAT_FIELDS = ("next_run_at", "due_at", "last_run_at")
+TIMING_FIELDS = ("kind", "cron", "interval_seconds", "run_at", "timezone", "start_at", "end_at", "jitter_seconds")
+
+
+class ScheduleKind(models.TextChoices):
+    CRON = timing.CRON, "cron"
+    INTERVAL = timing.INTERVAL, "fixed interval"
+    ONCE = timing.ONCE, "one-off"
+
+
+class OverlapPolicy(models.TextChoices):
+    SKIP = "skip", "skip: record the new occurrence as skipped while a run is active"
+    ALLOW = "allow", "allow: start it anyway (limits still apply)"
+    BUFFER_ONE = "buffer_one", "buffer one: keep one occurrence waiting, skip the rest"
+    BUFFER_ALL = "buffer_all", "buffer all: keep every occurrence, run them one after another"
+    REPLACE = "replace", "replace: cancel the active run and start the new one"
+
+
+class MisfirePolicy(models.TextChoices):
+    RUN_ONCE = "run_once", "run once: run the latest missed occurrence, record the others missed"
+    RUN_ALL = "run_all", "run all: run every missed occurrence within the grace (bounded)"
+    SKIP = "skip", "skip: run none of the missed occurrences, record them missed"
+
+
+class ScheduleSource(models.TextChoices):
+    ADMIN = "admin", "admin"
+    API = "api", "API"
+    YAML = "yaml", "YAML sync"
+    DEMO = "demo", "demo"
+    OTHER = "other", "other"
+
+
+class ScheduleQuerySet(models.QuerySet["Schedule"]):
+    def due(self, now: datetime) -> ScheduleQuerySet:
+        return self.filter(enabled=True, due_at__lte=now)
+
+    def earliest_due_at(self) -> datetime | None:
+        """When the next enabled schedule falls due: one index-only look-up."""
+        return (
+            self.filter(enabled=True, due_at__isnull=False).order_by("due_at").values_list("due_at", flat=True).first()
+        )
+
+    def claim_due(self, now: datetime, limit: int) -> ScheduleQuerySet:
+        """Due schedules locked for this transaction; rows another beat holds are skipped, not awaited."""
+        return (
+            self.due(now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("job", "directive")
+            .order_by("due_at")[:limit]
+        )
+
+    def set_enabled(self, enabled: bool, *, now: datetime | None = None) -> int:
+        """Enable or disable every schedule in the queryset, keeping ``next_run_at`` consistent."""
+        now = now or timezone.now()
+        changed = 0
+        with transaction.atomic():
+            for schedule in self.select_for_update().exclude(enabled=enabled):
+                schedule.enabled = enabled
+                schedule.save(now=now, update_fields=["enabled", "next_run_at", "due_at", "updated_at"])
+                changed += 1
+        return changed
+
+    def update_timing(self, *, now: datetime | None = None, **fields: Any) -> int:
+        """``update()`` for timing fields: validates and recomputes each row's next run."""
+        unknown = set(fields) - set(TIMING_FIELDS)
+        if unknown:
+            raise ValueError(f"update_timing() takes only timing fields, not {', '.join(sorted(unknown))}")
+        now = now or timezone.now()
+        count = 0
+        with transaction.atomic():
+            for schedule in self.select_for_update():
+                for name, value in fields.items():
+                    setattr(schedule, name, value)
+                schedule.save(now=now)
+                count += 1
+        return count
+
+
+class Schedule(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="schedules")
+    directive = models.ForeignKey(
+        Directive,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="schedules",
+        help_text="Optional: the directive whose params the runs start from.",
+    )
+    params = models.JSONField(default=dict, blank=True, help_text="A JSON object merged over the directive's params.")
+    kind = models.CharField(max_length=20, choices=ScheduleKind.choices, default=ScheduleKind.CRON)
+    cron = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; "
+        "evaluated in the schedule's time zone.",
+    )
+    interval_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="For interval schedules: elapsed seconds between runs."
+    )
+    run_at = models.DateTimeField(null=True, blank=True, help_text="For one-off schedules.")
+    timezone = models.CharField(
+        max_length=64, default="UTC", help_text="IANA time zone name for cron, e.g. Europe/Berlin."
+    )
+    enabled = models.BooleanField(default=True)
+    start_at = models.DateTimeField(null=True, blank=True, help_text="No runs before this time.")
+    end_at = models.DateTimeField(null=True, blank=True, help_text="No runs after this time.")
+    next_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_run_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Nominal time of the last occurrence dispatched."
+    )
+    overlap_policy = models.CharField(
+        max_length=20,
+        choices=OverlapPolicy.choices,
+        default=OverlapPolicy.SKIP,
+        help_text="What happens when an occurrence is due while a run of this schedule is still active.",
+    )
+    misfire_policy = models.CharField(
+        max_length=20,
+        choices=MisfirePolicy.choices,
+        default=MisfirePolicy.RUN_ONCE,
+        help_text="What happens to occurrences that fell due while no beat ran (or while disabled).",
+    )
+    misfire_grace_seconds = models.PositiveIntegerField(
+        default=3600, help_text="Occurrences later than this are recorded missed under every policy."
+    )
+    max_concurrency = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Runs of this schedule at once across all workers; empty for no limit."
+    )
+    jitter_seconds = models.PositiveIntegerField(
+        default=0,
+        help_text="Delay each dispatch by a stable per-occurrence offset in [0, jitter), never past the next.",
+    )
+    tenant = models.CharField(max_length=100, blank=True, db_index=True)
+    source = models.CharField(max_length=20, choices=ScheduleSource.choices, default=ScheduleSource.ADMIN)
+    source_path = models.CharField(max_length=500, blank=True, help_text="The YAML file a sync read it from.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects: ClassVar[ScheduleQuerySet] = ScheduleQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            models.Index(fields=["due_at"], name="schedule_due_idx", condition=Q(enabled=True)),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="interval") | Q(interval_seconds__gt=0), name="schedule_interval_positive"
+            ),
+            models.CheckConstraint(condition=~Q(kind="once") | Q(run_at__isnull=False), name="schedule_once_run_at"),
+            models.CheckConstraint(condition=~Q(kind="cron") | ~Q(cron=""), name="schedule_cron_present"),
+            models.CheckConstraint(
+                condition=Q(start_at__isnull=True) | Q(end_at__isnull=True) | Q(end_at__gt=models.F("start_at")),
+                name="schedule_end_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_concurrency__isnull=True) | Q(max_concurrency__gt=0),
+                name="schedule_max_concurrency_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Collection[str], values: Collection[Any]) -> Schedule:
+        instance = super().from_db(db, field_names, values)
+        instance._loaded = instance._snapshot()
+        return instance
+
+    def _snapshot(self) -> tuple[Any, ...]:
+        return (*(self.__dict__.get(name) for name in TIMING_FIELDS), self.__dict__.get("enabled"))
+
+    def _timing_changed(self) -> bool:
+        loaded = getattr(self, "_loaded", None)
+        return loaded is None or loaded[: len(TIMING_FIELDS)] != self._snapshot()[: len(TIMING_FIELDS)]
+
+    # --- validation: the one place every door (admin, API, YAML, CLI) shares ---------------------
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        try:
+            timing.validate_spec(self)
+        except timing.ValidationError as exc:
+            errors.update(exc.errors)
+        if not isinstance(self.params, dict):
+            errors.setdefault("params", []).append('must be a JSON object, e.g. {"path": "var/app.log"}')
+        if self.directive_id is not None and self.job_id is not None:
+            directive = self.directive
+            if directive is not None and directive.job_id != self.job_id:
+                errors.setdefault("directive", []).append(
+                    f"belongs to job {directive.job.key!r}, not to this schedule's job"
+                )
+        if self.jitter_seconds and self.kind == ScheduleKind.ONCE:
+            errors.setdefault("jitter_seconds", []).append("does not apply to one-off schedules; use 0")
+        if errors:
+            raise ValidationError(errors)
+
+    # --- next run --------------------------------------------------------------------------------
+
+    def reschedule(self, now: datetime) -> None:
+        """Point ``next_run_at``/``due_at`` at the first occurrence after ``now`` (and after the last run)."""
+        from scheduling.planning import due_time
+
+        after = max(now, self.last_run_at) if self.last_run_at else now
+        upcoming = timing.next_fire_times(self, after, 1)
+        self.next_run_at = upcoming[0] if upcoming else None
+        self.due_at = (
+            None
+            if self.next_run_at is None
+            else due_time(self, self.pk or 0, self.jitter_seconds, self.next_run_at, None)
+        )
+
+    def save(self, *args: Any, now: datetime | None = None, **kwargs: Any) -> None:
+        """Validate; recompute the next run when the timing changed or a finished schedule is re-enabled.
+
+        The beat owns ``next_run_at``, ``due_at`` and ``last_run_at``: an edit writes them only when
+        it recomputes them, so an edit racing a dispatch never rewinds the schedule's cursor.
+        """
+        self.clean()
+        now = now or timezone.now()
+        loaded = getattr(self, "_loaded", None)
+        re_enabled = loaded is not None and not loaded[-1] and self.enabled and self.next_run_at is None
+        recompute = self._timing_changed() or re_enabled
+        if not self._state.adding and not kwargs.get("force_insert") and kwargs.get("update_fields") is None:
+            owned = set(BEAT_FIELDS) if not recompute else {"last_run_at"}
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in owned
+            ]
+        if recompute:
+            if self._state.adding and self.jitter_seconds:
+                super().save(*args, **kwargs)  # the jitter is seeded by the primary key
+                args, kwargs = (), {"update_fields": ["next_run_at", "due_at"]}
+            self.reschedule(now)
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = sorted({*kwargs["update_fields"], "next_run_at", "due_at"})
+        super().save(*args, **kwargs)
+        self._loaded = self._snapshot()
+
+    def describe_timing(self) -> str:
+        """A short machine-neutral description: ``cron 0 2 * * * (Europe/Berlin)``, ``every 300s``."""
+        if self.kind == ScheduleKind.CRON:
+            return f"cron {self.cron} ({self.timezone})"
+        if self.kind == ScheduleKind.INTERVAL:
+            return f"every {self.interval_seconds}s"
+        return f"once at {self.run_at.astimezone(UTC).isoformat() if self.run_at else '?'}"
+
+
+class OccurrenceStatus(models.TextChoices):
+    DISPATCHED = "dispatched", "dispatched"
+    BUFFERED = "buffered", "buffered"
+    SKIPPED = "skipped", "skipped"
+    MISSED = "missed", "missed"
+
+
+class ScheduledRunQuerySet(models.QuerySet["ScheduledRun"]):
+    def active_runs_by_schedule(self, schedule_ids: Sequence[int]) -> dict[int, list[str]]:
+        """Ids of the active runs (pending, queued, running) of each schedule, starting from the few active runs."""
+        found: dict[int, list[str]] = {}
+        rows = Run.objects.filter(status__in=ACTIVE_STATUSES, occurrence__schedule_id__in=list(schedule_ids))
+        for schedule_id, run_id in rows.values_list("occurrence__schedule_id", "id"):
+            found.setdefault(schedule_id, []).append(str(run_id))
+        return found
+
+    def buffered_counts(self, schedule_ids: Sequence[int]) -> dict[int, int]:
+        rows = (
+            self.filter(schedule_id__in=list(schedule_ids), status=OccurrenceStatus.BUFFERED)
+            .values("schedule_id")
+            .annotate(count=models.Count("id"))
+        )
+        return {row["schedule_id"]: row["count"] for row in rows}
+
+
+class ScheduledRun(models.Model):
+    """One occurrence of a schedule (or one manual run of it: ``scheduled_for`` is then empty).
+
+    Unique per ``(schedule, scheduled_for)``: the database is the last line of defence against a
+    double dispatch. A ``missed`` row with ``missed_count > 1`` stands for a range of occurrences
+    too long to enumerate one by one (up to ``missed_until``).
+    """
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="occurrences")
+    scheduled_for = models.DateTimeField(null=True, blank=True, help_text="Nominal time; empty for a manual run.")
+    status = models.CharField(max_length=20, choices=OccurrenceStatus.choices)
+    run = models.OneToOneField(Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="occurrence")
+    trigger = models.CharField(max_length=20, choices=RunTrigger.choices, default=RunTrigger.SCHEDULE)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    missed_count = models.PositiveIntegerField(default=1)
+    missed_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects: ClassVar[ScheduledRunQuerySet] = ScheduledRunQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "scheduled_for"], name="occurrence_unique_per_schedule_time"),
+        ]
+        indexes = [
+            models.Index(fields=["schedule", "-created_at"], name="occurrence_schedule_recent_idx"),
+            models.Index(
+                fields=["schedule", "scheduled_for"],
+                name="occurrence_buffered_idx",
+                condition=Q(status="buffered"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        when = self.scheduled_for.isoformat() if self.scheduled_for else "manual"
+        return f"{self.schedule_id}@{when}"

@@ -1,0 +1,155 @@
+"""What to do with one claimed schedule at ``now``: a pure function of values.
+
+The dispatch step hands each claimed schedule's state to ``plan`` and turns the returned
+decisions into rows and messages. Enumeration is bounded so a tick's work follows what is due,
+not how long a schedule was neglected: at most ``max_enumerate`` occurrences are looked at in
+each of the two regions below, and a longer range collapses into one counted ``missed`` decision.
+
+    cursor ......... now - grace ......... now
+    |-- expired ----|------- live ---------|
+    expired: older than the misfire grace, missed under every policy
+    live: subject to the misfire policy, then to the overlap policy
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from scheduling import policies, timing
+from scheduling.policies import Action, Decision, Due
+
+EPSILON = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduleState:
+    schedule_id: int
+    spec: timing.Spec
+    next_run_at: datetime
+    jitter_seconds: int
+    misfire_policy: str
+    misfire_grace_seconds: int
+    overlap_policy: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bounds:
+    #: Occurrences that became due longer ago than this misfired.
+    late_after: timedelta
+    #: ``run_all`` runs at most this many misfired occurrences.
+    max_catchup: int
+    #: Occurrences enumerated one by one per region per tick.
+    max_enumerate: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    decisions: list[Decision]
+    next_run_at: datetime | None
+    due_at: datetime | None
+    #: Nominal time of the latest occurrence dispatched or buffered by this plan.
+    last_run_at: datetime | None
+    #: A one-off schedule disables itself once its occurrence is handled.
+    disable: bool
+
+
+def jitter_seed(schedule_id: int) -> str:
+    return f"schedule:{schedule_id}"
+
+
+def due_time(
+    spec: timing.TimingSpec, schedule_id: int, jitter_seconds: int, when: datetime, following: datetime | None
+) -> datetime:
+    """When occurrence ``when`` should be dispatched: plus its stable jitter, never reaching ``following``."""
+    if not jitter_seconds:
+        return when
+    if following is None:
+        upcoming = timing.next_fire_times(spec, when, 1)
+        following = upcoming[0] if upcoming else None
+    return when + timing.jitter_offset(jitter_seed(schedule_id), when, jitter_seconds, following)
+
+
+def _due_time(state: ScheduleState, when: datetime, following: datetime | None) -> datetime:
+    return due_time(state.spec, state.schedule_id, state.jitter_seconds, when, following)
+
+
+def _collapsed(spec: timing.Spec, first: datetime, until: datetime, reason: str) -> Decision:
+    count = timing.count_fire_times(spec, first - EPSILON, until - EPSILON)
+    described = f"{count} occurrences" if count is not None else "more occurrences than can be listed"
+    return Decision(
+        scheduled_for=first,
+        action=Action.MISS,
+        reason=f"{described} from {first.isoformat()} to before {until.isoformat()} {reason}",
+        missed_count=count or 1,
+        missed_until=until,
+    )
+
+
+def plan(
+    state: ScheduleState,
+    *,
+    now: datetime,
+    active_run_ids: Sequence[str],
+    buffered: int,
+    bounds: Bounds,
+) -> Plan:
+    spec = state.spec
+    decisions: list[Decision] = []
+    cursor = state.next_run_at
+    grace = timedelta(seconds=state.misfire_grace_seconds)
+    live_start = max(cursor, now - grace)
+
+    if cursor < live_start:
+        expired, more = timing.fire_times_between(spec, cursor - EPSILON, live_start - EPSILON, bounds.max_enumerate)
+        if more:
+            decisions.append(_collapsed(spec, expired[0], live_start, "were older than the misfire grace"))
+        else:
+            reason = f"older than the misfire grace ({state.misfire_grace_seconds}s)"
+            decisions += [Decision(scheduled_for=t, action=Action.MISS, reason=reason) for t in expired]
+
+    live, more = timing.fire_times_between(spec, live_start - EPSILON, now, bounds.max_enumerate)
+    if more:
+        # Too many live occurrences to list: keep the most recent ones, collapse the rest.
+        window = now - live_start
+        start = live_start
+        while more and window > EPSILON:
+            window = window / 2
+            start = now - window
+            narrower, more = timing.fire_times_between(spec, start - EPSILON, now, bounds.max_enumerate)
+        first_live = live[0]
+        live = narrower
+        decisions.append(_collapsed(spec, first_live, start, "were superseded by later ones"))
+
+    due: list[Due] = []
+    waiting_for: Due | None = None
+    for index, when in enumerate(live):
+        following = live[index + 1] if index + 1 < len(live) else None
+        due_time = _due_time(state, when, following)
+        if due_time > now:
+            waiting_for = Due(scheduled_for=when, due_at=due_time)
+            break
+        due.append(Due(scheduled_for=when, due_at=due_time))
+
+    to_run, missed = policies.misfire(
+        due, now=now, policy=state.misfire_policy, late_after=bounds.late_after, max_catchup=bounds.max_catchup
+    )
+    decisions += missed
+    decisions += policies.overlap(to_run, policy=state.overlap_policy, active_run_ids=active_run_ids, buffered=buffered)
+
+    if waiting_for is not None:
+        next_run_at: datetime | None = waiting_for.scheduled_for
+        due_at: datetime | None = waiting_for.due_at
+    else:
+        upcoming = timing.next_fire_times(spec, max(now, live[-1]) if live else now, 1)
+        next_run_at = upcoming[0] if upcoming else None
+        due_at = None if next_run_at is None else _due_time(state, next_run_at, None)
+    started = [d.scheduled_for for d in decisions if d.action in (Action.DISPATCH, Action.BUFFER)]
+    return Plan(
+        decisions=sorted(decisions, key=lambda d: d.scheduled_for),
+        next_run_at=next_run_at,
+        due_at=due_at,
+        last_run_at=max(started) if started else None,
+        disable=spec.kind == timing.ONCE and next_run_at is None,
+    )

@@ -1,0 +1,176 @@
+"""Misfire and overlap policies as pure decisions.
+
+Inputs are values (occurrence times, ``now``, the ids of a schedule's active runs, the policy);
+outputs are frozen ``Decision`` values. Only the dispatch step turns them into rows and messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    DISPATCH = "dispatch"
+    SKIP = "skip"
+    MISS = "miss"
+    BUFFER = "buffer"
+
+
+OVERLAP_POLICIES = ("skip", "allow", "buffer_one", "buffer_all", "replace")
+MISFIRE_POLICIES = ("run_once", "run_all", "skip")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    scheduled_for: datetime
+    action: Action
+    reason: str = ""
+    #: Occurrences this decision stands for (>1 only for a collapsed range of missed ones).
+    missed_count: int = 1
+    missed_until: datetime | None = None
+    #: For ``replace``: the active runs to cancel before this one starts.
+    cancel_run_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Due:
+    """An occurrence whose dispatch time has come: nominal time and when it became due (with jitter)."""
+
+    scheduled_for: datetime
+    due_at: datetime
+
+
+def _seconds(delta: timedelta) -> str:
+    return f"{delta.total_seconds():.0f}s"
+
+
+def misfire(
+    due: Sequence[Due],
+    *,
+    now: datetime,
+    policy: str,
+    late_after: timedelta,
+    max_catchup: int,
+) -> tuple[list[Due], list[Decision]]:
+    """Split occurrences (oldest first, all within the grace) into those to run and those missed.
+
+    An occurrence is *on time* when it became due at most ``late_after`` ago; later ones misfired
+    (no beat ran, or the schedule was disabled). On-time occurrences always run (subject to the
+    overlap policy); misfired ones follow ``policy``:
+
+    * ``run_once``: when nothing is on time, run the latest misfired one; the rest are missed.
+    * ``run_all``: run every one, oldest first, at most ``max_catchup`` in all; the rest are missed.
+    * ``skip``: run none of them.
+    """
+    if policy not in MISFIRE_POLICIES:
+        raise ValueError(f"unknown misfire policy {policy!r}")
+    on_time = [o for o in due if now - o.due_at <= late_after]
+    late = [o for o in due if now - o.due_at > late_after]
+    missed: list[Decision] = []
+
+    def miss(occurrence: Due, reason: str) -> None:
+        missed.append(Decision(scheduled_for=occurrence.scheduled_for, action=Action.MISS, reason=reason))
+
+    if policy == "run_all":
+        runnable = sorted(on_time + late, key=lambda o: o.scheduled_for)
+        for occurrence in runnable[max_catchup:]:
+            miss(occurrence, f"more than {max_catchup} occurrences to catch up (misfire policy run_all)")
+        return runnable[:max_catchup], missed
+    if policy == "run_once":
+        if on_time:
+            for occurrence in late:
+                miss(occurrence, "superseded by an on-time occurrence (misfire policy run_once)")
+            return on_time, missed
+        if not late:
+            return [], []
+        latest = late[-1]
+        for occurrence in late[:-1]:
+            miss(
+                occurrence,
+                f"coalesced into the run for {latest.scheduled_for.isoformat()} (misfire policy run_once)",
+            )
+        return [latest], missed
+    for occurrence in late:
+        miss(occurrence, f"late by {_seconds(now - occurrence.due_at)} (misfire policy skip)")
+    return on_time, missed
+
+
+def overlap(
+    to_run: Sequence[Due],
+    *,
+    policy: str,
+    active_run_ids: Sequence[str],
+    buffered: int,
+) -> list[Decision]:
+    """Decide each occurrence given the schedule's active runs and already-buffered occurrences.
+
+    With no active run and nothing buffered, an occurrence is dispatched. Otherwise:
+    ``skip`` records it skipped; ``allow`` dispatches it; ``buffer_one`` keeps at most one waiting
+    and skips the rest; ``buffer_all`` keeps every one waiting; ``replace`` dispatches the latest
+    one and cancels the active runs (earlier ones of the same tick are skipped as superseded).
+    """
+    if policy not in OVERLAP_POLICIES:
+        raise ValueError(f"unknown overlap policy {policy!r}")
+    decisions: list[Decision] = []
+    active = list(active_run_ids)
+    waiting = buffered
+    if policy == "replace" and len(to_run) > 1:
+        latest = to_run[-1]
+        for occurrence in to_run[:-1]:
+            decisions.append(
+                Decision(
+                    scheduled_for=occurrence.scheduled_for,
+                    action=Action.SKIP,
+                    reason=f"superseded by {latest.scheduled_for.isoformat()} (overlap policy replace)",
+                )
+            )
+        to_run = [latest]
+    for occurrence in to_run:
+        when = occurrence.scheduled_for
+        if not active and not waiting:
+            decisions.append(Decision(scheduled_for=when, action=Action.DISPATCH))
+            active = ["(this tick)"]
+            continue
+        holder = f"run {active[0]}" if active else "an earlier buffered occurrence"
+        if policy == "allow":
+            decisions.append(Decision(scheduled_for=when, action=Action.DISPATCH))
+        elif policy == "skip":
+            decisions.append(
+                Decision(
+                    scheduled_for=when,
+                    action=Action.SKIP,
+                    reason=f"{holder} of this schedule is still active (overlap policy skip)",
+                )
+            )
+        elif policy == "buffer_one":
+            if waiting == 0:
+                decisions.append(
+                    Decision(scheduled_for=when, action=Action.BUFFER, reason=f"waiting for {holder} to end")
+                )
+                waiting = 1
+            else:
+                decisions.append(
+                    Decision(
+                        scheduled_for=when,
+                        action=Action.SKIP,
+                        reason="one occurrence is already waiting (overlap policy buffer_one)",
+                    )
+                )
+        elif policy == "buffer_all":
+            decisions.append(Decision(scheduled_for=when, action=Action.BUFFER, reason=f"waiting for {holder} to end"))
+            waiting += 1
+        else:  # replace
+            real = tuple(run_id for run_id in active if run_id != "(this tick)")
+            decisions.append(
+                Decision(
+                    scheduled_for=when,
+                    action=Action.DISPATCH,
+                    reason=f"replaces {', '.join(real)}" if real else "",
+                    cancel_run_ids=real,
+                )
+            )
+            active = ["(this tick)"]
+    return decisions

@@ -1,0 +1,43 @@
+# Sourced by scripts/demo and scripts/test: create .venv and install the pinned dependencies once.
+# Idempotent: reinstalls only when pyproject.toml changed (or the venv is missing or broken).
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PYTHON_BIN="${PYTHON:-python3}"
+
+ensure_venv() {
+  local extras="$1" stamp want
+  if ! "$PYTHON_BIN" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)'; then
+    echo "error: Python 3.11 is required (found $("$PYTHON_BIN" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+    exit 1
+  fi
+  if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
+    echo "==> creating virtual environment in .venv"
+    rm -rf "$VENV"
+    "$PYTHON_BIN" -m venv "$VENV"
+  fi
+  stamp="$VENV/.installed-$extras"
+  want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+  # The dev install includes the runtime one.
+  if [ "$extras" = "runtime" ] && [ -f "$VENV/.installed-dev" ] && [ "$(cat "$VENV/.installed-dev")" = "$want" ]; then
+    return 0
+  fi
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "==> installing dependencies ($extras) into .venv"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+    # The code runs from the checkout; only the pinned dependencies are installed.
+    "$VENV/bin/python" - "$ROOT/pyproject.toml" "$extras" > "$VENV/requirements-$extras.txt" <<'PY'
+import sys, tomllib
+project = tomllib.load(open(sys.argv[1], "rb"))["project"]
+wanted = list(project["dependencies"])
+if sys.argv[2] != "runtime":
+    wanted += project["optional-dependencies"][sys.argv[2]]
+print("\n".join(wanted))
+PY
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$VENV/requirements-$extras.txt"
+    rm -f "$VENV"/.installed-*
+    echo "$want" > "$stamp"
+  fi
+}

@@ -1,0 +1,84 @@
+"""Pytest plugin loaded with ``-p tests.testenv``, before pytest-django reads the settings.
+
+Each pytest session takes a free *slot* (an exclusive lock file, held until it exits) and with
+it a PostgreSQL database name and a Redis database number of its own, so two test runs on one
+machine never see each other's data. The services themselves must be up: a session that cannot
+reach them stops at once with a message naming the service (the test command starts them).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+SLOTS = range(1, 16)  # Redis databases 1..15; 0 is left to the developer's own use
+PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("TEST_PG_USER", "postgres")
+REDIS_HOST = os.environ.get("TEST_REDIS_HOST", "127.0.0.1")
+REDIS_PORT = int(os.environ.get("TEST_REDIS_PORT", "6379"))
+
+_held: IO[str] | None = None
+
+
+def _take_slot() -> int:
+    global _held
+    for slot in SLOTS:
+        handle = open(Path(tempfile.gettempdir()) / f"ostinato-test-slot-{slot}.lock", "w")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        handle.write(str(os.getpid()))
+        handle.flush()
+        _held = handle
+        return slot
+    raise pytest.UsageError(f"all {len(SLOTS)} test slots are taken by other test runs on this machine")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    missing = [
+        f"{name} on {host}:{port}"
+        for name, host, port in (("PostgreSQL", PG_HOST, PG_PORT), ("Redis", REDIS_HOST, REDIS_PORT))
+        if not _reachable(host, port)
+    ]
+    if missing:
+        raise pytest.UsageError(
+            "the test suite needs real services and cannot reach: "
+            + ", ".join(missing)
+            + ". Start them (./scripts/test does) and run again."
+        )
+    slot = _take_slot()
+    scratch = Path(tempfile.gettempdir()) / f"ostinato-tests-{slot}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    os.environ.update(
+        {
+            "OSTINATO_TEST_SLOT": str(slot),
+            "DATABASE_URL": f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/ostinato_s{slot}",
+            "REDIS_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{slot}",
+            "DJANGO_SECRET_KEY": "tests-only-secret-key-not-for-production-use-0123456789",
+            "DJANGO_DEBUG": "false",
+            "SCHEDULER_VAR_DIR": str(scratch / "var"),
+            "EVENTS_PATH": str(scratch / "events.jsonl"),
+            "ARTIFACTS_DIR": str(scratch / "artifacts"),
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+        }
+    )
