@@ -31,7 +31,7 @@ from django.db.models import Field
 
 from orchestrator import events, service
 from orchestrator.models import Run, RunTrigger
-from scheduling import planning, timing
+from scheduling import hooks, planning, timing
 from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun
 from scheduling.policies import Action, Decision
 
@@ -67,6 +67,8 @@ class Handled:
 
 @dataclass(kw_only=True)
 class TickReport:
+    #: The tick's clock reading: dispatch lag is ``started_at - scheduled_for``.
+    started_at: datetime | None = None
     claimed: int = 0
     handled: list[Handled] = field(default_factory=list)
     published: int = 0
@@ -218,7 +220,7 @@ def advance_schedules(plans: Sequence[tuple[int, planning.Plan]]) -> None:
 
 def dispatch_due(now: datetime) -> TickReport:
     """One dispatch tick at ``now``: claim, plan, write, commit, publish. Returns what it did."""
-    report = TickReport()
+    report = TickReport(started_at=now)
     runs: list[Run] = []
     to_cancel: list[tuple[str, str]] = []
     pending_events: list[dict[str, Any]] = []
@@ -346,6 +348,7 @@ def dispatch_due(now: datetime) -> TickReport:
                 event["missed_count"] = decision.missed_count
             pending_events.append(event)
     events.emit(pending_events)
+    hooks.tick_completed(report)
     if report.handled:
         logger.info(
             "tick: %d dispatched, %d skipped, %d missed, %d buffered, %d published",
