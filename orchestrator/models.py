@@ -150,9 +150,26 @@ class RunQuerySet(models.QuerySet["Run"]):
             status=RunStatus.QUEUED, queued_at=now
         )
 
-    def stale_pending(self, *, older_than: datetime, limit: int) -> RunQuerySet:
-        """Runs committed but not published before ``older_than``: the recovery step's work."""
-        return self.filter(status=RunStatus.PENDING, pending_since__lt=older_than).order_by("pending_since")[:limit]
+    def publishable(self, *, now: datetime, limit: int) -> RunQuerySet:
+        """``pending`` runs whose ``publish_after`` has passed: the beat's recovery publishes them.
+
+        They are runs whose publisher died between commit and publish (or found the broker down),
+        retries whose backoff has elapsed, and runs waiting for a limit slot whose wake-up was lost.
+        """
+        return self.filter(status=RunStatus.PENDING, publish_after__lte=now).order_by("publish_after")[:limit]
+
+    def hold(self, run_id: uuid.UUID | str, *, attempt: int, reason: str, publish_after: datetime) -> bool:
+        """``pending|queued`` -> ``pending`` for a delivery that found no free limit slot.
+
+        The run waits in the database, not in a worker: a slot's release wakes it (it is published
+        again), and ``publish_after`` is the safety net if that wake-up is lost.
+        """
+        return (
+            self.filter(id=run_id, status__in=(RunStatus.PENDING, RunStatus.QUEUED), attempt=attempt).update(
+                status=RunStatus.PENDING, wait_reason=reason[:255], publish_after=publish_after
+            )
+            == 1
+        )
 
 
 class Run(models.Model):
@@ -166,8 +183,9 @@ class Run(models.Model):
     trigger = models.CharField(max_length=20, choices=RunTrigger.choices)
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING)
     created_at = models.DateTimeField()
-    #: When the run last became ``pending`` (created, or re-queued for a retry): recovery's clock.
-    pending_since = models.DateTimeField(null=True, blank=True)
+    #: While ``pending``: when the beat may publish it (if nobody has sooner). Set at creation
+    #: (a grace period), for a retry (its backoff) and for a run waiting for a limit slot.
+    publish_after = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -176,7 +194,7 @@ class Run(models.Model):
     task_id = models.CharField(max_length=255, blank=True)
     #: Executions started so far (0 before the first); a message carries the value it expects.
     attempt = models.PositiveIntegerField(default=0)
-    #: Why a queued run is not running yet (a limit, a backoff), empty otherwise.
+    #: Why a pending or queued run is not running yet (a limit, a retry backoff), empty otherwise.
     wait_reason = models.CharField(max_length=255, blank=True)
     result = models.JSONField(null=True, blank=True, help_text="The job's small summary of what it did.")
     steps = models.JSONField(default=list, blank=True, help_text="Per-step results of a DAG run.")
@@ -187,7 +205,8 @@ class Run(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["status", "created_at"], name="run_status_created_idx"),
-            models.Index(fields=["pending_since"], name="run_pending_since_idx", condition=Q(status=RunStatus.PENDING)),
+            models.Index(fields=["publish_after"], name="run_publish_after_idx", condition=Q(status=RunStatus.PENDING)),
+            models.Index(fields=["queued_at"], name="run_queued_at_idx", condition=Q(status=RunStatus.QUEUED)),
             models.Index(fields=["job", "-created_at"], name="run_job_created_idx"),
             models.Index(fields=["-created_at"], name="run_created_idx"),
         ]

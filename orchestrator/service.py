@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -32,9 +33,6 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-#: Retry backoff: base * 2**(attempt-1), times a random factor in [0.5, 1.5), capped.
-RETRY_BASE_SECONDS = 2.0
-RETRY_CAP_SECONDS = 600.0
 ERROR_MAX_CHARS = 10_000
 
 
@@ -89,7 +87,7 @@ def build_run(request: RunRequest, *, now: datetime) -> Run:
         trigger=request.trigger,
         status=RunStatus.PENDING,
         created_at=now,
-        pending_since=now,
+        publish_after=now + timedelta(seconds=float(settings.SCHEDULER_RECOVERY_GRACE_SECONDS)),
         task_id=publish.task_id_for(run_id, 0),
     )
 
@@ -130,12 +128,13 @@ def describe(run: Run, attempt: int) -> str:
     return "(" + ", ".join(parts) + ")"
 
 
-def publish_runs(runs: Sequence[Run], *, now: datetime, recovered: bool = False) -> list[Run]:
+def publish_runs(runs: Sequence[Run], *, now: datetime, recovered: bool = False, announce: bool = True) -> list[Run]:
     """Publish committed ``pending`` runs, mark them ``queued`` and record ``schedule_enqueued``.
 
     Never call inside a transaction: a worker could receive a message for a row it cannot see yet.
     On a broker failure the runs stay ``pending`` and recovery publishes them later (then with
-    ``recovered`` set, which the event carries). Returns the runs published.
+    ``recovered`` set, which the event carries). ``announce=False`` publishes without the event
+    (a retry or a run woken from a limit wait was announced before). Returns the runs published.
     """
     if not runs:
         return []
@@ -147,8 +146,9 @@ def publish_runs(runs: Sequence[Run], *, now: datetime, recovered: bool = False)
         logger.warning("%s; they stay pending for recovery", exc, extra={"event": "publish_failed"})
         return []
     Run.objects.mark_queued([run.id for run in runs], now=now)
-    extra = {"recovered": True} if recovered else {}
-    events.emit([{"event": events.SCHEDULE_ENQUEUED, **run_event_fields(run), **extra} for run in runs])
+    if announce:
+        extra = {"recovered": True} if recovered else {}
+        events.emit([{"event": events.SCHEDULE_ENQUEUED, **run_event_fields(run), **extra} for run in runs])
     return list(runs)
 
 
@@ -193,10 +193,10 @@ DUPLICATE = "duplicate"
 RETRYING = "retrying"
 
 
-def retry_delay_seconds(attempts_made: int, *, rng: random.Random | None = None) -> float:
-    """Exponential backoff with jitter for the retry after ``attempts_made`` failed attempts."""
+def retry_delay_seconds(attempts_made: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter for the retry after ``attempts_made`` failed attempts (seconds)."""
     factor = (rng or random).uniform(0.5, 1.5)
-    return min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * float(2 ** max(attempts_made - 1, 0)) * factor)
+    return min(cap, base * float(2 ** max(attempts_made - 1, 0)) * factor)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -285,11 +285,19 @@ def execute_run(
 
 
 def _schedule_retry(run: Run, *, error: str, now: datetime, base: Mapping[str, Any]) -> Outcome | None:
-    """``running`` -> ``pending`` for the next attempt, then publish it with a backoff."""
-    delay = retry_delay_seconds(run.attempt)
+    """``running`` -> ``pending`` for the next attempt; the beat publishes it when the backoff ends.
+
+    The retry waits in the database rather than as a countdown message held by a worker, so a
+    worker that dies meanwhile cannot strand it.
+    """
+    delay = retry_delay_seconds(
+        run.attempt,
+        base=float(settings.SCHEDULER_RETRY_BACKOFF_SECONDS),
+        cap=float(settings.SCHEDULER_RETRY_BACKOFF_MAX_SECONDS),
+    )
     moved = Run.objects.filter(id=run.id, status=RunStatus.RUNNING, attempt=run.attempt).update(
         status=RunStatus.PENDING,
-        pending_since=now,
+        publish_after=now + timedelta(seconds=delay),
         error=error,
         task_id=publish.task_id_for(run.id, run.attempt),
         wait_reason=f"retry {run.attempt} of {run.job.max_retries} after {delay:.1f}s",
@@ -308,37 +316,107 @@ def _schedule_retry(run: Run, *, error: str, now: datetime, base: Mapping[str, A
         ]
     )
     logger.info("run failed; retry %s in %.1fs", run.attempt, delay, extra={"event": events.RUN_RETRIED, **base})
-    try:
-        publish.publish([message_for(run, attempt=run.attempt, countdown=delay)])
-    except PublishError as exc:
-        logger.warning("%s; recovery will publish the retry", exc, extra=dict(base))
-    else:
-        Run.objects.mark_queued([run.id], now=now)
     return Outcome(run_id=run.id, status=RETRYING, error=error, retry_in_seconds=delay)
 
 
-def recover_pending(*, now: datetime, grace_seconds: float, limit: int = 500) -> list[Run]:
-    """Publish runs committed but left ``pending`` for longer than the grace period.
+def retry_or_fail(run: Run, *, error: str, status: str, now: datetime) -> str:
+    """End a run whose execution was lost (its worker died): retry it when its job allows, else end it.
 
-    They are runs whose publisher died between commit and publish, or whose broker was down.
-    Several beats run this at once: each takes the stale rows it can lock and moves their
-    ``pending_since`` forward (a lease for one more grace period) before publishing, so the
-    others leave them alone. A run published twice anyway still executes once.
+    ``run`` is as loaded while ``running``. Returns the status it ended in, ``retrying``, or ``""``
+    when the run changed meanwhile (nothing done).
     """
-    threshold = now - timedelta(seconds=grace_seconds)
+    base = run_event_fields(run)
+    retryable = status == RunStatus.FAILED and run.attempt <= run.job.max_retries
+    if retryable and _schedule_retry(run, error=error, now=now, base=base) is not None:
+        return RETRYING
+    if not Run.objects.filter(id=run.id, status=RunStatus.RUNNING, attempt=run.attempt).update(
+        status=status, finished_at=now, error=error
+    ):
+        return ""
+    duration_ms = int((now - (run.started_at or now)).total_seconds() * 1000)
+    events.emit(
+        [
+            {
+                "event": events.RUN_FINISHED,
+                **base,
+                "status": status,
+                "worker": run.worker,
+                "attempt": run.attempt,
+                "duration_ms": duration_ms,
+                "error": error[:500],
+            }
+        ]
+    )
+    logger.warning("run ended: %s", error, extra={"event": events.RUN_FINISHED, **base, "status": status})
+    hooks.run_ended(hooks.RunEnded(run_id=run.id, job_key=run.job.key, status=status, snapshot=run.directive_snapshot))
+    return status
+
+
+def hold_run(
+    run_id: uuid.UUID | str, *, attempt: int, reason: str, recheck_seconds: float, now: datetime, newly: bool
+) -> bool:
+    """Put a delivered run back to ``pending`` because no limit slot is free; ``run_waiting`` when newly waiting."""
+    held = Run.objects.hold(
+        run_id, attempt=attempt, reason=reason, publish_after=now + timedelta(seconds=recheck_seconds)
+    )
+    if held and newly:
+        run = Run.objects.get(id=run_id)
+        events.emit([{"event": events.RUN_WAITING, **run_event_fields(run), "reason": reason}])
+        logger.info("run waiting: %s", reason, extra={"event": events.RUN_WAITING, **run_event_fields(run)})
+    return held
+
+
+def publish_woken(run_ids: Sequence[uuid.UUID | str], *, now: datetime) -> list[Run]:
+    """Publish runs woken from a limit wait (those still waiting; others are left alone)."""
+    if not run_ids:
+        return []
+    runs = list(Run.objects.filter(id__in=list(run_ids), status=RunStatus.PENDING).select_related("job"))
+    return publish_runs(runs, now=now, announce=False)
+
+
+def publish_due(*, now: datetime, limit: int = 500) -> list[Run]:
+    """Publish ``pending`` runs whose ``publish_after`` has passed; the beat's recovery step.
+
+    Several beats run this at once: each takes the rows it can lock and moves their
+    ``publish_after`` one grace period ahead (a lease) before publishing, so the others leave them
+    alone. A run published twice anyway still executes once.
+    """
+    grace = timedelta(seconds=float(settings.SCHEDULER_RECOVERY_GRACE_SECONDS))
     with transaction.atomic():
-        stale = list(
-            Run.objects.stale_pending(older_than=threshold, limit=limit)
-            .select_for_update(skip_locked=True)
-            .select_related("job")
+        due = list(
+            Run.objects.publishable(now=now, limit=limit).select_for_update(skip_locked=True).select_related("job")
         )
-        if not stale:
+        if not due:
             return []
-        Run.objects.filter(id__in=[run.id for run in stale]).update(pending_since=now)
-    published = publish_runs(stale, now=now, recovered=True)
+        Run.objects.filter(id__in=[run.id for run in due]).update(publish_after=now + grace)
+    never_published = [run for run in due if run.queued_at is None and run.attempt == 0]
+    again = [run for run in due if not (run.queued_at is None and run.attempt == 0)]
+    published = publish_runs(never_published, now=now, recovered=True) + publish_runs(again, now=now, announce=False)
     for run in published:
-        logger.info("published a run left pending", extra={"event": "run_recovered", **run_event_fields(run)})
+        logger.info("published a pending run", extra={"event": "run_recovered", **run_event_fields(run)})
     return published
+
+
+def republish_lost(*, now: datetime, limit: int = 500) -> list[Run]:
+    """Publish again the queued runs whose message the broker lost (Redis restarted without its data).
+
+    Only runs queued longer than ``SCHEDULER_LOST_MESSAGE_SECONDS`` are looked at, and only those
+    whose in-flight note is gone; a run whose message still waits in a long queue keeps its note.
+    """
+    threshold = now - timedelta(seconds=float(settings.SCHEDULER_LOST_MESSAGE_SECONDS))
+    queued = list(Run.objects.filter(status=RunStatus.QUEUED, queued_at__lt=threshold).order_by("queued_at")[:limit])
+    if not queued:
+        return []
+    try:
+        lost = publish.lost_messages([run.id for run in queued])
+    except Exception as exc:  # Redis is down: nothing can be published now anyway
+        logger.warning("could not check for lost messages: %s", exc)
+        return []
+    if not lost:
+        return []
+    moved = Run.objects.filter(id__in=lost, status=RunStatus.QUEUED).update(status=RunStatus.PENDING, publish_after=now)
+    logger.warning("%d queued run(s) lost their message in the broker; publishing them again", moved)
+    return publish_due(now=now, limit=limit)
 
 
 def cancel_runs(run_ids: Sequence[uuid.UUID | str], *, reason: str, now: datetime) -> list[Run]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
@@ -21,6 +21,23 @@ class ProjectCelery(Celery):
 
         ensure_embedded()
         return super()._connection(url, *args, **kwargs)  # type: ignore[misc]
+
+
+@signals.setup_logging.connect
+def _configure_logging(loglevel: int | str | None = None, **kwargs: Any) -> None:
+    """Workers and beats log with the project's LOGGING (one format, matching the event log).
+
+    Connecting here also stops Celery from redirecting stdout/stderr into a logger, which would
+    swallow every line a handler writes to stderr.
+    """
+    import logging
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)
 
 
 app = ProjectCelery("project")

@@ -157,7 +157,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A message not acknowledged within this time is delivered again: keep it past every job's timeout.
     "visibility_timeout": SCHEDULER_MAX_JOB_TIMEOUT_SECONDS + 3600,
-    "socket_connect_timeout": 5,
+    "socket_connect_timeout": 2,
+    # A publisher facing a dead broker fails fast instead of blocking the beat: the runs stay
+    # pending and recovery publishes them. (Workers reconnect through their own consumer loop.)
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
 }
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
@@ -188,8 +194,19 @@ CELERY_BEAT_MAX_LOOP_INTERVAL = SCHEDULER_TICK_SECONDS
 SCHEDULER_BATCH_SIZE = env_int("SCHEDULER_BATCH_SIZE", 500, minimum=1)
 #: A run still `pending` (committed, never published) after this long is published by recovery.
 SCHEDULER_RECOVERY_GRACE_SECONDS = env_seconds("SCHEDULER_RECOVERY_GRACE_SECONDS", 15.0)
-#: How often each beat runs recovery and the other maintenance steps.
-SCHEDULER_MAINTENANCE_SECONDS = env_seconds("SCHEDULER_MAINTENANCE_SECONDS", 5.0)
+#: A queued run whose message vanished from the broker (Redis lost its data) is published again after this.
+SCHEDULER_LOST_MESSAGE_SECONDS = env_seconds("SCHEDULER_LOST_MESSAGE_SECONDS", 30.0)
+#: How often each beat runs recovery, retries, buffered releases and the reaper.
+SCHEDULER_MAINTENANCE_SECONDS = env_seconds("SCHEDULER_MAINTENANCE_SECONDS", 1.0)
+#: A running run's limit slots and heartbeat expire this long after its worker stops renewing them.
+SCHEDULER_LEASE_TTL_SECONDS = env_seconds("SCHEDULER_LEASE_TTL_SECONDS", 30.0, minimum=1.0)
+#: Retry backoff: base * 2**(attempt-1) seconds times a random factor in [0.5, 1.5), at most the max.
+SCHEDULER_RETRY_BACKOFF_SECONDS = env_seconds("SCHEDULER_RETRY_BACKOFF_SECONDS", 2.0)
+SCHEDULER_RETRY_BACKOFF_MAX_SECONDS = env_seconds("SCHEDULER_RETRY_BACKOFF_MAX_SECONDS", 600.0)
+#: After a job's timeout (the soft limit) it has this long to clean up before its process is killed.
+SCHEDULER_HARD_TIMEOUT_MARGIN_SECONDS = env_seconds("SCHEDULER_HARD_TIMEOUT_MARGIN_SECONDS", 30.0)
+#: A run waiting for a slot is woken when one frees; this is when it is looked at again regardless.
+SCHEDULER_WAIT_RECHECK_SECONDS = env_seconds("SCHEDULER_WAIT_RECHECK_SECONDS", 10.0)
 #: An occurrence that became due longer ago than this misfired (no beat ran): its misfire policy applies.
 SCHEDULER_MISFIRE_THRESHOLD_SECONDS = env_seconds("SCHEDULER_MISFIRE_THRESHOLD_SECONDS", 30.0)
 #: The misfire policy run_all runs at most this many missed occurrences of a schedule.

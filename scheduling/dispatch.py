@@ -37,7 +37,7 @@ from scheduling.policies import Action, Decision
 
 logger = logging.getLogger(__name__)
 
-_INSERT_CHUNK = 500
+_INSERT_CHUNK = 1000  # rows per INSERT: a whole batch is one statement (10 params a row)
 _STATUS_FOR_ACTION = {
     Action.DISPATCH: OccurrenceStatus.DISPATCHED,
     Action.SKIP: OccurrenceStatus.SKIPPED,
@@ -423,8 +423,11 @@ class MaintenanceReport:
 
 
 def maintain(now: datetime) -> MaintenanceReport:
-    """The slower half of a beat: publish runs left pending, release buffered occurrences."""
+    """The slower half of a beat: publish pending runs whose time has come (unpublished, retries,
+    lost wake-ups), release buffered occurrences, and run the registered maintenance hooks
+    (the workers app's reaper of runs whose worker died)."""
     report = MaintenanceReport()
-    report.recovered = service.recover_pending(now=now, grace_seconds=settings.SCHEDULER_RECOVERY_GRACE_SECONDS)
+    report.recovered = service.publish_due(now=now) + service.republish_lost(now=now)
     report.released = release_buffered(now)
+    hooks.maintenance(now)
     return report

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -31,3 +32,22 @@ def tick_completed(report: TickReport) -> None:
             hook(report)
         except Exception:
             logger.exception("tick hook %s failed", getattr(hook, "__qualname__", hook))
+
+
+MaintenanceHook = Callable[[datetime], None]
+_maintenance: list[MaintenanceHook] = []
+
+
+def on_maintenance(hook: MaintenanceHook) -> MaintenanceHook:
+    """Register ``hook(now)`` to run in every beat's maintenance step (e.g. the lost-run reaper)."""
+    if hook not in _maintenance:
+        _maintenance.append(hook)
+    return hook
+
+
+def maintenance(now: datetime) -> None:
+    for hook in list(_maintenance):
+        try:
+            hook(now)
+        except Exception:
+            logger.exception("maintenance hook %s failed", getattr(hook, "__qualname__", hook))

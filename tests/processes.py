@@ -160,6 +160,21 @@ class Processes:
             raise AssertionError(f"manage.py {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
+    def run_celery(self, *args: str, timeout: float = 60) -> str:
+        """Run a Celery CLI command (``celery -A project ...``) to completion; return its output."""
+        done = subprocess.run(
+            [PYTHON, "-m", "celery", "-A", "project", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"celery {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
     def stop_all(self) -> None:
         for proc in reversed(self.started):
             proc.stop()

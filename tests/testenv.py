@@ -80,5 +80,6 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
             "EVENTS_PATH": str(scratch / "events.jsonl"),
             "ARTIFACTS_DIR": str(scratch / "artifacts"),
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+            "SCHEDULER_JOB_MODULES": "tests.jobs",
         }
     )

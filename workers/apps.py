@@ -6,3 +6,31 @@ from django.apps import AppConfig
 class WorkersConfig(AppConfig):
     name = "workers"
     verbose_name = "Workers"
+
+    def ready(self) -> None:
+        from orchestrator import hooks as run_hooks
+        from scheduling import hooks as beat_hooks
+
+        beat_hooks.on_maintenance(_reap)
+        run_hooks.on_run_ended(_release_cancelled)
+
+
+def _reap(now: object) -> None:
+    from datetime import datetime
+
+    from workers.reaper import reap
+
+    if isinstance(now, datetime):
+        reap(now)
+
+
+def _release_cancelled(ended: object) -> None:
+    """A cancelled run's worker may have been terminated before releasing: free its slots now."""
+    from orchestrator.hooks import RunEnded
+    from orchestrator.models import RunStatus
+    from workers.leases import Leases
+    from workers.tasks import wake_waiters
+
+    if isinstance(ended, RunEnded) and ended.status == RunStatus.CANCELLED:
+        leases = Leases()
+        wake_waiters(leases, leases.release(ended.run_id))

@@ -55,7 +55,7 @@ class Migration(migrations.Migration):
                 ('trigger', models.CharField(choices=[('schedule', 'schedule'), ('manual', 'manual'), ('api', 'api')], max_length=20)),
                 ('status', models.CharField(choices=[('pending', 'pending'), ('queued', 'queued'), ('running', 'running'), ('succeeded', 'succeeded'), ('failed', 'failed'), ('timed_out', 'timed out'), ('cancelled', 'cancelled')], default='pending', max_length=20)),
                 ('created_at', models.DateTimeField()),
-                ('pending_since', models.DateTimeField(blank=True, null=True)),
+                ('publish_after', models.DateTimeField(blank=True, null=True)),
                 ('queued_at', models.DateTimeField(blank=True, null=True)),
                 ('started_at', models.DateTimeField(blank=True, null=True)),
                 ('finished_at', models.DateTimeField(blank=True, null=True)),
@@ -108,7 +108,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='run',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['pending_since'], name='run_pending_since_idx'),
+            index=models.Index(condition=models.Q(('status', 'pending')), fields=['publish_after'], name='run_publish_after_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='run',
+            index=models.Index(condition=models.Q(('status', 'queued')), fields=['queued_at'], name='run_queued_at_idx'),
         ),
         migrations.AddIndex(
             model_name='run',

@@ -1,0 +1,216 @@
+"""Concurrency limits that hold across every worker process on every host: leases in Redis.
+
+Each limit scope (``global``, ``job:<key>``, ``schedule:<id>``) is a sorted set
+``ostinato:limit:<scope>`` of run ids scored by lease expiry (epoch milliseconds, Redis's own
+clock, so hosts' clocks never matter). A run takes all the slots that apply to it in one Lua
+call, all or nothing; a heartbeat thread renews them while the job runs; they are released when
+it ends. A worker killed with SIGKILL renews nothing: its slots expire by themselves after the TTL.
+
+``ostinato:lease:<run id>`` lists the scopes a running run holds and doubles as its heartbeat:
+the reaper treats a ``running`` run without one as lost. A run that finds a scope full is added
+to ``ostinato:waiting:<scope>`` (in the same call), and a release wakes the oldest waiter.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import redis
+
+from orchestrator.publish import inflight_key
+from project.redis import client as redis_client
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "ostinato"
+
+
+def limit_key(scope: str) -> str:
+    return f"{PREFIX}:limit:{scope}"
+
+
+def waiting_key(scope: str) -> str:
+    return f"{PREFIX}:waiting:{scope}"
+
+
+def lease_key(run_id: uuid.UUID | str) -> str:
+    return f"{PREFIX}:lease:{run_id}"
+
+
+def _scope_of(key: str) -> str:
+    return key.removeprefix(f"{PREFIX}:limit:")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limit:
+    scope: str
+    capacity: int
+    label: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Acquired:
+    granted: bool
+    blocked_by: Limit | None = None
+    in_use: int = 0
+
+
+_NOW_MS = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)"
+
+# KEYS: lease key, in-flight note, then n limit keys, then n waiting keys. ARGV: run id, ttl ms, n capacities.
+# The message was delivered: its in-flight note goes, whether the run starts or waits.
+_ACQUIRE = (
+    _NOW_MS
+    + """
+local run = ARGV[1]
+local ttl = tonumber(ARGV[2])
+local n = (#KEYS - 2) / 2
+redis.call('DEL', KEYS[2])
+for i = 1, n do
+  local key = KEYS[2 + i]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if not redis.call('ZSCORE', key, run) then
+    local used = redis.call('ZCARD', key)
+    if used >= tonumber(ARGV[2 + i]) then
+      redis.call('ZADD', KEYS[2 + n + i], 'NX', now, run)
+      return {0, i, used}
+    end
+  end
+end
+local held = {}
+for i = 1, n do
+  redis.call('ZADD', KEYS[2 + i], now + ttl, run)
+  redis.call('ZREM', KEYS[2 + n + i], run)
+  held[i] = KEYS[2 + i]
+end
+redis.call('SET', KEYS[1], table.concat(held, '\\n'), 'PX', ttl)
+return {1, 0, 0}
+"""
+)
+
+# KEYS: lease key, then the limit keys held. ARGV: run id, ttl ms. Also restores a lease lost with Redis's data.
+_RENEW = (
+    _NOW_MS
+    + """
+local held = {}
+for i = 2, #KEYS do
+  redis.call('ZADD', KEYS[i], now + tonumber(ARGV[2]), ARGV[1])
+  held[i - 1] = KEYS[i]
+end
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('SET', KEYS[1], table.concat(held, '\\n'), 'PX', tonumber(ARGV[2]))
+return existed
+"""
+)
+
+# KEYS: lease key. ARGV: run id. Returns the limit keys a slot was freed in.
+_RELEASE = """
+local value = redis.call('GET', KEYS[1])
+redis.call('DEL', KEYS[1])
+local freed = {}
+if value then
+  for key in string.gmatch(value, '[^\\n]+') do
+    if redis.call('ZREM', key, ARGV[1]) == 1 then
+      table.insert(freed, key)
+    end
+  end
+end
+return freed
+"""
+
+
+class Leases:
+    """The lease operations, each one round trip to Redis."""
+
+    def __init__(self, client: redis.Redis | None = None) -> None:
+        self.client = client or redis_client()
+        self._acquire = self.client.register_script(_ACQUIRE)
+        self._renew = self.client.register_script(_RENEW)
+        self._release = self.client.register_script(_RELEASE)
+
+    def acquire(self, run_id: uuid.UUID | str, limits: Sequence[Limit], *, ttl_seconds: float) -> Acquired:
+        """Take a slot in every limit at once, or none; when one is full, join its waiting room."""
+        keys = [
+            lease_key(run_id),
+            inflight_key(run_id),
+            *(limit_key(lim.scope) for lim in limits),
+            *(waiting_key(lim.scope) for lim in limits),
+        ]
+        granted, index, used = self._acquire(
+            keys=keys, args=[str(run_id), int(ttl_seconds * 1000), *(lim.capacity for lim in limits)]
+        )
+        if granted:
+            return Acquired(granted=True)
+        return Acquired(granted=False, blocked_by=limits[int(index) - 1], in_use=int(used))
+
+    def renew(self, run_id: uuid.UUID | str, limits: Sequence[Limit], *, ttl_seconds: float) -> bool:
+        """Extend the run's slots and heartbeat; False when they had expired (and were restored)."""
+        keys = [lease_key(run_id), *(limit_key(lim.scope) for lim in limits)]
+        return bool(self._renew(keys=keys, args=[str(run_id), int(ttl_seconds * 1000)]))
+
+    def release(self, run_id: uuid.UUID | str) -> list[str]:
+        """Free the run's slots and heartbeat; returns the scopes a slot was freed in (idempotent)."""
+        freed = self._release(keys=[lease_key(run_id)], args=[str(run_id)])
+        return [_scope_of(key.decode() if isinstance(key, bytes) else str(key)) for key in freed]
+
+    def wake(self, scope: str, count: int = 1) -> list[str]:
+        """Take the ``count`` longest-waiting run ids of ``scope`` out of its waiting room."""
+        popped: list[tuple[bytes | str, float]] = self.client.zpopmin(waiting_key(scope), count)  # type: ignore[assignment]
+        return [item[0].decode() if isinstance(item[0], bytes) else str(item[0]) for item in popped]
+
+    def alive(self, run_ids: Iterable[uuid.UUID | str]) -> set[str]:
+        """The run ids whose heartbeat has not expired."""
+        ids = [str(run_id) for run_id in run_ids]
+        if not ids:
+            return set()
+        with self.client.pipeline(transaction=False) as pipe:
+            for run_id in ids:
+                pipe.exists(lease_key(run_id))
+            found = pipe.execute()
+        return {run_id for run_id, exists in zip(ids, found, strict=True) if exists}
+
+    def slots_in_use(self) -> dict[str, int]:
+        """Unexpired leases per scope (``global``, ``job:<key>``, ``schedule:<id>``)."""
+        now_ms = int(self.client.time()[0]) * 1000
+        counts: dict[str, int] = {}
+        for key in self.client.scan_iter(match=f"{PREFIX}:limit:*", count=500):
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            counts[_scope_of(name)] = int(self.client.zcount(name, now_ms, "+inf"))
+        return counts
+
+
+class Heartbeat:
+    """Renews a running run's leases every third of their TTL until the run ends, then releases them."""
+
+    def __init__(self, leases: Leases, run_id: uuid.UUID | str, limits: Sequence[Limit], *, ttl_seconds: float) -> None:
+        self._leases = leases
+        self._run_id = run_id
+        self._limits = list(limits)
+        self._ttl = ttl_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-heartbeat-{run_id}", daemon=True)
+        self.freed: list[str] = []
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self._ttl)
+        try:
+            self.freed = self._leases.release(self._run_id)
+        except redis.RedisError as exc:
+            logger.warning("could not release the leases of run %s (they expire by themselves): %s", self._run_id, exc)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._ttl / 3):
+            try:
+                if not self._leases.renew(self._run_id, self._limits, ttl_seconds=self._ttl):
+                    logger.warning("the leases of run %s had expired; restored them", self._run_id)
+            except redis.RedisError as exc:
+                logger.warning("could not renew the leases of run %s: %s", self._run_id, exc)
