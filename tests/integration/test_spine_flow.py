@@ -135,3 +135,21 @@ def test_log_triage_run_leaves_its_two_artifacts(live, tmp_path: Path):
     assert hashlib.sha256(report_path.read_bytes()).hexdigest() == artifacts["triage.json"].sha256
     markdown = (Path(settings.ARTIFACTS_DIR) / artifacts["triage.md"].path).read_text()
     assert "| ERROR | 3 |" in markdown
+
+
+def test_a_running_beat_uses_an_edit_without_reloading_anything(live):
+    wait_ready(live.worker())
+    wait_ready(live.beat())
+    schedule = factories.schedule("noop", kind="cron", cron="0 0 1 1 *")  # next January
+    time.sleep(1)
+    assert not ScheduledRun.objects.filter(schedule=schedule).exists()
+    edited_at = time.monotonic()
+    schedule.kind, schedule.interval_seconds = "interval", 1
+    schedule.save()  # recomputes next_run_at in the same transaction; the beat reads it on its next tick
+    first = wait_until(
+        lambda: ScheduledRun.objects.filter(schedule=schedule).first(),
+        timeout=10,
+        message="the edited schedule to fire",
+    )
+    print(f"\nedit picked up: first occurrence dispatched {time.monotonic() - edited_at:.2f}s after the save")
+    assert first.status == "dispatched"
