@@ -176,7 +176,8 @@ class Run(models.Model):
     """One execution of a job, with everything needed to understand it afterwards."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="runs")
+    # db_index off: run_job_created_idx (job, -created_at) serves the foreign key too
+    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="runs", db_index=False)
     directive_snapshot = models.JSONField(
         default=dict, help_text="The job, directive and params as they were when the run was created."
     )
@@ -203,10 +204,12 @@ class Run(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Every status change rewrites each index entry of the row (status is indexed): keep few,
+        # and partial where a status selects the rows (recovery, lost messages, the reaper).
         indexes = [
-            models.Index(fields=["status", "created_at"], name="run_status_created_idx"),
             models.Index(fields=["publish_after"], name="run_publish_after_idx", condition=Q(status=RunStatus.PENDING)),
             models.Index(fields=["queued_at"], name="run_queued_at_idx", condition=Q(status=RunStatus.QUEUED)),
+            models.Index(fields=["started_at"], name="run_running_idx", condition=Q(status=RunStatus.RUNNING)),
             models.Index(fields=["job", "-created_at"], name="run_job_created_idx"),
             models.Index(fields=["-created_at"], name="run_created_idx"),
         ]

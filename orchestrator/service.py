@@ -18,13 +18,13 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from orchestrator import events, hooks, publish, registry
+from orchestrator import events, hooks, publish, registry, store
 from orchestrator.context import RunContext
 from orchestrator.errors import PublishError
 from orchestrator.models import ACTIVE_STATUSES, Directive, Job, Run, RunStatus, RunTrigger
@@ -34,6 +34,42 @@ logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 ERROR_MAX_CHARS = 10_000
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JobSettings:
+    """A job's settings as frozen into its runs (from a ``Job`` row or a raw dispatch row)."""
+
+    id: int
+    key: str
+    queue: str
+    timeout_seconds: int
+    max_retries: int
+    max_concurrency: int | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobSettings:
+        return cls(
+            id=job.pk,
+            key=job.key,
+            queue=job.queue,
+            timeout_seconds=job.timeout_seconds,
+            max_retries=job.max_retries,
+            max_concurrency=job.max_concurrency,
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DirectiveRef:
+    id: int
+    name: str
+    params: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, directive: Directive | None) -> DirectiveRef | None:
+        if directive is None:
+            return None
+        return cls(id=directive.pk, name=directive.name, params=dict(directive.params or {}))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,15 +83,42 @@ class RunRequest:
     context: Mapping[str, Any] = field(default_factory=dict)
 
 
-def snapshot_for(request: RunRequest) -> dict[str, Any]:
-    """The frozen configuration of a run: later edits of the job or directive do not change it."""
-    job = request.job
-    directive = request.directive
-    params: dict[str, Any] = {}
+class RunLike(Protocol):
+    """What publishing needs of a run: a ``PlannedRun`` just built, or a ``Run`` row."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def trigger(self) -> str: ...
+    @property
+    def directive_snapshot(self) -> Any: ...
+    @property
+    def attempt(self) -> int: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlannedRun:
+    """A run about to be written: id, job, frozen snapshot. No ORM instance on the hot path."""
+
+    id: uuid.UUID
+    job_id: int
+    trigger: str
+    directive_snapshot: dict[str, Any]
+    created_at: datetime
+    attempt: int = 0
+
+
+def base_snapshot(job: JobSettings, directive: DirectiveRef | None, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The frozen configuration shared by a batch of runs of one job/directive/params.
+
+    Later edits of the job or directive do not change a run's record. Params are merged
+    directive first, then the caller's (a schedule's overrides, an API request's).
+    """
+    merged: dict[str, Any] = {}
     if directive is not None:
-        params.update(directive.params or {})
-    params.update(request.params or {})
-    snapshot: dict[str, Any] = {
+        merged.update(directive.params)
+    merged.update(params)
+    return {
         "job": {
             "key": job.key,
             "queue": job.queue,
@@ -63,42 +126,42 @@ def snapshot_for(request: RunRequest) -> dict[str, Any]:
             "max_retries": job.max_retries,
             "max_concurrency": job.max_concurrency,
         },
-        "directive": (
-            None
-            if directive is None
-            else {"id": directive.pk, "name": directive.name, "params": dict(directive.params or {})}
-        ),
-        "params": params,
+        "directive": None
+        if directive is None
+        else {"id": directive.id, "name": directive.name, "params": dict(directive.params)},
+        "params": merged,
     }
-    snapshot.update(request.context)
-    frozen: dict[str, Any] = json.loads(json.dumps(snapshot, default=str))
-    return frozen
 
 
-def build_run(request: RunRequest, *, now: datetime) -> Run:
-    """An unsaved ``pending`` run with its id, task id and frozen snapshot."""
-    if request.trigger not in RunTrigger.values:
-        raise ValueError(f"unknown trigger {request.trigger!r}")
-    run_id = uuid.uuid4()
-    return Run(
-        id=run_id,
-        job=request.job,
-        directive_snapshot=snapshot_for(request),
-        trigger=request.trigger,
-        status=RunStatus.PENDING,
-        created_at=now,
-        publish_after=now + timedelta(seconds=float(settings.SCHEDULER_RECOVERY_GRACE_SECONDS)),
-        task_id=publish.task_id_for(run_id, 0),
+def plan_run(
+    *, job_id: int, base: Mapping[str, Any], context: Mapping[str, Any], trigger: str, now: datetime
+) -> PlannedRun:
+    """A new ``pending`` run: ``base`` (see ``base_snapshot``) plus this run's ``context``."""
+    if trigger not in RunTrigger.values:
+        raise ValueError(f"unknown trigger {trigger!r}")
+    return PlannedRun(
+        id=uuid.uuid4(), job_id=job_id, trigger=trigger, directive_snapshot={**base, **context}, created_at=now
     )
 
 
-def insert_runs(runs: Sequence[Run]) -> None:
-    """Write built runs in one statement; call inside the transaction that creates their context."""
-    if runs:
-        Run.objects.bulk_create(runs, batch_size=1000)
+def snapshot_for(request: RunRequest) -> dict[str, Any]:
+    """The frozen configuration of the run ``request`` asks for (JSON-safe)."""
+    base = base_snapshot(JobSettings.of(request.job), DirectiveRef.of(request.directive), request.params or {})
+    frozen: dict[str, Any] = json.loads(json.dumps({**base, **request.context}, default=str))
+    return frozen
 
 
-def message_for(run: Run, *, attempt: int | None = None, countdown: float | None = None) -> publish.RunMessage:
+def build_run(request: RunRequest, *, now: datetime) -> PlannedRun:
+    """The planned run ``request`` asks for; write it with ``insert_runs`` in the caller's transaction."""
+    return plan_run(job_id=request.job.pk, base=snapshot_for(request), context={}, trigger=request.trigger, now=now)
+
+
+def insert_runs(runs: Sequence[PlannedRun]) -> None:
+    """Write planned runs as ``pending``, in one statement per batch (see ``orchestrator.store``)."""
+    store.insert_runs(runs)
+
+
+def message_for(run: RunLike, *, attempt: int | None = None) -> publish.RunMessage:
     snapshot = run.directive_snapshot or {}
     job = snapshot.get("job") or {}
     attempt = run.attempt if attempt is None else attempt
@@ -109,11 +172,10 @@ def message_for(run: Run, *, attempt: int | None = None, countdown: float | None
         task_id=publish.task_id_for(run.id, attempt),
         timeout_seconds=int(job.get("timeout_seconds") or 3600),
         label=describe(run, attempt),
-        countdown=countdown,
     )
 
 
-def describe(run: Run, attempt: int) -> str:
+def describe(run: RunLike, attempt: int) -> str:
     """How a run reads in ``celery inspect active``: run id, job, schedule and time, attempt."""
     snapshot = run.directive_snapshot or {}
     job = (snapshot.get("job") or {}).get("key", "?")
@@ -128,7 +190,10 @@ def describe(run: Run, attempt: int) -> str:
     return "(" + ", ".join(parts) + ")"
 
 
-def publish_runs(runs: Sequence[Run], *, now: datetime, recovered: bool = False, announce: bool = True) -> list[Run]:
+R = TypeVar("R", bound=RunLike)
+
+
+def publish_runs(runs: Sequence[R], *, now: datetime, recovered: bool = False, announce: bool = True) -> list[R]:
     """Publish committed ``pending`` runs, mark them ``queued`` and record ``schedule_enqueued``.
 
     Never call inside a transaction: a worker could receive a message for a row it cannot see yet.
@@ -145,7 +210,7 @@ def publish_runs(runs: Sequence[Run], *, now: datetime, recovered: bool = False,
     except PublishError as exc:
         logger.warning("%s; they stay pending for recovery", exc, extra={"event": "publish_failed"})
         return []
-    Run.objects.mark_queued([run.id for run in runs], now=now)
+    store.mark_queued([run.id for run in runs], now=now)
     if announce:
         extra = {"recovered": True} if recovered else {}
         events.emit([{"event": events.SCHEDULE_ENQUEUED, **run_event_fields(run), **extra} for run in runs])
@@ -153,16 +218,16 @@ def publish_runs(runs: Sequence[Run], *, now: datetime, recovered: bool = False,
 
 
 def create_run(request: RunRequest, *, now: datetime | None = None) -> Run:
-    """Create, commit and publish one run (the path for runs that belong to no schedule)."""
+    """Create, commit and publish one run that belongs to no schedule; returns its row."""
     now = now or timezone.now()
     with transaction.atomic():
         run = build_run(request, now=now)
         insert_runs([run])
     publish_runs([run], now=now)
-    return run
+    return Run.objects.get(id=run.id)
 
 
-def run_event_fields(run: Run) -> dict[str, Any]:
+def run_event_fields(run: RunLike) -> dict[str, Any]:
     """The fields every event about ``run`` carries."""
     snapshot = run.directive_snapshot or {}
     fields: dict[str, Any] = {

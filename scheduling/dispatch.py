@@ -2,8 +2,9 @@
 
 One tick, for any number of beat processes at once against one database:
 
-1. ``SELECT ... FOR UPDATE SKIP LOCKED`` claims up to ``SCHEDULER_BATCH_SIZE`` due schedules;
-   rows another beat holds are skipped, so beats share the work.
+1. ``SELECT ... FOR UPDATE SKIP LOCKED`` claims up to ``SCHEDULER_BATCH_SIZE`` due schedules
+   (joined with their job and directive, read as plain values); rows another beat holds are
+   skipped, so beats share the work.
 2. ``planning.plan`` decides each schedule's occurrences (misfire, then overlap policy).
 3. In the same transaction: occurrences are inserted with ``ON CONFLICT DO NOTHING RETURNING``
    (a conflict is a normal outcome: someone already handled that occurrence), runs are inserted
@@ -11,33 +12,35 @@ One tick, for any number of beat processes at once against one database:
 4. After commit, the runs are published. A run committed but never published (the beat died, or
    Redis was down) stays ``pending`` and ``maintain``'s recovery publishes it.
 
-The number of queries of a tick is fixed (it does not grow with the batch): see the query-count
-test in ``tests/integration/test_dispatch.py``.
+The statements of a tick are fixed in number (they do not grow with the batch): see the
+query-count test in ``tests/integration/test_dispatch.py``. On PostgreSQL the writes pass whole
+columns as arrays (``orchestrator.db``), so a batch of a thousand costs a few statements.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Field
 
-from orchestrator import events, service
+from orchestrator import db, events, service
 from orchestrator.models import Run, RunTrigger
+from orchestrator.service import DirectiveRef, JobSettings, PlannedRun
 from scheduling import hooks, planning, timing
 from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun
 from scheduling.policies import Action, Decision
 
 logger = logging.getLogger(__name__)
 
-_INSERT_CHUNK = 1000  # rows per INSERT: a whole batch is one statement (10 params a row)
+_INSERT_CHUNK = 1000  # rows per portable INSERT (SQLite): 9 params a row
 _STATUS_FOR_ACTION = {
     Action.DISPATCH: OccurrenceStatus.DISPATCHED,
     Action.SKIP: OccurrenceStatus.SKIPPED,
@@ -49,6 +52,36 @@ _EVENT_FOR_ACTION = {
     Action.MISS: events.RUN_MISSED,
     Action.BUFFER: events.RUN_BUFFERED,
 }
+
+_CLAIM = """
+SELECT s.id, s.name, s.tenant, s.kind, s.cron, s.interval_seconds, s.run_at, s.timezone, s.start_at, s.end_at,
+       s.next_run_at, s.jitter_seconds, s.misfire_policy, s.misfire_grace_seconds, s.overlap_policy,
+       s.max_concurrency, s.params, s.job_id, j.key, j.queue, j.timeout_seconds, j.max_retries, j.max_concurrency,
+       s.directive_id, d.name, d.params
+FROM scheduling_schedule s
+JOIN orchestrator_job j ON j.id = s.job_id
+LEFT JOIN orchestrator_directive d ON d.id = s.directive_id
+WHERE s.enabled AND s.due_at <= %s
+ORDER BY s.due_at
+LIMIT %s"""
+
+_INSERT_OCCURRENCES_PG = """
+INSERT INTO scheduling_scheduledrun (schedule_id, scheduled_for, status, run_id, "trigger", dispatched_at, reason,
+                                     missed_count, missed_until, created_at, run_active)
+SELECT u.schedule_id, u.scheduled_for, u.status, u.run_id, 'schedule', u.dispatched_at, u.reason, u.missed_count,
+       u.missed_until, %s, u.run_id IS NOT NULL
+FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[], %s::uuid[], %s::timestamptz[], %s::text[], %s::int[],
+            %s::timestamptz[]) AS u(schedule_id, scheduled_for, status, run_id, dispatched_at, reason, missed_count,
+                                    missed_until)
+ON CONFLICT (schedule_id, scheduled_for) DO NOTHING
+RETURNING schedule_id, scheduled_for"""
+
+_ADVANCE_PG = """
+UPDATE scheduling_schedule AS s SET next_run_at = v.next_run_at, due_at = v.due_at,
+       last_run_at = COALESCE(v.last_run_at, s.last_run_at), enabled = s.enabled AND NOT v.disable
+FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::boolean[])
+     AS v(id, next_run_at, due_at, last_run_at, disable)
+WHERE s.id = v.id"""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +113,81 @@ class TickReport:
         return sum(1 for item in self.handled if item.action == action)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Claimed:
+    """A claimed schedule as the dispatch step needs it: plain values, no ORM instance."""
+
+    id: int
+    name: str
+    tenant: str
+    state: planning.ScheduleState
+    max_concurrency: int | None
+    params: dict[str, Any]
+    job: JobSettings
+    directive: DirectiveRef | None
+
+
+def _json(value: Any) -> Any:
+    if value is None or isinstance(value, dict | list):
+        return value
+    return json.loads(value)
+
+
+def _claimed(row: Sequence[Any]) -> Claimed:
+    (
+        sid, name, tenant, kind, cron, interval_seconds, run_at, zone, start_at, end_at, next_run_at, jitter,
+        misfire_policy, misfire_grace, overlap_policy, max_concurrency, params, job_id, job_key, queue,
+        timeout, retries, job_max, directive_id, directive_name, directive_params,
+    ) = row  # fmt: skip
+    spec = timing.Spec(
+        kind=kind,
+        cron=cron,
+        interval_seconds=interval_seconds,
+        run_at=db.as_utc(run_at),
+        timezone=zone,
+        start_at=db.as_utc(start_at),
+        end_at=db.as_utc(end_at),
+    )
+    cursor = db.as_utc(next_run_at)
+    if cursor is None:
+        raise ValueError(f"schedule {sid} is due but has no next run")
+    return Claimed(
+        id=sid,
+        name=name,
+        tenant=tenant,
+        state=planning.ScheduleState(
+            schedule_id=sid,
+            spec=spec,
+            next_run_at=cursor,
+            jitter_seconds=jitter,
+            misfire_policy=misfire_policy,
+            misfire_grace_seconds=misfire_grace,
+            overlap_policy=overlap_policy,
+        ),
+        max_concurrency=max_concurrency,
+        params=_json(params) or {},
+        job=JobSettings(
+            id=job_id,
+            key=job_key,
+            queue=queue,
+            timeout_seconds=timeout,
+            max_retries=retries,
+            max_concurrency=job_max,
+        ),
+        directive=(
+            None
+            if directive_id is None
+            else DirectiveRef(id=directive_id, name=directive_name, params=_json(directive_params) or {})
+        ),
+    )
+
+
+def claim_due(now: datetime, limit: int) -> list[Claimed]:
+    """Due schedules locked for this transaction; rows another beat holds are skipped, not awaited."""
+    lock = "\nFOR UPDATE OF s SKIP LOCKED" if db.is_postgres() else ""
+    return [_claimed(row) for row in db.execute(_CLAIM + lock, [db.db_datetime(now), limit], fetch=True)]
+
+
 def bounds() -> planning.Bounds:
     return planning.Bounds(
         late_after=timedelta(seconds=settings.SCHEDULER_MISFIRE_THRESHOLD_SECONDS),
@@ -88,242 +196,253 @@ def bounds() -> planning.Bounds:
     )
 
 
-def state_of(schedule: Schedule) -> planning.ScheduleState:
-    if schedule.next_run_at is None:
-        raise ValueError(f"schedule {schedule.pk} has no next run")
-    return planning.ScheduleState(
-        schedule_id=schedule.pk,
-        spec=timing.Spec(
-            kind=schedule.kind,
-            cron=schedule.cron,
-            interval_seconds=schedule.interval_seconds,
-            run_at=schedule.run_at,
-            timezone=schedule.timezone,
-            start_at=schedule.start_at,
-            end_at=schedule.end_at,
-        ),
-        next_run_at=schedule.next_run_at,
-        jitter_seconds=schedule.jitter_seconds,
-        misfire_policy=schedule.misfire_policy,
-        misfire_grace_seconds=schedule.misfire_grace_seconds,
-        overlap_policy=schedule.overlap_policy,
-    )
-
-
-def schedule_context(schedule: Schedule, scheduled_for: datetime | None) -> dict[str, Any]:
-    """What a run of ``schedule`` freezes about it in its snapshot."""
+def schedule_context(
+    *,
+    schedule_id: int,
+    name: str,
+    tenant: str,
+    scheduled_for: datetime | None,
+    max_concurrency: int | None,
+    overlap_policy: str,
+) -> dict[str, Any]:
+    """What a run of a schedule freezes about it in its snapshot."""
     return {
         "schedule": {
-            "id": schedule.pk,
-            "name": schedule.name,
-            "tenant": schedule.tenant,
+            "id": schedule_id,
+            "name": name,
+            "tenant": tenant,
             "scheduled_for": events.utc_stamp(scheduled_for) if scheduled_for else None,
-            "max_concurrency": schedule.max_concurrency,
-            "overlap_policy": schedule.overlap_policy,
+            "max_concurrency": max_concurrency,
+            "overlap_policy": overlap_policy,
         }
     }
 
 
-def run_request(schedule: Schedule, scheduled_for: datetime | None, trigger: str) -> service.RunRequest:
-    return service.RunRequest(
-        job=schedule.job,
-        directive=schedule.directive,
-        params=schedule.params or {},
-        trigger=trigger,
-        context=schedule_context(schedule, scheduled_for),
+def planned_for(schedule: Schedule, scheduled_for: datetime | None, trigger: str, *, now: datetime) -> PlannedRun:
+    """A run of ``schedule`` (an ORM row: run now, buffered releases) through the same snapshot path."""
+    base = service.base_snapshot(
+        JobSettings.of(schedule.job), DirectiveRef.of(schedule.directive), schedule.params or {}
     )
+    context = schedule_context(
+        schedule_id=schedule.pk,
+        name=schedule.name,
+        tenant=schedule.tenant,
+        scheduled_for=scheduled_for,
+        max_concurrency=schedule.max_concurrency,
+        overlap_policy=schedule.overlap_policy,
+    )
+    return service.plan_run(job_id=schedule.job_id, base=base, context=context, trigger=trigger, now=now)
 
 
-def _utc(value: Any) -> datetime:
-    """A datetime read back from RETURNING: aware on PostgreSQL, text in UTC on SQLite."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Occurrence:
+    schedule_id: int
+    scheduled_for: datetime
+    status: str
+    run_id: uuid.UUID | None
+    dispatched_at: datetime | None
+    reason: str
+    missed_count: int
+    missed_until: datetime | None
 
 
-def insert_occurrences(rows: Sequence[ScheduledRun]) -> set[tuple[int, datetime]]:
+def insert_occurrences(rows: Sequence[_Occurrence], *, now: datetime) -> set[tuple[int, datetime]]:
     """Insert occurrence rows, skipping any that exist; return the (schedule, time) keys inserted."""
     if not rows:
         return set()
-    meta = ScheduledRun._meta
-    fields: list[Field[Any, Any]] = [
-        cast("Field[Any, Any]", meta.get_field(name))
-        for name in (
-            "schedule",
-            "scheduled_for",
-            "status",
-            "run",
-            "trigger",
-            "dispatched_at",
-            "reason",
-            "missed_count",
-            "missed_until",
-            "created_at",
+    if db.is_postgres():
+        returned = db.execute(
+            _INSERT_OCCURRENCES_PG,
+            [
+                now,
+                [r.schedule_id for r in rows],
+                [r.scheduled_for for r in rows],
+                [r.status for r in rows],
+                [r.run_id for r in rows],
+                [r.dispatched_at for r in rows],
+                [r.reason for r in rows],
+                [r.missed_count for r in rows],
+                [r.missed_until for r in rows],
+            ],
+            fetch=True,
+            binary=True,
         )
-    ]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    inserted: set[tuple[int, datetime]] = set()
-    with connection.cursor() as cursor:
+    else:
+        returned = []
+        quote = connection.ops.quote_name
+        placeholder = "(%s, %s, %s, %s, 'schedule', %s, %s, %s, %s, %s, %s)"
         for start in range(0, len(rows), _INSERT_CHUNK):
             chunk = rows[start : start + _INSERT_CHUNK]
             params: list[Any] = []
-            for row in chunk:
-                for f in fields:
-                    params.append(f.get_db_prep_save(getattr(row, f.attname), connection))
-            cursor.execute(
-                f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "  # noqa: S608 (identifiers only)
+            for r in chunk:
+                params += [
+                    r.schedule_id,
+                    db.db_datetime(r.scheduled_for),
+                    r.status,
+                    r.run_id.hex if r.run_id else None,
+                    db.db_datetime(r.dispatched_at),
+                    r.reason,
+                    r.missed_count,
+                    db.db_datetime(r.missed_until),
+                    db.db_datetime(now),
+                    r.run_id is not None,
+                ]
+            returned += db.execute(
+                f"INSERT INTO {quote(ScheduledRun._meta.db_table)} (schedule_id, scheduled_for, status, run_id, "  # noqa: S608
+                f'"trigger", dispatched_at, reason, missed_count, missed_until, created_at, run_active) VALUES '
                 + ", ".join([placeholder] * len(chunk))
-                + f" ON CONFLICT ({quote('schedule_id')}, {quote('scheduled_for')}) DO NOTHING"
-                + f" RETURNING {quote('schedule_id')}, {quote('scheduled_for')}",
+                + " ON CONFLICT (schedule_id, scheduled_for) DO NOTHING RETURNING schedule_id, scheduled_for",
                 params,
+                fetch=True,
             )
-            inserted.update((int(sid), _utc(when)) for sid, when in cursor.fetchall())
-    return inserted
+    return {(int(sid), when) for sid, when in ((sid, db.as_utc(when)) for sid, when in returned) if when}
 
 
 def advance_schedules(plans: Sequence[tuple[int, planning.Plan]]) -> None:
     """Write every claimed schedule's new cursor in one statement."""
     if not plans:
         return
-    table = connection.ops.quote_name(Schedule._meta.db_table)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"UPDATE {table} AS s SET next_run_at = v.next_run_at, due_at = v.due_at, "  # noqa: S608
-                "last_run_at = COALESCE(v.last_run_at, s.last_run_at), enabled = s.enabled AND NOT v.disable "
-                "FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::boolean[]) "
-                "AS v(id, next_run_at, due_at, last_run_at, disable) WHERE s.id = v.id",
-                [
-                    [sid for sid, _ in plans],
-                    [p.next_run_at for _, p in plans],
-                    [p.due_at for _, p in plans],
-                    [p.last_run_at for _, p in plans],
-                    [p.disable for _, p in plans],
-                ],
-            )
-            return
-        adapt = connection.ops.adapt_datetimefield_value
-        values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(plans))
-        params: list[Any] = []
-        for sid, p in plans:
-            params += [sid, adapt(p.next_run_at), adapt(p.due_at), adapt(p.last_run_at), int(p.disable)]
-        cursor.execute(
-            f"WITH v(id, next_run_at, due_at, last_run_at, disable) AS (VALUES {values}) "  # noqa: S608
-            f"UPDATE {table} SET next_run_at = v.next_run_at, due_at = v.due_at, "
-            f"last_run_at = COALESCE(v.last_run_at, {table}.last_run_at), "
-            f"enabled = {table}.enabled AND NOT v.disable FROM v WHERE {table}.id = v.id",
-            params,
+    if db.is_postgres():
+        db.execute(
+            _ADVANCE_PG,
+            [
+                [sid for sid, _ in plans],
+                [p.next_run_at for _, p in plans],
+                [p.due_at for _, p in plans],
+                [p.last_run_at for _, p in plans],
+                [p.disable for _, p in plans],
+            ],
+            binary=True,
         )
+        return
+    table = connection.ops.quote_name(Schedule._meta.db_table)
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(plans))
+    params: list[Any] = []
+    for sid, p in plans:
+        params += [
+            sid,
+            db.db_datetime(p.next_run_at),
+            db.db_datetime(p.due_at),
+            db.db_datetime(p.last_run_at),
+            int(p.disable),
+        ]
+    db.execute(
+        f"WITH v(id, next_run_at, due_at, last_run_at, disable) AS (VALUES {values}) "  # noqa: S608
+        f"UPDATE {table} SET next_run_at = v.next_run_at, due_at = v.due_at, "
+        f"last_run_at = COALESCE(v.last_run_at, {table}.last_run_at), "
+        f"enabled = {table}.enabled AND NOT v.disable FROM v WHERE {table}.id = v.id",
+        params,
+    )
 
 
 def dispatch_due(now: datetime) -> TickReport:
     """One dispatch tick at ``now``: claim, plan, write, commit, publish. Returns what it did."""
     report = TickReport(started_at=now)
-    runs: list[Run] = []
-    to_cancel: list[tuple[str, str]] = []
+    runs: list[PlannedRun] = []
     pending_events: list[dict[str, Any]] = []
+    planned: list[tuple[Claimed, Decision, PlannedRun | None]] = []
     with transaction.atomic():
-        schedules = list(Schedule.objects.claim_due(now, settings.SCHEDULER_BATCH_SIZE))
-        report.claimed = len(schedules)
-        if not schedules:
+        claimed = claim_due(now, settings.SCHEDULER_BATCH_SIZE)
+        report.claimed = len(claimed)
+        if not claimed:
             return report
-        ids = [s.pk for s in schedules]
-        needs_active = any(s.overlap_policy != "allow" for s in schedules)
+        ids = [c.id for c in claimed]
+        needs_active = any(c.state.overlap_policy != "allow" for c in claimed)
         active = ScheduledRun.objects.active_runs_by_schedule(ids) if needs_active else {}
-        needs_buffered = any(s.overlap_policy in ("buffer_one", "buffer_all") for s in schedules)
+        needs_buffered = any(c.state.overlap_policy in ("buffer_one", "buffer_all") for c in claimed)
         buffered = ScheduledRun.objects.buffered_counts(ids) if needs_buffered else {}
+        limits = bounds()
 
-        occurrence_rows: list[ScheduledRun] = []
-        run_for: dict[tuple[int, datetime], Run] = {}
+        occurrences: list[_Occurrence] = []
         plans: list[tuple[int, planning.Plan]] = []
-        planned: list[tuple[Schedule, Decision]] = []
-        for schedule in schedules:
+        to_cancel: list[str] = []
+        for schedule in claimed:
             try:
                 plan = planning.plan(
-                    state_of(schedule),
+                    schedule.state,
                     now=now,
-                    active_run_ids=active.get(schedule.pk, []),
-                    buffered=buffered.get(schedule.pk, 0),
-                    bounds=bounds(),
+                    active_run_ids=active.get(schedule.id, []),
+                    buffered=buffered.get(schedule.id, 0),
+                    bounds=limits,
                 )
             except Exception as exc:  # one bad schedule must not stop the others
                 report.errors.append(f"{schedule.name}: {exc}")
                 logger.exception(
                     "could not plan schedule %s; retrying in a minute",
                     schedule.name,
-                    extra={"event": "schedule_error", "schedule_id": schedule.pk},
+                    extra={"event": "schedule_error", "schedule_id": schedule.id},
                 )
                 pending_events.append(
                     {
                         "event": "schedule_error",
                         "schedule": schedule.name,
-                        "schedule_id": schedule.pk,
+                        "schedule_id": schedule.id,
                         "error": f"{type(exc).__name__}: {exc}",
                     }
                 )
-                retry_at = now + timedelta(minutes=1)
-                plans.append(
-                    (
-                        schedule.pk,
-                        planning.Plan(
-                            decisions=[],
-                            next_run_at=schedule.next_run_at,
-                            due_at=retry_at,
-                            last_run_at=None,
-                            disable=False,
-                        ),
-                    )
+                stalled = planning.Plan(
+                    decisions=[],
+                    next_run_at=schedule.state.next_run_at,
+                    due_at=now + timedelta(minutes=1),
+                    last_run_at=None,
+                    disable=False,
                 )
+                plans.append((schedule.id, stalled))
                 continue
-            plans.append((schedule.pk, plan))
+            plans.append((schedule.id, plan))
+            base: dict[str, Any] | None = None
             for decision in plan.decisions:
-                planned.append((schedule, decision))
                 run = None
                 if decision.action == Action.DISPATCH:
-                    run = service.build_run(run_request(schedule, decision.scheduled_for, RunTrigger.SCHEDULE), now=now)
-                    run_for[(schedule.pk, decision.scheduled_for)] = run
-                    to_cancel += [(run_id, f"replaced by run {run.id}") for run_id in decision.cancel_run_ids]
-                occurrence_rows.append(
-                    ScheduledRun(
-                        schedule_id=schedule.pk,
+                    if base is None:
+                        base = service.base_snapshot(schedule.job, schedule.directive, schedule.params)
+                    context = schedule_context(
+                        schedule_id=schedule.id,
+                        name=schedule.name,
+                        tenant=schedule.tenant,
+                        scheduled_for=decision.scheduled_for,
+                        max_concurrency=schedule.max_concurrency,
+                        overlap_policy=schedule.state.overlap_policy,
+                    )
+                    run = service.plan_run(
+                        job_id=schedule.job.id, base=base, context=context, trigger=RunTrigger.SCHEDULE, now=now
+                    )
+                    to_cancel += decision.cancel_run_ids
+                planned.append((schedule, decision, run))
+                occurrences.append(
+                    _Occurrence(
+                        schedule_id=schedule.id,
                         scheduled_for=decision.scheduled_for,
                         status=_STATUS_FOR_ACTION[decision.action],
                         run_id=run.id if run else None,
-                        trigger=RunTrigger.SCHEDULE,
                         dispatched_at=now if run else None,
                         reason=decision.reason,
                         missed_count=decision.missed_count,
                         missed_until=decision.missed_until,
-                        created_at=now,
                     )
                 )
 
-        won = insert_occurrences(occurrence_rows)
-        report.conflicts = len(occurrence_rows) - len(won)
-        runs = [run for key, run in run_for.items() if key in won]
+        won = insert_occurrences(occurrences, now=now)
+        report.conflicts = len(occurrences) - len(won)
+        runs = [run for schedule, decision, run in planned if run and (schedule.id, decision.scheduled_for) in won]
         service.insert_runs(runs)
         advance_schedules(plans)
         if to_cancel:
-            service.cancel_runs([run_id for run_id, _ in to_cancel], reason="replaced by a newer occurrence", now=now)
+            service.cancel_runs(to_cancel, reason="replaced by a newer occurrence", now=now)
 
     if settings.SCHEDULER_FAULT_CRASH_AFTER_COMMIT and runs:
         logger.critical("fault injection: exiting after commit, before publish")
         os._exit(17)
 
-    published = service.publish_runs(runs, now=now)
-    report.published = len(published)
+    report.published = len(service.publish_runs(runs, now=now))
 
-    for schedule, decision in planned:
-        key = (schedule.pk, decision.scheduled_for)
-        if key not in won:
+    for schedule, decision, run in planned:
+        if (schedule.id, decision.scheduled_for) not in won:
             logger.debug("occurrence %s of %s already handled elsewhere", decision.scheduled_for, schedule.name)
             continue
-        run = run_for.get(key)
         report.handled.append(
             Handled(
-                schedule_id=schedule.pk,
+                schedule_id=schedule.id,
                 schedule=schedule.name,
                 scheduled_for=decision.scheduled_for,
                 action=str(decision.action),
@@ -338,7 +457,7 @@ def dispatch_due(now: datetime) -> TickReport:
             event: dict[str, Any] = {
                 "event": name,
                 "schedule": schedule.name,
-                "schedule_id": schedule.pk,
+                "schedule_id": schedule.id,
                 "scheduled_for": events.utc_stamp(decision.scheduled_for),
                 "job": schedule.job.key,
                 "trigger": RunTrigger.SCHEDULE,
@@ -361,7 +480,7 @@ def dispatch_due(now: datetime) -> TickReport:
     return report
 
 
-def release_buffered(now: datetime, schedule_ids: Sequence[int] | None = None) -> list[Run]:
+def release_buffered(now: datetime, schedule_ids: Sequence[int] | None = None) -> list[PlannedRun]:
     """Start the oldest buffered occurrence of each schedule whose runs have all ended.
 
     Called when a run ends (a hook in the worker) and by every beat's maintenance step.
@@ -379,8 +498,7 @@ def release_buffered(now: datetime, schedule_ids: Sequence[int] | None = None) -
             .select_related("job", "directive")
         )
         active = ScheduledRun.objects.active_runs_by_schedule([s.pk for s in schedules])
-        runs: list[Run] = []
-        released: list[tuple[Schedule, ScheduledRun, Run]] = []
+        released: list[tuple[Schedule, ScheduledRun, PlannedRun]] = []
         for schedule in schedules:
             if active.get(schedule.pk):
                 continue
@@ -391,13 +509,12 @@ def release_buffered(now: datetime, schedule_ids: Sequence[int] | None = None) -
             )
             if occurrence is None:
                 continue
-            run = service.build_run(run_request(schedule, occurrence.scheduled_for, RunTrigger.SCHEDULE), now=now)
-            runs.append(run)
+            run = planned_for(schedule, occurrence.scheduled_for, RunTrigger.SCHEDULE, now=now)
             released.append((schedule, occurrence, run))
-        service.insert_runs(runs)
+        service.insert_runs([run for _, _, run in released])
         for schedule, occurrence, run in released:
             ScheduledRun.objects.filter(pk=occurrence.pk, status=OccurrenceStatus.BUFFERED).update(
-                status=OccurrenceStatus.DISPATCHED, run=run, dispatched_at=now
+                status=OccurrenceStatus.DISPATCHED, run_id=run.id, dispatched_at=now, run_active=True
             )
             if occurrence.scheduled_for and (
                 schedule.last_run_at is None or occurrence.scheduled_for > schedule.last_run_at
@@ -413,13 +530,13 @@ def release_buffered(now: datetime, schedule_ids: Sequence[int] | None = None) -
                 "scheduled_for": occurrence.scheduled_for,
             },
         )
-    return service.publish_runs(runs, now=now)
+    return service.publish_runs([run for _, _, run in released], now=now)
 
 
 @dataclass(kw_only=True)
 class MaintenanceReport:
     recovered: list[Run] = field(default_factory=list)
-    released: list[Run] = field(default_factory=list)
+    released: list[PlannedRun] = field(default_factory=list)
 
 
 def maintain(now: datetime) -> MaintenanceReport:

@@ -282,11 +282,24 @@ class OccurrenceStatus(models.TextChoices):
 
 class ScheduledRunQuerySet(models.QuerySet["ScheduledRun"]):
     def active_runs_by_schedule(self, schedule_ids: Sequence[int]) -> dict[int, list[str]]:
-        """Ids of the active runs (pending, queued, running) of each schedule, starting from the few active runs."""
+        """Ids of the active runs (pending, queued, running) of each schedule; costs what the batch holds.
+
+        Only occurrences flagged ``run_active`` are read (a partial index), joined to their runs so
+        the run's own status decides. Flags whose run has ended are cleared on the way, in the
+        caller's transaction, so the flagged rows stay few without a write when a run ends.
+        """
         found: dict[int, list[str]] = {}
-        rows = Run.objects.filter(status__in=ACTIVE_STATUSES, occurrence__schedule_id__in=list(schedule_ids))
-        for schedule_id, run_id in rows.values_list("occurrence__schedule_id", "id"):
-            found.setdefault(schedule_id, []).append(str(run_id))
+        ended: list[Any] = []
+        rows = self.filter(run_active=True, schedule_id__in=list(schedule_ids)).values_list(
+            "schedule_id", "run_id", "run__status"
+        )
+        for schedule_id, run_id, status in rows:
+            if status in ACTIVE_STATUSES:
+                found.setdefault(schedule_id, []).append(str(run_id))
+            else:
+                ended.append(run_id)
+        if ended:
+            self.filter(run_id__in=ended).update(run_active=False)
         return found
 
     def buffered_counts(self, schedule_ids: Sequence[int]) -> dict[int, int]:
@@ -306,13 +319,17 @@ class ScheduledRun(models.Model):
     too long to enumerate one by one (up to ``missed_until``).
     """
 
-    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="occurrences")
+    # db_index off: the unique (schedule, scheduled_for) index serves the foreign key too
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="occurrences", db_index=False)
     scheduled_for = models.DateTimeField(null=True, blank=True, help_text="Nominal time; empty for a manual run.")
     status = models.CharField(max_length=20, choices=OccurrenceStatus.choices)
     run = models.OneToOneField(Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="occurrence")
     trigger = models.CharField(max_length=20, choices=RunTrigger.choices, default=RunTrigger.SCHEDULE)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     reason = models.TextField(blank=True)
+    #: Set when the occurrence gets a run; cleared lazily once that run has ended (see
+    #: ``active_runs_by_schedule``). An index over the few flagged rows, not a source of truth.
+    run_active = models.BooleanField(default=False)
     missed_count = models.PositiveIntegerField(default=1)
     missed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -331,6 +348,7 @@ class ScheduledRun(models.Model):
                 name="occurrence_buffered_idx",
                 condition=Q(status="buffered"),
             ),
+            models.Index(fields=["schedule"], name="occurrence_run_active_idx", condition=Q(run_active=True)),
         ]
 
     def __str__(self) -> str:

@@ -9,12 +9,12 @@ from django.utils import timezone
 
 from orchestrator import service
 from orchestrator.models import Run, RunTrigger
-from scheduling.dispatch import run_request
+from scheduling.dispatch import planned_for
 from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun
 
 
 def run_now(schedule: Schedule, *, trigger: str = RunTrigger.MANUAL, now: datetime | None = None) -> Run:
-    """Run ``schedule``'s job and directive now, through the same path as the beat.
+    """Run ``schedule``'s job and directive now, through the same path as the beat; returns the run.
 
     The schedule's cadence is not shifted; a disabled schedule runs too (on purpose: the
     occurrence row says so). The overlap policy does not apply to a run asked for explicitly;
@@ -23,17 +23,18 @@ def run_now(schedule: Schedule, *, trigger: str = RunTrigger.MANUAL, now: dateti
     now = now or timezone.now()
     reason = "run now" + ("" if schedule.enabled else " (the schedule is disabled)")
     with transaction.atomic():
-        run = service.build_run(run_request(schedule, None, trigger), now=now)
+        run = planned_for(schedule, None, trigger, now=now)
         service.insert_runs([run])
         ScheduledRun.objects.create(
             schedule=schedule,
             scheduled_for=None,
             status=OccurrenceStatus.DISPATCHED,
-            run=run,
+            run_id=run.id,
             trigger=trigger,
             dispatched_at=now,
             reason=reason,
             created_at=now,
+            run_active=True,
         )
     service.publish_runs([run], now=now)
-    return run
+    return Run.objects.get(id=run.id)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import redis
 
-from orchestrator.publish import inflight_key
+from orchestrator.publish import INFLIGHT_KEY
 from project.redis import client as redis_client
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class Acquired:
 
 _NOW_MS = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)"
 
-# KEYS: lease key, in-flight note, then n limit keys, then n waiting keys. ARGV: run id, ttl ms, n capacities.
+# KEYS: lease key, in-flight notes, then n limit keys, then n waiting keys. ARGV: run id, ttl ms, n capacities.
 # The message was delivered: its in-flight note goes, whether the run starts or waits.
 _ACQUIRE = (
     _NOW_MS
@@ -69,7 +69,7 @@ _ACQUIRE = (
 local run = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local n = (#KEYS - 2) / 2
-redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[2], run)
 for i = 1, n do
   local key = KEYS[2 + i]
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
@@ -136,7 +136,7 @@ class Leases:
         """Take a slot in every limit at once, or none; when one is full, join its waiting room."""
         keys = [
             lease_key(run_id),
-            inflight_key(run_id),
+            INFLIGHT_KEY,
             *(limit_key(lim.scope) for lim in limits),
             *(waiting_key(lim.scope) for lim in limits),
         ]

@@ -78,7 +78,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write("tick: nothing due")
         if maintenance is not None:
-            for run in maintenance.recovered:
-                self.stdout.write(f"recovered  run {run.id} (was left pending)")
-            for run in maintenance.released:
-                self.stdout.write(f"released   run {run.id} (buffered occurrence)")
+            for recovered in maintenance.recovered:
+                self.stdout.write(f"recovered  run {recovered.id} (was left pending)")
+            for released in maintenance.released:
+                self.stdout.write(f"released   run {released.id} (buffered occurrence)")
