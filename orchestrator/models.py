@@ -120,9 +120,26 @@ class RunQuerySet(models.QuerySet["Run"]):
             started_at=now,
             finished_at=None,
             worker=worker,
-            wait_reason="",
         )
         return won == 1
+
+    def unclaim(self, run_id: uuid.UUID | str, *, attempt: int, reason: str, publish_after: datetime) -> bool:
+        """Undo the claim of ``attempt`` (it found no free limit slot): back to ``pending``, waiting.
+
+        The run waits in the database, not in a worker: a slot's release wakes it (it is published
+        again), and ``publish_after`` is the safety net if that wake-up is lost.
+        """
+        return (
+            self.filter(id=run_id, status=RunStatus.RUNNING, attempt=attempt + 1).update(
+                status=RunStatus.PENDING,
+                attempt=attempt,
+                started_at=None,
+                worker="",
+                wait_reason=reason[:255],
+                publish_after=publish_after,
+            )
+            == 1
+        )
 
     def finish(
         self,
@@ -137,7 +154,7 @@ class RunQuerySet(models.QuerySet["Run"]):
         """Compare-and-set ``running`` -> a final status, for the attempt this worker claimed."""
         return (
             self.filter(id=run_id, status=RunStatus.RUNNING, attempt=attempt + 1).update(
-                status=status, finished_at=now, error=error, result=result
+                status=status, finished_at=now, error=error, result=result, wait_reason=""
             )
             == 1
         )
@@ -157,19 +174,6 @@ class RunQuerySet(models.QuerySet["Run"]):
         retries whose backoff has elapsed, and runs waiting for a limit slot whose wake-up was lost.
         """
         return self.filter(status=RunStatus.PENDING, publish_after__lte=now).order_by("publish_after")[:limit]
-
-    def hold(self, run_id: uuid.UUID | str, *, attempt: int, reason: str, publish_after: datetime) -> bool:
-        """``pending|queued`` -> ``pending`` for a delivery that found no free limit slot.
-
-        The run waits in the database, not in a worker: a slot's release wakes it (it is published
-        again), and ``publish_after`` is the safety net if that wake-up is lost.
-        """
-        return (
-            self.filter(id=run_id, status__in=(RunStatus.PENDING, RunStatus.QUEUED), attempt=attempt).update(
-                status=RunStatus.PENDING, wait_reason=reason[:255], publish_after=publish_after
-            )
-            == 1
-        )
 
 
 class Run(models.Model):

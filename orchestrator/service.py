@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from orchestrator import events, hooks, publish, registry, store
+from orchestrator import db, events, hooks, publish, registry, store
 from orchestrator.context import RunContext
 from orchestrator.errors import PublishError
 from orchestrator.models import ACTIVE_STATUSES, Directive, Job, Run, RunStatus, RunTrigger
@@ -276,6 +276,59 @@ def _json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+_CLAIM_PG = """
+UPDATE orchestrator_run AS r
+SET status = 'running', attempt = r.attempt + 1, started_at = %s, finished_at = NULL, worker = %s
+FROM orchestrator_job AS j
+WHERE j.id = r.job_id AND r.id = %s AND r.status IN ('pending', 'queued') AND r.attempt = %s
+RETURNING r.trigger, r.directive_snapshot, r.created_at, r.wait_reason, r.job_id, j.key, j.queue,
+          j.timeout_seconds, j.max_retries, j.max_concurrency"""
+
+
+def claim_run(run_id: uuid.UUID | str, *, attempt: int, worker: str, now: datetime) -> Run | None:
+    """Compare-and-set the delivery of ``attempt`` to ``running``; the run and its job's current settings.
+
+    None when the claim is lost: a duplicate or stale message, a cancelled or finished run. One
+    statement on PostgreSQL (``UPDATE ... RETURNING``).
+    """
+    run_uuid = uuid.UUID(str(run_id))
+    if not db.is_postgres():
+        if not Run.objects.claim(run_uuid, attempt=attempt, worker=worker, now=now):
+            return None
+        return Run.objects.select_related("job").get(id=run_uuid)
+    rows = db.execute(_CLAIM_PG, [now, worker, run_uuid, attempt], fetch=True)
+    if not rows:
+        return None
+    trigger, snapshot, created_at, wait_reason, job_id, key, queue, timeout, retries, job_max = rows[0]
+    run = Run(
+        id=run_uuid,
+        job_id=job_id,
+        trigger=trigger,
+        directive_snapshot=json.loads(snapshot) if isinstance(snapshot, str) else snapshot,
+        status=RunStatus.RUNNING,
+        attempt=attempt + 1,
+        created_at=created_at,
+        started_at=now,
+        worker=worker,
+        wait_reason=wait_reason,
+    )
+    run.job = Job(
+        id=job_id, key=key, queue=queue, timeout_seconds=timeout, max_retries=retries, max_concurrency=job_max
+    )
+    return run
+
+
+def unclaim_run(run: Run, *, reason: str, recheck_seconds: float, now: datetime, newly: bool) -> bool:
+    """Give a claimed run back (no free limit slot): ``pending`` again, waiting; ``run_waiting`` when newly."""
+    held = Run.objects.unclaim(
+        run.id, attempt=run.attempt - 1, reason=reason, publish_after=now + timedelta(seconds=recheck_seconds)
+    )
+    if held and newly:
+        events.emit([{"event": events.RUN_WAITING, **run_event_fields(run), "reason": reason}])
+        logger.info("run waiting: %s", reason, extra={"event": events.RUN_WAITING, **run_event_fields(run)})
+    return held
+
+
 def execute_run(
     run_id: uuid.UUID | str,
     *,
@@ -284,16 +337,22 @@ def execute_run(
     clock: Clock = timezone.now,
     timeout_exceptions: tuple[type[BaseException], ...] = (),
 ) -> Outcome:
-    """Claim and execute the delivery of ``attempt`` of a run; record everything it did.
+    """Claim and execute the delivery of ``attempt`` of a run (no limits); see ``execute_claimed``."""
+    run = claim_run(run_id, attempt=attempt, worker=worker, now=clock())
+    if run is None:
+        return Outcome(run_id=uuid.UUID(str(run_id)), status=DUPLICATE)
+    return execute_claimed(run, clock=clock, timeout_exceptions=timeout_exceptions)
 
-    Idempotent per delivery: when the claim is lost (a duplicate message, a cancelled run, a
-    stale attempt), nothing runs and ``Outcome.status`` is ``duplicate``.
-    """
-    run_uuid = uuid.UUID(str(run_id))
-    if not Run.objects.claim(run_uuid, attempt=attempt, worker=worker, now=clock()):
-        logger.debug("run %s attempt %s already claimed or no longer runnable", run_uuid, attempt)
-        return Outcome(run_id=run_uuid, status=DUPLICATE)
-    run = Run.objects.select_related("job").get(id=run_uuid)
+
+def execute_claimed(
+    run: Run,
+    *,
+    clock: Clock = timezone.now,
+    timeout_exceptions: tuple[type[BaseException], ...] = (),
+) -> Outcome:
+    """Execute a claimed run's job and record everything it did (status, result, error, events)."""
+    worker = run.worker
+    attempt = run.attempt - 1
     base = run_event_fields(run)
     events.emit([{"event": events.RUN_STARTED, **base, "worker": worker, "attempt": run.attempt}])
     logger.info("run started", extra={"event": events.RUN_STARTED, **base, "worker": worker})
@@ -415,20 +474,6 @@ def retry_or_fail(run: Run, *, error: str, status: str, now: datetime) -> str:
     logger.warning("run ended: %s", error, extra={"event": events.RUN_FINISHED, **base, "status": status})
     hooks.run_ended(hooks.RunEnded(run_id=run.id, job_key=run.job.key, status=status, snapshot=run.directive_snapshot))
     return status
-
-
-def hold_run(
-    run_id: uuid.UUID | str, *, attempt: int, reason: str, recheck_seconds: float, now: datetime, newly: bool
-) -> bool:
-    """Put a delivered run back to ``pending`` because no limit slot is free; ``run_waiting`` when newly waiting."""
-    held = Run.objects.hold(
-        run_id, attempt=attempt, reason=reason, publish_after=now + timedelta(seconds=recheck_seconds)
-    )
-    if held and newly:
-        run = Run.objects.get(id=run_id)
-        events.emit([{"event": events.RUN_WAITING, **run_event_fields(run), "reason": reason}])
-        logger.info("run waiting: %s", reason, extra={"event": events.RUN_WAITING, **run_event_fields(run)})
-    return held
 
 
 def publish_woken(run_ids: Sequence[uuid.UUID | str], *, now: datetime) -> list[Run]:

@@ -1,8 +1,9 @@
 """The run task: a Celery message names a run and the attempt it was published for.
 
-Routed by the publisher to the job's queue (``Job.queue``). Before executing through the
-orchestrator service (the same path for every trigger), the task takes the run's limit slots in
-Redis; with no free slot the run goes back to ``pending`` and waits there, not in this worker,
+Routed by the publisher to the job's queue (``Job.queue``). The task claims the run (a
+compare-and-set; a duplicate or stale message stops here), takes the run's limit slots in Redis,
+and executes it through the orchestrator service, the same path for every trigger. With no free
+slot the claim is undone: the run waits as ``pending`` in the database, not in this worker,
 until a slot frees.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from functools import cache
 from typing import Any
 
 import redis
@@ -21,7 +23,7 @@ from django.utils import timezone
 from orchestrator import service
 from orchestrator.publish import RUN_TASK_NAME
 from project.celery import app
-from workers.delivery import WAITING_PREFIX, delivery_for
+from workers.delivery import WAITING_PREFIX, limits_for
 from workers.leases import Heartbeat, Leases
 
 logger = logging.getLogger(__name__)
@@ -31,58 +33,55 @@ WAITING = "waiting"
 WAKE_ATTEMPTS = 5
 
 
+@cache
+def leases() -> Leases:
+    """One per process (its Redis client is per thread): the scripts are registered once."""
+    return Leases()
+
+
 @app.task(name=RUN_TASK_NAME, bind=True, ignore_result=True)
 def run(self: Task[Any, Any], run_id: str, attempt: int = 0) -> str:
     """Execute attempt ``attempt`` of run ``run_id``; a duplicate or stale delivery does nothing."""
-    delivery = delivery_for(run_id, attempt)
-    if delivery is None:
+    claimed = service.claim_run(
+        run_id, attempt=attempt, worker=self.request.hostname or socket.gethostname(), now=timezone.now()
+    )
+    if claimed is None:
         logger.debug("run %s attempt %s is not runnable any more; message dropped", run_id, attempt)
         return service.DUPLICATE
+    limits = limits_for(claimed)
     ttl = float(settings.SCHEDULER_LEASE_TTL_SECONDS)
-    leases = Leases()
+    recheck = float(settings.SCHEDULER_WAIT_RECHECK_SECONDS)
     try:
-        acquired = leases.acquire(delivery.run_id, delivery.limits, ttl_seconds=ttl)
+        acquired = leases().acquire(claimed.id, limits, ttl_seconds=ttl)
     except redis.RedisError as exc:
-        service.hold_run(
-            delivery.run_id,
-            attempt=attempt,
-            reason=f"limits unavailable ({exc})",
-            recheck_seconds=float(settings.SCHEDULER_WAIT_RECHECK_SECONDS),
-            now=timezone.now(),
-            newly=False,
+        service.unclaim_run(
+            claimed, reason=f"limits unavailable ({exc})", recheck_seconds=recheck, now=timezone.now(), newly=False
         )
         return WAITING
     if not acquired.granted:
         assert acquired.blocked_by is not None
-        reason = f"{WAITING_PREFIX}: {acquired.blocked_by.label}, {acquired.in_use} in use"
-        service.hold_run(
-            delivery.run_id,
-            attempt=attempt,
-            reason=reason,
-            recheck_seconds=float(settings.SCHEDULER_WAIT_RECHECK_SECONDS),
+        service.unclaim_run(
+            claimed,
+            reason=f"{WAITING_PREFIX}: {acquired.blocked_by.label}, {acquired.in_use} in use",
+            recheck_seconds=recheck,
             now=timezone.now(),
-            newly=not delivery.wait_reason.startswith(WAITING_PREFIX),
+            newly=not claimed.wait_reason.startswith(WAITING_PREFIX),
         )
         return WAITING
-    heartbeat = Heartbeat(leases, delivery.run_id, delivery.limits, ttl_seconds=ttl)
+    heartbeat = Heartbeat(leases(), claimed.id, limits, ttl_seconds=ttl)
     with heartbeat:
-        outcome = service.execute_run(
-            delivery.run_id,
-            attempt=attempt,
-            worker=self.request.hostname or socket.gethostname(),
-            timeout_exceptions=(SoftTimeLimitExceeded,),
-        )
-    wake_waiters(leases, heartbeat.freed)
+        outcome = service.execute_claimed(claimed, timeout_exceptions=(SoftTimeLimitExceeded,))
+    wake_waiters(leases(), heartbeat.freed)
     return outcome.status
 
 
-def wake_waiters(leases: Leases, scopes: list[str]) -> None:
+def wake_waiters(pool: Leases, scopes: list[str]) -> None:
     """For each scope a slot was freed in, publish the longest-waiting run that still waits."""
     now = timezone.now()
     for scope in scopes:
         for _ in range(WAKE_ATTEMPTS):
             try:
-                woken = leases.wake(scope)
+                woken = pool.wake(scope)
             except redis.RedisError as exc:
                 logger.warning("could not wake waiters of %s: %s", scope, exc)
                 return
