@@ -106,6 +106,12 @@ class JobForm(forms.ModelForm):
             )
         return key
 
+    def clean_timeout_seconds(self) -> int:
+        value = int(self.cleaned_data.get("timeout_seconds") or 0)
+        if value < 1:
+            raise ValidationError("must be at least 1 second", code="min_value")
+        return value
+
     def clean_max_concurrency(self) -> int | None:
         value: int | None = self.cleaned_data.get("max_concurrency")
         if value == 0:

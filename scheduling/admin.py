@@ -382,10 +382,10 @@ class ScheduleAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
 @admin.register(ScheduledRun)
 class ScheduledRunAdmin(admin.ModelAdmin):
     list_display = ("schedule", "scheduled_for", "status_badge", "trigger", "run_link", "dispatched_at", "reason")
-    list_filter = ("status", "trigger")
     search_fields = ("schedule__name",)
     list_select_related = ("schedule", "run")
-    date_hierarchy = "created_at"
+    list_filter = ("status", "trigger", ("created_at", admin.DateFieldListFilter))
+    show_full_result_count = False
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: ScheduledRun) -> SafeString:
