@@ -232,11 +232,17 @@ class RunAdmin(admin.ModelAdmin):
         "event_table",
     )
 
+    class Media:
+        css = {"all": ("orchestrator/admin.css",)}
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Run | None = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Run | None = None) -> bool:
+        return False  # records: pruning old runs is a maintenance job, not a click
 
     def has_cancel_permission(self, request: HttpRequest, obj: Run | None = None) -> bool:
         """Cancelling needs the model's change permission (the admin itself never edits a run)."""

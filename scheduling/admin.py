@@ -43,7 +43,8 @@ def _time_pair(moment: Any, zone_name: str) -> SafeString:
     zone = describe.zone_or_utc(zone_name)
     utc_text = describe.format_utc(moment)
     return format_html(
-        '<time datetime="{}" title="{}">{}</time><br><small style="color:#767676">{}</small>',
+        '<time datetime="{}" title="{}" style="white-space:nowrap">{}</time><br>'
+        '<small style="color:#767676;white-space:nowrap">{}</small>',
         moment.isoformat(),
         utc_text,
         describe.format_local(moment, zone),
@@ -174,10 +175,18 @@ class ScheduleAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
 
     class Media:
         js = ("scheduling/schedule_form.js",)
-        css = {"all": ("scheduling/schedule_form.css",)}
+        css = {"all": ("orchestrator/admin.css", "scheduling/schedule_form.css")}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return overview.with_last_run(super().get_queryset(request))  # type: ignore[arg-type]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Schedule | None = None) -> Any:
+        if obj is None:  # a new schedule has no state and no occurrences yet
+            return [fieldset for fieldset in self.fieldsets if fieldset[0] != "State"]
+        return self.fieldsets
+
+    def get_inlines(self, request: HttpRequest, obj: Schedule | None) -> Any:
+        return self.inlines if obj is not None else ()
 
     # --- list columns ------------------------------------------------------------------------------
 
