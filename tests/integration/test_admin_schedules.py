@@ -468,3 +468,22 @@ def test_form_data_helper_posts_every_form_field() -> None:
 
     assert set(ScheduleForm.base_fields) <= set(form_data()), "keep form_data() in step with the form"
     assert json.loads(form_data()["params"]) == {}
+
+
+@pytest.mark.django_db
+def test_links_from_a_schedule_to_all_its_occurrences_and_runs(admin_client: Client) -> None:
+    schedule = factories.schedule("noop", name="linked")
+    other = factories.schedule("noop", name="unrelated")
+    mine = run_for(schedule, status=RunStatus.SUCCEEDED)
+    run_for(other, status=RunStatus.SUCCEEDED)
+    page = text(admin_client.get(change_url(schedule)))
+    occurrences_url = f"/admin/scheduling/scheduledrun/?schedule__id__exact={schedule.pk}"
+    runs_url = f"/admin/orchestrator/run/?schedule={schedule.pk}"
+    assert f'href="{occurrences_url}"' in page and f'href="{runs_url}"' in page
+
+    occurrences = admin_client.get(occurrences_url)
+    assert occurrences.status_code == 200
+    assert [o.run_id for o in occurrences.context["cl"].result_list] == [mine.id]
+    runs = admin_client.get(runs_url)
+    assert [r.pk for r in runs.context["cl"].result_list] == [mine.id]
+    assert "linked" in text(runs)
