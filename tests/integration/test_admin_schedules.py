@@ -487,3 +487,13 @@ def test_links_from_a_schedule_to_all_its_occurrences_and_runs(admin_client: Cli
     runs = admin_client.get(runs_url)
     assert [r.pk for r in runs.context["cl"].result_list] == [mine.id]
     assert "linked" in text(runs)
+
+
+@pytest.mark.django_db
+def test_a_schedule_managed_by_yaml_sync_warns_that_edits_are_overwritten(admin_client: Client) -> None:
+    from scheduling.models import ScheduleSource
+
+    synced = factories.schedule("noop", source=ScheduleSource.YAML, source_path="deploy/schedules/nightly.yaml")
+    page = text(admin_client.get(change_url(synced)))
+    assert "managed by YAML sync (deploy/schedules/nightly.yaml)" in page
+    assert "managed by YAML sync" not in text(admin_client.get(change_url(factories.schedule("noop"))))

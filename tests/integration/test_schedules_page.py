@@ -178,6 +178,19 @@ def test_enable_and_disable_answer_with_the_new_row(client: Client) -> None:
 
 
 @pytest.mark.django_db
+def test_without_javascript_a_toggle_returns_to_the_same_list_page(client: Client) -> None:
+    schedule = factories.schedule("noop")
+    client.force_login(operator())
+    url = reverse("schedules:disable", args=[schedule.pk])
+    response = client.post(url, headers={"Referer": "http://testserver/schedules/?q=sched&page=1"})
+    assert response["Location"] == "/schedules/?q=sched&page=1"
+    response = client.post(url, headers={"Referer": "https://elsewhere.example/schedules/?q=x"})
+    assert response["Location"] == "/schedules/"
+    response = client.post(url, headers={"Referer": "http://testserver/admin/"})
+    assert response["Location"] == "/schedules/"
+
+
+@pytest.mark.django_db
 def test_a_user_without_change_permission_can_look_but_not_run_or_toggle(client: Client) -> None:
     schedule = factories.schedule("noop")
     client.force_login(operator("viewer", "scheduling.view_schedule"))
