@@ -137,3 +137,18 @@ def test_admin_create_fix_preview_run_now_and_schedules_page(live: Processes, we
     assert page.evaluate("window.__sameDocument") == "yes", "the page must not have reloaded"
     expect(page.locator("#refresh-status")).to_contain_text("Updated")
     shot(page, "08-schedules-auto-refreshed")
+
+    # The page's own edit form: the admin's validation and live preview, shared.
+    row.locator("[data-action-button=edit]").click()
+    page.fill("#id_cron", "0 25 * * *")
+    form_preview = page.locator("[data-fire-preview]")
+    expect(form_preview).to_have_attribute("data-state", "invalid")
+    expect(form_preview.locator(".fire-preview-errors")).to_contain_text("cron")
+    page.fill("#id_cron", "0 * * * *")
+    expect(form_preview.locator(".fire-preview-words")).to_have_text("Every hour (Europe/Berlin)")
+    expect(form_preview.locator(".fire-preview-table tbody tr")).to_have_count(5)
+    expect(page.locator("[data-row=interval_seconds]")).to_be_hidden()  # only the chosen kind's fields
+    shot(page, "09-schedules-edit-form")
+    page.click("button[name=_save]")
+    expect(page.locator("#flash")).to_contain_text("Saved “browser-made”.")
+    assert Schedule.objects.get(pk=schedule.pk).cron == "0 * * * *"
