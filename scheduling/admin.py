@@ -1,26 +1,410 @@
-"""Admin for schedules and their occurrences."""
+"""Admin for schedules and their occurrences: list, edit with a fire-time preview, run now, enable/disable.
+
+Thin: every action calls a service (``scheduling.services.run_now``, ``Schedule.objects...
+set_enabled``); validation is ``ScheduleForm``, which relies on ``Schedule.clean()``. Every change
+and every action is written to the admin history with what changed.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import HttpRequest
+from typing import Any
 
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet, Subquery
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.views.decorators.http import require_POST
+
+from orchestrator.admin_helpers import ValuesInHistoryMixin, muted, status_badge
+from orchestrator.models import Run
+from scheduling import describe, overview, services
+from scheduling.forms import FIELDSETS, ScheduleForm, preview_form_data, preview_schedule
 from scheduling.models import Schedule, ScheduledRun
+
+RECENT_OCCURRENCES = 20
+
+
+def _run_link(run_id: Any, text: str | None = None) -> SafeString:
+    url = reverse("admin:orchestrator_run_change", args=[run_id])
+    return format_html('<a href="{}"><code>{}</code></a>', url, text or str(run_id)[:8])
+
+
+def _time_pair(moment: Any, zone_name: str) -> SafeString:
+    """The time in the schedule's zone, with UTC beside it and in the tooltip."""
+    if moment is None:
+        return muted("—")
+    zone = describe.zone_or_utc(zone_name)
+    utc_text = describe.format_utc(moment)
+    return format_html(
+        '<time datetime="{}" title="{}" style="white-space:nowrap">{}</time><br>'
+        '<small style="color:#767676;white-space:nowrap">{}</small>',
+        moment.isoformat(),
+        utc_text,
+        describe.format_local(moment, zone),
+        utc_text,
+    )
+
+
+class LastRunStatusFilter(admin.SimpleListFilter):
+    title = "status of the last run"
+    parameter_name = "last_run"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return overview.LAST_RUN_CHOICES
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        value = self.value()
+        if not value:
+            return queryset
+        return overview.filter_last_run_status(queryset, value)  # type: ignore[arg-type]
+
+
+class RecentOccurrencesFormSet(BaseInlineFormSet):
+    """Only the newest occurrences: a schedule with a million of them opens as fast as a new one."""
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if not hasattr(self, "_recent"):
+            everything = super().get_queryset()
+            newest = everything.order_by("-created_at", "-pk").values("pk")[:RECENT_OCCURRENCES]
+            self._recent = everything.filter(pk__in=Subquery(newest)).order_by("-created_at", "-pk")
+        return self._recent
+
+
+class RecentOccurrencesInline(admin.TabularInline):
+    model = ScheduledRun
+    formset = RecentOccurrencesFormSet
+    verbose_name = "occurrence"
+    verbose_name_plural = f"Recent occurrences (newest {RECENT_OCCURRENCES}, newest first)"
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+    fields = ("scheduled_for_display", "trigger", "occurrence_status", "run_link", "run_status", "duration", "reason")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).select_related("run", "schedule")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("scheduling.view_schedule") or request.user.has_perm("scheduling.change_schedule")
+
+    @admin.display(description="scheduled for")
+    def scheduled_for_display(self, obj: ScheduledRun) -> SafeString:
+        if obj.scheduled_for is None:
+            return format_html("<em>run now</em> at {}", _time_pair(obj.created_at, obj.schedule.timezone))
+        return _time_pair(obj.scheduled_for, obj.schedule.timezone)
+
+    @admin.display(description="occurrence")
+    def occurrence_status(self, obj: ScheduledRun) -> SafeString:
+        text = obj.get_status_display()
+        if obj.missed_count > 1:
+            text += f" ({obj.missed_count} occurrences)"
+        return status_badge(obj.status, title=text)
+
+    @admin.display(description="run")
+    def run_link(self, obj: ScheduledRun) -> SafeString:
+        return _run_link(obj.run_id) if obj.run_id else muted("—")
+
+    @admin.display(description="run status")
+    def run_status(self, obj: ScheduledRun) -> SafeString:
+        return status_badge(obj.run.status) if obj.run is not None else muted("—")
+
+    @admin.display(description="duration")
+    def duration(self, obj: ScheduledRun) -> str:
+        if obj.run is None or obj.run.duration_ms is None:
+            return "—"
+        return _duration_text(obj.run.duration_ms)
+
+
+def _duration_text(duration_ms: int) -> str:
+    if duration_ms < 1000:
+        return f"{duration_ms} ms"
+    seconds = duration_ms / 1000
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest} s"
 
 
 @admin.register(Schedule)
-class ScheduleAdmin(admin.ModelAdmin):
-    list_display = ("name", "job", "kind", "describe_timing", "enabled", "next_run_at", "last_run_at")
-    list_filter = ("enabled", "kind", "job", "tenant")
+class ScheduleAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
+    form = ScheduleForm
+    change_form_template = "admin/scheduling/schedule/change_form.html"
+    list_display = ("name", "job_key", "in_words", "next_run", "last_run", "enabled")
+    list_display_links = ("name",)
+    list_filter = ("job", "kind", "enabled", LastRunStatusFilter, "tenant")
     search_fields = ("name", "job__key")
-    readonly_fields = ("next_run_at", "due_at", "last_run_at", "created_at", "updated_at")
+    list_select_related = ("job",)
+    list_per_page = 100
+    actions = ("run_now_action", "enable_action", "disable_action")
+    inlines = (RecentOccurrencesInline,)
+    readonly_fields = (
+        "fire_time_preview",
+        "next_run_display",
+        "last_run_display",
+        "source",
+        "source_path",
+        "created_at",
+        "updated_at",
+    )
+    fieldsets = (
+        (None, {"fields": FIELDSETS[0][1]}),
+        ("When", {"fields": (*FIELDSETS[1][1], "fire_time_preview")}),
+        ("Policies", {"fields": FIELDSETS[2][1]}),
+        (
+            "State",
+            {"fields": ("next_run_display", "last_run_display", "source", "source_path", "created_at", "updated_at")},
+        ),
+    )
+
+    class Media:
+        js = ("scheduling/schedule_form.js",)
+        css = {"all": ("orchestrator/admin.css", "scheduling/schedule_form.css")}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return overview.with_last_run(super().get_queryset(request))  # type: ignore[arg-type]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Schedule | None = None) -> Any:
+        if obj is None:  # a new schedule has no state and no occurrences yet
+            return [fieldset for fieldset in self.fieldsets if fieldset[0] != "State"]
+        return self.fieldsets
+
+    def get_inlines(self, request: HttpRequest, obj: Schedule | None) -> Any:
+        return self.inlines if obj is not None else ()
+
+    # --- list columns ------------------------------------------------------------------------------
+
+    @admin.display(description="job", ordering="job__key")
+    def job_key(self, obj: Schedule) -> str:
+        return obj.job.key
+
+    @admin.display(description="schedule")
+    def in_words(self, obj: Schedule) -> str:
+        return describe.describe(obj)
+
+    @admin.display(description="next run", ordering="next_run_at")
+    def next_run(self, obj: Schedule) -> SafeString:
+        if not obj.enabled:
+            return muted("— (disabled)")
+        if obj.next_run_at is None:
+            return muted("— (ended)")
+        return _time_pair(obj.next_run_at, obj.timezone)
+
+    @admin.display(description="last run", ordering="last_run_created_at")
+    def last_run(self, obj: Schedule) -> SafeString:
+        run_id = getattr(obj, "last_run_id", None)
+        if run_id is None:
+            return status_badge(None)
+        created = getattr(obj, "last_run_created_at", None)
+        zone = describe.zone_or_utc(obj.timezone)
+        when = describe.format_local(created, zone) if created else ""
+        url = reverse("admin:orchestrator_run_change", args=[run_id])
+        return format_html(
+            '<a href="{}" title="{}">{}</a> <small>{}</small>',
+            url,
+            describe.format_utc(created) if created else "",
+            status_badge(getattr(obj, "last_run_status", None)),
+            when,
+        )
+
+    # --- change form -------------------------------------------------------------------------------
+
+    @admin.display(description="next 5 fire times")
+    def fire_time_preview(self, obj: Schedule | None) -> SafeString:
+        preview = preview_schedule(obj, now=timezone.now()) if obj is not None and obj.pk else None
+        return render_to_string("scheduling/_fire_preview.html", {"preview": preview})
+
+    @admin.display(description="next run")
+    def next_run_display(self, obj: Schedule) -> SafeString:
+        return self.next_run(obj)
+
+    @admin.display(description="last run")
+    def last_run_display(self, obj: Schedule) -> SafeString:
+        return self.last_run(obj)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is ScheduledRun:
+            # Occurrences are records, shown read-only: never written from here.
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+            return
+        super().save_formset(request, form, formset, change)
+
+    def save_model(self, request: HttpRequest, obj: Schedule, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        preview = preview_schedule(obj, now=timezone.now())
+        if preview.times:
+            self.message_user(
+                request,
+                f"“{obj.name}” next runs at {preview.times[0].local} ({preview.times[0].utc_text})"
+                + ("" if obj.enabled else " once enabled")
+                + ".",
+                messages.INFO,
+            )
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context = dict(extra_context or {})
+        context["preview_url"] = reverse("admin:scheduling_schedule_preview")
+        if object_id is not None:
+            context["runs_url"] = reverse("admin:orchestrator_run_changelist") + f"?schedule={object_id}"
+            context["occurrences_url"] = (
+                reverse("admin:scheduling_scheduledrun_changelist") + f"?schedule__id__exact={object_id}"
+            )
+        return super().changeform_view(request, object_id, form_url, context)
+
+    # --- actions (through the services, the same path as the beat) --------------------------------
+
+    @admin.action(description="Run now (selected schedules)", permissions=["change"])
+    def run_now_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._run_now(request, list(queryset.select_related("job", "directive")))
+
+    @admin.action(description="Enable selected schedules", permissions=["change"])
+    def enable_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._set_enabled(request, queryset, True)
+
+    @admin.action(description="Disable selected schedules", permissions=["change"])
+    def disable_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._set_enabled(request, queryset, False)
+
+    def _run_now(self, request: HttpRequest, schedules: list[Schedule]) -> None:
+        started: list[tuple[Schedule, Run]] = []
+        for schedule in schedules:
+            run = services.run_now(schedule)
+            started.append((schedule, run))
+            self.log_change(request, schedule, f"Ran now: run {run.id} (trigger manual).")
+        if not started:
+            return
+        listed = format_html_join(", ", "“{}” → {}", ((s.name, _run_link(r.id)) for s, r in started))
+        self.message_user(
+            request,
+            format_html(
+                "Started {} run{} through the orchestrator (trigger: manual): {}.",
+                len(started),
+                "" if len(started) == 1 else "s",
+                listed,
+            ),
+            messages.SUCCESS,
+        )
+        disabled = [s.name for s, _ in started if not s.enabled]
+        if disabled:
+            self.message_user(
+                request,
+                "Ran on purpose although disabled (they stay disabled): "
+                + ", ".join(f"“{name}”" for name in disabled)
+                + ".",
+                messages.WARNING,
+            )
+
+    def _set_enabled(self, request: HttpRequest, queryset: QuerySet[Any], enabled: bool) -> None:
+        to_change = list(queryset.exclude(enabled=enabled).order_by("pk"))
+        unchanged = queryset.filter(enabled=enabled).count()
+        changed = Schedule.objects.filter(pk__in=[s.pk for s in to_change]).set_enabled(enabled)
+        word = "Enabled" if enabled else "Disabled"
+        for schedule in to_change:
+            self.log_change(
+                request,
+                schedule,
+                [{"changed": {"fields": [f"Enabled: {'no → yes' if enabled else 'yes → no'}"]}}],
+            )
+        parts = [f"{word} {changed} schedule{'' if changed == 1 else 's'}"]
+        if to_change:
+            parts[0] += ": " + ", ".join(f"“{s.name}”" for s in to_change)
+        if unchanged:
+            parts.append(f"{unchanged} already {word.lower()}")
+        self.message_user(request, "; ".join(parts) + ".", messages.SUCCESS if changed else messages.INFO)
+
+    # --- one-schedule buttons and the live preview ---------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        own = [
+            path("preview/", wrap(require_POST(self.preview_view)), name="scheduling_schedule_preview"),
+            path(
+                "<path:object_id>/run-now/", wrap(require_POST(self.run_now_view)), name="scheduling_schedule_run_now"
+            ),
+            path(
+                "<path:object_id>/enable/",
+                wrap(require_POST(self.enable_view)),
+                name="scheduling_schedule_enable",
+            ),
+            path(
+                "<path:object_id>/disable/",
+                wrap(require_POST(self.disable_view)),
+                name="scheduling_schedule_disable",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def _changeable(self, request: HttpRequest, object_id: str) -> Schedule:
+        schedule = get_object_or_404(Schedule.objects.select_related("job", "directive"), pk=object_id)
+        if not self.has_change_permission(request, schedule):
+            raise PermissionDenied
+        return schedule
+
+    def _back(self, schedule: Schedule) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:scheduling_schedule_change", args=[schedule.pk]))
+
+    def run_now_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        schedule = self._changeable(request, object_id)
+        self._run_now(request, [schedule])
+        return self._back(schedule)
+
+    def enable_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        schedule = self._changeable(request, object_id)
+        self._set_enabled(request, Schedule.objects.filter(pk=schedule.pk), True)
+        return self._back(schedule)
+
+    def disable_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        schedule = self._changeable(request, object_id)
+        self._set_enabled(request, Schedule.objects.filter(pk=schedule.pk), False)
+        return self._back(schedule)
+
+    def preview_view(self, request: HttpRequest) -> HttpResponse:
+        """The live preview: what the form as typed would fire, without saving it (JSON)."""
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        preview = preview_form_data(request.POST, now=timezone.now())
+        return JsonResponse(preview.as_json())
 
 
 @admin.register(ScheduledRun)
 class ScheduledRunAdmin(admin.ModelAdmin):
-    list_display = ("schedule", "scheduled_for", "status", "trigger", "run", "dispatched_at")
-    list_filter = ("status", "trigger")
+    list_display = ("schedule", "scheduled_for", "status_badge", "trigger", "run_link", "dispatched_at", "reason")
     search_fields = ("schedule__name",)
+    list_select_related = ("schedule", "run")
+    list_filter = ("status", "trigger", ("created_at", admin.DateFieldListFilter))
+    show_full_result_count = False
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: ScheduledRun) -> SafeString:
+        return status_badge(obj.status)
+
+    @admin.display(description="run")
+    def run_link(self, obj: ScheduledRun) -> SafeString:
+        if obj.run is None:
+            return muted("—")
+        return format_html("{} {}", _run_link(obj.run_id), status_badge(obj.run.status))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -1,0 +1,136 @@
+"""Pieces the admin and the schedules page share: status badges and history entries that say what changed.
+
+History is Django's ``LogEntry`` (what the admin's "History" page shows). Edits made in the admin,
+on the schedules page, and actions such as Run now or Cancel all write to it, with the old and
+new value of each changed field, so an operator can answer "who changed this, and from what".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django import forms
+from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.admin.utils import construct_change_message
+from django.db import models
+from django.forms.formsets import BaseFormSet
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+#: Status -> (icon, text colour, background): readable at a glance, and not by colour alone.
+STATUS_STYLES: dict[str, tuple[str, str, str]] = {
+    "succeeded": ("✔", "#0a5c2c", "#d3f5df"),
+    "failed": ("✖", "#8a1111", "#fbdada"),
+    "timed_out": ("⏱", "#7a3f00", "#fde6c8"),
+    "cancelled": ("⊘", "#4a4a4a", "#e4e4e4"),
+    "running": ("▶", "#0b4a8b", "#d6e8fb"),
+    "queued": ("⋯", "#4b3b8f", "#e6e0fa"),
+    "pending": ("…", "#4b3b8f", "#e6e0fa"),
+    "dispatched": ("→", "#0b4a8b", "#d6e8fb"),
+    "buffered": ("⋯", "#4b3b8f", "#e6e0fa"),
+    "skipped": ("↷", "#6b5800", "#fbf1c4"),
+    "missed": ("⚠", "#7a3f00", "#fde6c8"),
+}
+_MAX_VALUE_CHARS = 80
+
+
+def muted(text: str) -> SafeString:
+    """Secondary text (a dash for nothing, "disabled"), greyed."""
+    return format_html('<span class="ost-muted" style="color:#767676">{}</span>', text)
+
+
+def status_badge(status: str | None, *, title: str = "") -> SafeString:
+    """A coloured badge with an icon and the status word; ``never`` when there is no status."""
+    if not status:
+        return format_html('<span class="ost-status ost-status-none" style="color:#767676">{}</span>', "never")
+    icon, colour, background = STATUS_STYLES.get(status, ("•", "#333", "#eee"))
+    return format_html(
+        '<span class="ost-status ost-status-{}" data-status="{}" title="{}" '
+        'style="color:{};background:{};padding:1px 7px;border-radius:9px;white-space:nowrap;font-weight:600">'
+        "{} {}</span>",
+        status,
+        status,
+        title or status.replace("_", " "),
+        colour,
+        background,
+        icon,
+        status.replace("_", " "),
+    )
+
+
+def display_value(value: Any) -> str:
+    """A short, unambiguous rendering of a field value for a history entry."""
+    if value is None or value == "":
+        return "(empty)"
+    if isinstance(value, datetime):
+        text = value.isoformat(sep=" ")
+    elif isinstance(value, dict | list):
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    elif isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, models.Model):
+        text = str(value)
+    else:
+        text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 1] + "…"
+
+
+def _old_value(form: forms.BaseForm, name: str) -> Any:
+    initial = form.get_initial_for_field(form.fields[name], name)
+    field = form.fields[name]
+    if isinstance(field, forms.ModelChoiceField) and initial not in (None, ""):
+        try:
+            return field.to_python(initial)
+        except forms.ValidationError:
+            return initial
+    return initial
+
+
+def changed_fields_with_values(form: forms.BaseForm) -> list[str]:
+    """``["Cron: '*/5 * * * *' → '0 2 * * *'", ...]`` for each field the form changed."""
+    described = []
+    for name in form.changed_data:
+        field = form.fields[name]
+        label = str(field.label or name.replace("_", " ").capitalize())
+        new = form.cleaned_data.get(name)
+        described.append(f"{label}: {display_value(_old_value(form, name))} → {display_value(new)}")
+    return described
+
+
+def change_message(
+    form: forms.BaseForm, formsets: Iterable[BaseFormSet[Any]] = (), *, add: bool = False
+) -> list[dict[str, dict[str, list[str]]]]:
+    """Django's structured change message, with old and new values in place of bare field names."""
+    message = construct_change_message(form, formsets, add)  # type: ignore[arg-type]
+    if not add and form.changed_data:
+        for part in message:
+            if "changed" in part and "name" not in part["changed"]:
+                part["changed"]["fields"] = changed_fields_with_values(form)
+                break
+    return message
+
+
+class ValuesInHistoryMixin:
+    """ModelAdmin mixin: the History page says what each field changed from and to."""
+
+    def construct_change_message(
+        self, request: HttpRequest, form: forms.Form, formsets: Iterable[BaseFormSet[Any]], add: bool = False
+    ) -> list[dict[str, dict[str, list[str]]]]:
+        return change_message(form, formsets, add=add)
+
+
+def log_change(user_id: int, objects: Iterable[models.Model], message: str | list[dict[str, Any]]) -> None:
+    """Record a change (an edit, an action) of each object in the admin history."""
+    rows = list(objects)
+    if len(rows) == 1:
+        LogEntry.objects.log_actions(user_id, rows, CHANGE, message, single_object=True)
+    elif rows:
+        LogEntry.objects.log_actions(user_id, rows, CHANGE, message, single_object=False)
+
+
+def log_addition(user_id: int, obj: models.Model) -> None:
+    LogEntry.objects.log_actions(user_id, [obj], ADDITION, [{"added": {}}], single_object=True)
