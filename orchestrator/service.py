@@ -50,13 +50,25 @@ class RunRequest:
 
 
 def snapshot_for(request: RunRequest) -> dict[str, Any]:
-    """The frozen configuration of a run: later edits of the job or directive do not change it."""
+    """The frozen configuration of a run: later edits of the job or directive do not change it.
+
+    The job's ``freeze_params`` hook (see ``registry.job``) turns the params into what the run
+    keeps, e.g. a DAG file's parsed steps. When it fails, the params stay as given and the error
+    is kept as ``freeze_error`` for the job to fail with when the run starts, so one bad file
+    never stops the other runs of a dispatch batch.
+    """
     job = request.job
     directive = request.directive
     params: dict[str, Any] = {}
     if directive is not None:
         params.update(directive.params or {})
     params.update(request.params or {})
+    freeze_error = ""
+    try:
+        params = dict(registry.freeze_params(job.key, params))
+    except Exception as exc:  # one bad reference must not stop a dispatch batch: the run fails on start instead
+        freeze_error = f"{type(exc).__name__}: {exc}"
+        logger.warning("could not freeze the params of a %s run: %s", job.key, exc, extra={"job": job.key})
     snapshot: dict[str, Any] = {
         "job": {
             "key": job.key,
@@ -72,6 +84,8 @@ def snapshot_for(request: RunRequest) -> dict[str, Any]:
         ),
         "params": params,
     }
+    if freeze_error:
+        snapshot["freeze_error"] = freeze_error
     snapshot.update(request.context)
     frozen: dict[str, Any] = json.loads(json.dumps(snapshot, default=str))
     return frozen
