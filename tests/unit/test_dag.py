@@ -70,7 +70,8 @@ def test_frozen_form_reads_back_to_the_same_dag():
             "step 'a': needs: cycle a → b → a",
         ),
         (
-            "steps:\n - {id: a, job: noop, needs: c}\n - {id: b, job: noop, needs: a}\n - {id: c, job: noop, needs: b}\n",
+            "steps:\n - {id: a, job: noop, needs: c}\n - {id: b, job: noop, needs: a}\n"
+            " - {id: c, job: noop, needs: b}\n",
             "step 'a': needs: cycle a → c → b → a",
         ),
         ("steps:\n - {id: a, job: noop, needs: a}\n", "step 'a': needs: cycle a → a"),
