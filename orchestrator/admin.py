@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from orchestrator.models import Directive, Job, LLMCall, Run, RunArtifact
+from orchestrator.models import Directive, Job, LLMCall, Run, RunArtifact, describe_totals
 
 
 @admin.register(Job)
@@ -44,6 +44,11 @@ class RunAdmin(admin.ModelAdmin):
     list_filter = ("status", "trigger", "job")
     date_hierarchy = "created_at"
     inlines = (ArtifactInline, LLMCallInline)
+    readonly_fields = ("token_totals",)
+
+    @admin.display(description="language-model tokens")
+    def token_totals(self, obj: Run) -> str:
+        return describe_totals(LLMCall.objects.filter(run=obj).totals())
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from orchestrator.models import LLMCall, describe_totals
 from scheduling.models import Schedule, ScheduledRun
 
 
@@ -13,7 +14,13 @@ class ScheduleAdmin(admin.ModelAdmin):
     list_display = ("name", "job", "kind", "describe_timing", "enabled", "next_run_at", "last_run_at")
     list_filter = ("enabled", "kind", "job", "tenant")
     search_fields = ("name", "job__key")
-    readonly_fields = ("next_run_at", "due_at", "last_run_at", "created_at", "updated_at")
+    readonly_fields = ("next_run_at", "due_at", "last_run_at", "created_at", "updated_at", "token_totals")
+
+    @admin.display(description="language-model tokens (all runs)")
+    def token_totals(self, obj: Schedule) -> str:
+        if obj._state.adding:  # the add form: no runs yet
+            return "-"
+        return describe_totals(LLMCall.objects.filter(run__occurrence__schedule=obj).totals())
 
 
 @admin.register(ScheduledRun)
