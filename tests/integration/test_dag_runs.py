@@ -118,6 +118,7 @@ def test_steps_run_in_dependency_order_with_parallelism_bounded(live, dags):
         assert at(steps[later]["started_at"]) >= at(steps[earlier]["finished_at"]), (later, earlier)
     assert at(steps["last"]["started_at"]) >= at(steps["tail"]["finished_at"])
     assert all(step["duration_ms"] >= 0 and step["error"] == "" for step in steps.values())
+    assert run.result is not None
     assert run.result["succeeded"] == list(steps) and run.result["max_parallel"] == 2
 
     by_step = step_events(run)

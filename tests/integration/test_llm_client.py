@@ -20,7 +20,9 @@ def client(base_url: str, **changes) -> llm.LLMClient:
 
 
 def test_a_completion_returns_text_and_the_usage_figures():
-    with llm_stub.running(Reply(content="hi there", model="served-model", prompt_tokens=123, completion_tokens=45)) as s:
+    with llm_stub.running(
+        Reply(content="hi there", model="served-model", prompt_tokens=123, completion_tokens=45)
+    ) as s:
         result = client(s.base_url, api_key="sk-local", max_tokens=64).complete(MESSAGES)
     assert (result.text, result.model, result.prompt_tokens, result.completion_tokens) == (
         "hi there",

@@ -127,6 +127,7 @@ def test_log_triage_summarises_with_the_model_and_falls_back_to_its_heuristic(li
         without_model = finished(run_now(schedule))
 
     assert with_model.status == "succeeded", with_model.error
+    assert with_model.result is not None
     assert with_model.result["summary_source"] == "model"
     [call] = LLMCall.objects.filter(run=with_model)
     assert (call.model, call.prompt_tokens, call.completion_tokens) == ("stub-llama-3", 321, 54)
@@ -142,6 +143,7 @@ def test_log_triage_summarises_with_the_model_and_falls_back_to_its_heuristic(li
     }
 
     assert without_model.status == "succeeded", without_model.error
+    assert without_model.result is not None
     assert without_model.result["summary_source"] == "heuristic"
     assert "2 attempt(s)" in without_model.result["llm_error"] and "HTTP 503" in without_model.result["llm_error"]
     assert len(stub.requests) == 3, "one call for the first run, two bounded attempts for the second"
