@@ -35,6 +35,7 @@ _UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{
 _HEX = re.compile(r"\b0x[0-9a-fA-F]+\b|\b[0-9a-fA-F]{8,}\b")
 _NUMBER = re.compile(r"\d+(?:\.\d+)*")
 ERROR_LEVELS = {"ERROR", "CRITICAL"}
+#: Each error shape and example is cut to this in the prompt, so the prompt stays bounded.
 PROMPT_EXAMPLE_CHARS = 300
 SYSTEM_PROMPT = (
     "You are an on-call engineer's assistant. Given the most frequent error shapes of a log file "
@@ -116,7 +117,8 @@ def summary_prompt(name: str, result: Triage) -> list[llm.Message]:
     """The chat messages asking the model to summarise ``result`` (the log's top error shapes)."""
     lines = [f"Log file: {name}", f"Lines by level: {json.dumps(result.by_level)}", "Most frequent errors:"]
     for item in result.top_errors:
-        lines.append(f"- {item['count']}x {item['message']} (example: {item['example'][:PROMPT_EXAMPLE_CHARS]})")
+        shape, example = item["message"][:PROMPT_EXAMPLE_CHARS], item["example"][:PROMPT_EXAMPLE_CHARS]
+        lines.append(f"- {item['count']}x {shape} (example: {example})")
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(lines)}]
 
 
