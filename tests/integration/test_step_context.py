@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from orchestrator import service
 from orchestrator.context import RunContext
@@ -16,9 +17,7 @@ from orchestrator.models import Job, RunArtifact
 @pytest.fixture
 def step_ctx(db, settings, tmp_path: Path) -> RunContext:
     settings.ARTIFACTS_DIR = tmp_path / "artifacts"
-    run = service.build_run(
-        service.RunRequest(job=Job.objects.get(key="noop"), trigger="manual"), now=service.timezone.now()
-    )
+    run = service.build_run(service.RunRequest(job=Job.objects.get(key="noop"), trigger="manual"), now=timezone.now())
     service.insert_runs([run])
     return RunContext(
         run_id=run.id,
