@@ -44,24 +44,22 @@ def check_paths(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[
     return messages
 
 
-#: Retries are bounded: more than this is a configuration mistake, not resilience.
-LLM_MAX_RETRIES_LIMIT = 10
-
-
 @register()
 def check_llm(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     """The language-model settings, without any network access (the guard resolves hosts at call time)."""
     from urllib.parse import urlsplit
 
     from orchestrator.guards import AllowedHosts, literal_address
+    from orchestrator.llm import MAX_RETRIES_LIMIT
 
     messages: list[CheckMessage] = []
-    if settings.LLM_MAX_RETRIES > LLM_MAX_RETRIES_LIMIT:
+    if settings.LLM_MAX_RETRIES > MAX_RETRIES_LIMIT:
         messages.append(
-            Error(
-                f"LLM_MAX_RETRIES={settings.LLM_MAX_RETRIES} is more than {LLM_MAX_RETRIES_LIMIT}.",
+            Warning(
+                f"LLM_MAX_RETRIES={settings.LLM_MAX_RETRIES} is more than {MAX_RETRIES_LIMIT}; "
+                f"the client retries at most {MAX_RETRIES_LIMIT} times.",
                 hint="Retries are bounded; use a smaller number.",
-                id="orchestrator.E003",
+                id="orchestrator.W003",
             )
         )
     url = settings.LLM_BASE_URL

@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 ALLOWED_HOSTS_SETTING = "LLM_ALLOWED_HOSTS"
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 MAX_BACKOFF_SECONDS = 10.0
+#: Retries are bounded whatever LLM_MAX_RETRIES says (a system check reports a larger setting).
+MAX_RETRIES_LIMIT = 10
 #: Statuses worth another attempt: the server is busy or briefly broken, not the request wrong.
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
@@ -98,7 +100,7 @@ class LLMConfig:
             api_key=settings.LLM_API_KEY,
             allowed_hosts=tuple(settings.LLM_ALLOWED_HOSTS),
             timeout_seconds=settings.LLM_TIMEOUT_SECONDS,
-            max_retries=settings.LLM_MAX_RETRIES,
+            max_retries=min(settings.LLM_MAX_RETRIES, MAX_RETRIES_LIMIT),
             max_tokens=settings.LLM_MAX_TOKENS,
         )
 

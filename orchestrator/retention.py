@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q, Sum
 
@@ -155,7 +156,7 @@ def _remove_folders(run_ids: Sequence[uuid.UUID], *, dry_run: bool) -> int:
 
 def sweep_orphan_folders(*, older_than: datetime, dry_run: bool, batch_size: int = 1000) -> int:
     """Remove run folders under ``ARTIFACTS_DIR`` that have no run row and were last changed before ``older_than``."""
-    root = artifacts.run_dir(uuid.UUID(int=0)).parent
+    root = Path(settings.ARTIFACTS_DIR)
     if not root.is_dir():
         return 0
     cutoff = older_than.timestamp()

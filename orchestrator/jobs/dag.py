@@ -19,6 +19,7 @@ file must lie inside ``DAG_ROOTS``) and optionally ``max_parallel`` to override 
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import threading
@@ -130,22 +131,21 @@ def frozen_dag(ctx: RunContext) -> dags.Dag:
 # --- execution --------------------------------------------------------------------------------------
 
 
+class StepStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not started: a step it needs failed
+    CANCELLED = "cancelled"  # the run ended (timed out, cancelled) before the step finished
+
+
 @dataclass(frozen=True, kw_only=True)
 class StepOutcome:
-    status: str
+    status: StepStatus
     result: Any = None
     error: str = ""
     duration_ms: int = 0
-
-
-SUCCEEDED, FAILED, SKIPPED, RUNNING, PENDING, CANCELLED = (
-    "succeeded",
-    "failed",
-    "skipped",
-    "running",
-    "pending",
-    "cancelled",
-)
 
 
 class StepBook:
@@ -165,7 +165,7 @@ class StepBook:
                 "id": step.id,
                 "job": step.job,
                 "needs": list(step.needs),
-                "status": PENDING,
+                "status": StepStatus.PENDING,
                 "started_at": None,
                 "finished_at": None,
                 "duration_ms": None,
@@ -189,7 +189,7 @@ class StepBook:
             if self._closed:
                 return
             for record in self._records.values():
-                if record["status"] in (PENDING, RUNNING):
+                if record["status"] in (StepStatus.PENDING, StepStatus.RUNNING):
                     record.update(status=unfinished_status, error=reason)
             self._save()
             self._closed = True
@@ -235,9 +235,9 @@ class DagRun:
                 for step in list(waiting):
                     if len(running) >= self.max_parallel:
                         break
-                    if all(status.get(need) == SUCCEEDED for need in step.needs):
+                    if all(status.get(need) == StepStatus.SUCCEEDED for need in step.needs):
                         waiting.remove(step)
-                        status[step.id] = RUNNING
+                        status[step.id] = StepStatus.RUNNING
                         running[pool.submit(self._run_step, step, self._upstream(step))] = step
                 if not running:
                     break  # nothing can start: everything left depends on a failed step (already skipped)
@@ -246,7 +246,7 @@ class DagRun:
                     step = running.pop(future)
                     outcome = future.result()
                     status[step.id] = outcome.status
-                    if outcome.status == SUCCEEDED:
+                    if outcome.status == StepStatus.SUCCEEDED:
                         self.results[step.id] = {
                             "job": step.job,
                             "result": outcome.result,
@@ -255,21 +255,24 @@ class DagRun:
                         continue
                     for dependent in self.dag.dependents(step.id):
                         if status.get(dependent) is None:
-                            status[dependent] = SKIPPED
+                            status[dependent] = StepStatus.SKIPPED
                             waiting = [s for s in waiting if s.id != dependent]
                             self.book.update(
-                                dependent, status=SKIPPED, error=f"not started: it needs {step.id!r}, which failed"
+                                dependent,
+                                status=StepStatus.SKIPPED,
+                                error=f"not started: it needs {step.id!r}, which failed",
                             )
         except BaseException as exc:  # a time limit or a cancellation: no new step, record the rest
             pool.shutdown(wait=False, cancel_futures=True)
             self.book.close(
-                unfinished_status=CANCELLED, reason=f"the run ended ({type(exc).__name__}) before this step finished"
+                unfinished_status=StepStatus.CANCELLED,
+                reason=f"the run ended ({type(exc).__name__}) before this step finished",
             )
             raise
         pool.shutdown(wait=True)
-        by_status: dict[str, list[str]] = {SUCCEEDED: [], FAILED: [], SKIPPED: []}
+        by_status: dict[str, list[str]] = {StepStatus.SUCCEEDED: [], StepStatus.FAILED: [], StepStatus.SKIPPED: []}
         for step in self.dag.steps:
-            by_status.setdefault(status.get(step.id, SKIPPED), []).append(step.id)
+            by_status.setdefault(status.get(step.id, StepStatus.SKIPPED), []).append(step.id)
         return by_status
 
     def _upstream(self, step: dags.Step) -> dict[str, Any]:
@@ -281,7 +284,7 @@ class DagRun:
         started = timezone.now()
         clock = time.monotonic()
         try:
-            self.book.update(step.id, status=RUNNING, started_at=events.utc_stamp(started))
+            self.book.update(step.id, status=StepStatus.RUNNING, started_at=events.utc_stamp(started))
             events.emit([{"event": events.STEP_STARTED, **fields}])
             logger.info("step %s started", step.id, extra={"event": events.STEP_STARTED, **fields})
             outcome = self._call(step, upstream, clock)
@@ -312,7 +315,7 @@ class DagRun:
             return outcome
         except Exception as exc:  # recording failed (e.g. the database went away): the step counts as failed
             logger.exception("step %s could not be recorded", step.id, extra=fields)
-            return StepOutcome(status=FAILED, error=f"{type(exc).__name__}: {exc}"[:STEP_ERROR_MAX_CHARS])
+            return StepOutcome(status=StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:STEP_ERROR_MAX_CHARS])
         finally:
             connection.close()  # this thread's own database connection
 
@@ -341,14 +344,16 @@ class DagRun:
                 step.id,
                 type(exc).__name__,
                 exc_info=True,
-                extra={"event": events.STEP_FINISHED, "run_id": str(ctx.run_id), "status": FAILED},
+                extra={"event": events.STEP_FINISHED, "run_id": str(ctx.run_id), "status": StepStatus.FAILED},
             )
             return StepOutcome(
-                status=FAILED,
+                status=StepStatus.FAILED,
                 error=f"{type(exc).__name__}: {exc}"[:STEP_ERROR_MAX_CHARS],
                 duration_ms=int((time.monotonic() - clock) * 1000),
             )
-        return StepOutcome(status=SUCCEEDED, result=result, duration_ms=int((time.monotonic() - clock) * 1000))
+        return StepOutcome(
+            status=StepStatus.SUCCEEDED, result=result, duration_ms=int((time.monotonic() - clock) * 1000)
+        )
 
 
 @job(
@@ -372,13 +377,14 @@ def run_dag(ctx: RunContext) -> Mapping[str, Any]:
         "max_parallel": max_parallel,
         **by_status,
     }
-    if by_status[FAILED]:
+    failed, skipped = by_status[StepStatus.FAILED], by_status[StepStatus.SKIPPED]
+    if failed:
         errors = {record["id"]: record["error"] for record in dag_run.book.records()}
-        failures = "; ".join(f"step {step_id!r}: {errors.get(step_id) or 'failed'}" for step_id in by_status[FAILED])
-        skipped = f" (not started: {', '.join(by_status[SKIPPED])})" if by_status[SKIPPED] else ""
+        failures = "; ".join(f"step {step_id!r}: {errors.get(step_id) or 'failed'}" for step_id in failed)
+        not_started = f" (not started: {', '.join(skipped)})" if skipped else ""
         raise DagFailed(
-            f"{len(by_status[FAILED])} of {len(dag.steps)} steps of {dag.source} failed{skipped}: {failures}",
-            failed=by_status[FAILED],
-            skipped=by_status[SKIPPED],
+            f"{len(failed)} of {len(dag.steps)} steps of {dag.source} failed{not_started}: {failures}",
+            failed=failed,
+            skipped=skipped,
         )
     return summary

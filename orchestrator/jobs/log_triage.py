@@ -149,7 +149,10 @@ def log_triage(ctx: RunContext) -> Mapping[str, Any]:
             ctx.logger.warning("no model summary, using the heuristic one: %s", exc, extra={"run_id": str(ctx.run_id)})
             outcome["llm_error"] = str(exc)[:500]
         else:
-            summary = {"source": "model", "model": completion.model, "text": completion.text.strip()}
+            if completion.text.strip():
+                summary = {"source": "model", "model": completion.model, "text": completion.text.strip()}
+            else:
+                outcome["llm_error"] = f"the model {completion.model} answered with no text"
     report = {
         "file": str(path),
         "lines": result.lines,

@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import textwrap
 from collections import Counter, defaultdict
 from datetime import datetime
 from pathlib import Path
 
-import pytest
 import yaml
 from django.conf import settings
 
 from orchestrator import events
 from orchestrator.jobs.dag import FROZEN_KEY
-from orchestrator.models import Job, LLMCall, Run, RunArtifact
+from orchestrator.models import ACTIVE_STATUSES, Job, LLMCall, Run, RunArtifact
 from orchestrator.registry import job
 from scheduling.models import Schedule
 from scheduling.services import run_now
 from tests import factories
-from tests.integration.conftest import wait_ready
-from tests.processes import ROOT, wait_until
+from tests.integration.conftest import dag_env, wait_finished, wait_ready, write_dag
+from tests.processes import wait_until
 
-ACTIVE = ("pending", "queued", "running")
 EXAMPLE = "configs/dags/weekly_ops_chain.min.yaml"
 
 
@@ -32,37 +29,10 @@ def only_in_the_test_process(ctx):
     return {}
 
 
-@pytest.fixture
-def dags(settings, tmp_path: Path) -> Path:
-    """A folder for this test's DAG files, allowed in this process (DAG_ROOTS) and in the workers (dag_env)."""
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    settings.DAG_ROOTS = [folder, ROOT / "configs" / "dags"]
-    return folder
-
-
-def dag_env(folder: Path) -> dict[str, str]:
-    return {"DAG_ROOTS": f"{folder},{ROOT / 'configs' / 'dags'}"}
-
-
-def write(folder: Path, name: str, text: str) -> str:
-    path = folder / name
-    path.write_text(textwrap.dedent(text).lstrip())
-    return str(path)
-
-
 def dag_schedule(path: str, **fields) -> Schedule:
     fields.setdefault("kind", "cron")
     fields.setdefault("cron", "0 3 1 1 *")
     return factories.schedule("dag", params={"dag": path}, **fields)
-
-
-def finished(run: Run, timeout: float = 60) -> Run:
-    return wait_until(
-        lambda: Run.objects.filter(pk=run.pk).exclude(status__in=ACTIVE).first(),
-        timeout=timeout,
-        message=f"run {run.pk} to finish",
-    )
 
 
 def step_events(run: Run) -> dict[str, list[dict]]:
@@ -91,7 +61,7 @@ def max_overlap(steps: list[dict]) -> int:
 
 
 def test_steps_run_in_dependency_order_with_parallelism_bounded(live, dags):
-    path = write(
+    path = write_dag(
         dags,
         "fan.yaml",
         """
@@ -107,7 +77,7 @@ def test_steps_run_in_dependency_order_with_parallelism_bounded(live, dags):
         """,
     )
     wait_ready(live.worker(concurrency=1, env=dag_env(dags)))
-    run = finished(run_now(dag_schedule(path)))
+    run = wait_finished(run_now(dag_schedule(path)))
 
     assert run.status == "succeeded", run.error
     steps = {step["id"]: step for step in run.steps}
@@ -130,7 +100,7 @@ def test_steps_run_in_dependency_order_with_parallelism_bounded(live, dags):
 
 
 def test_a_failed_step_fails_the_run_skips_its_dependents_and_the_others_finish(live, dags):
-    path = write(
+    path = write_dag(
         dags,
         "broken.yaml",
         """
@@ -144,7 +114,7 @@ def test_a_failed_step_fails_the_run_skips_its_dependents_and_the_others_finish(
         """,
     )
     wait_ready(live.worker(concurrency=1, env=dag_env(dags)))
-    run = finished(run_now(dag_schedule(path)))
+    run = wait_finished(run_now(dag_schedule(path)))
 
     assert run.status == "failed"
     assert "1 of 6 steps" in run.error and "step 'b': JobFailed: b broke" in run.error
@@ -170,16 +140,16 @@ def test_a_failed_step_fails_the_run_skips_its_dependents_and_the_others_finish(
 
 
 def test_the_dag_is_frozen_into_the_run_and_validated_again_when_it_starts(live, dags):
-    path = write(dags, "chain.yaml", "steps:\n  - {id: first, job: noop}\n")
+    path = write_dag(dags, "chain.yaml", "steps:\n  - {id: first, job: noop}\n")
     v1 = Path(path).read_bytes()
     schedule = dag_schedule(path)
     # No worker yet: the runs wait in the queue while the file changes under them.
     run1 = run_now(schedule)
-    write(dags, "chain.yaml", "steps:\n  - {id: second, job: noop}\n  - {id: third, job: noop, needs: second}\n")
+    write_dag(dags, "chain.yaml", "steps:\n  - {id: second, job: noop}\n  - {id: third, job: noop, needs: second}\n")
     run2 = run_now(schedule)
-    write(dags, "chain.yaml", "steps:\n  - {id: x, job: nope}\n")
+    write_dag(dags, "chain.yaml", "steps:\n  - {id: x, job: nope}\n")
     run3 = run_now(schedule)  # the file is broken now: the run is created, and fails when it starts
-    write(dags, "chain.yaml", "steps:\n  - {id: gone, job: only_in_the_test_process}\n")
+    write_dag(dags, "chain.yaml", "steps:\n  - {id: gone, job: only_in_the_test_process}\n")
     run4 = run_now(schedule)  # frozen here, but the worker has no such job
 
     frozen1 = Run.objects.get(pk=run1.pk).directive_snapshot["params"][FROZEN_KEY]
@@ -188,9 +158,9 @@ def test_the_dag_is_frozen_into_the_run_and_validated_again_when_it_starts(live,
     snapshot3 = Run.objects.get(pk=run3.pk).directive_snapshot
     assert FROZEN_KEY not in snapshot3["params"] and "step 'x'" in snapshot3["freeze_error"]
 
-    write(dags, "chain.yaml", "steps:\n  - {id: fourth, job: noop}\n")  # a later edit changes none of them
+    write_dag(dags, "chain.yaml", "steps:\n  - {id: fourth, job: noop}\n")  # a later edit changes none of them
     wait_ready(live.worker(concurrency=1, env=dag_env(dags)))
-    done = [finished(run) for run in (run1, run2, run3, run4)]
+    done = [wait_finished(run) for run in (run1, run2, run3, run4)]
 
     assert [step["id"] for step in done[0].steps] == ["first"] and done[0].status == "succeeded"
     assert [step["id"] for step in done[1].steps] == ["second", "third"] and done[1].status == "succeeded"
@@ -229,7 +199,10 @@ def test_a_seed_format_yaml_schedule_runs_the_example_dag(live):
     schedule.save()
     run = wait_until(
         lambda: (
-            Run.objects.filter(occurrence__schedule=schedule).exclude(status__in=ACTIVE).order_by("created_at").first()
+            Run.objects.filter(occurrence__schedule=schedule)
+            .exclude(status__in=ACTIVE_STATUSES)
+            .order_by("created_at")
+            .first()
         ),
         timeout=60,
         message="the first run of the example DAG",

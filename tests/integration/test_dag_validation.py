@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-
 import pytest
 from django.forms import modelform_factory
 
@@ -12,23 +9,9 @@ from orchestrator.errors import ValidationError
 from orchestrator.models import Directive, Job
 from scheduling.models import Schedule
 from tests import factories
-from tests.processes import ROOT
+from tests.integration.conftest import write_dag
 
 EXAMPLE = "configs/dags/weekly_ops_chain.min.yaml"
-
-
-@pytest.fixture
-def dags(settings, tmp_path: Path) -> Path:
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    settings.DAG_ROOTS = [folder, ROOT / "configs" / "dags"]
-    return folder
-
-
-def write(folder: Path, name: str, text: str) -> str:
-    path = folder / name
-    path.write_text(textwrap.dedent(text).lstrip())
-    return str(path)
 
 
 def params_errors(params: dict) -> list[str]:
@@ -63,7 +46,7 @@ def test_the_example_dag_is_accepted(db):
     ],
 )
 def test_a_bad_dag_file_is_rejected_naming_file_step_and_field(db, dags, name, text, expected):
-    path = write(dags, name, text)
+    path = write_dag(dags, name, text)
     messages = params_errors({"dag": path})
     assert any(message.startswith(f"dag: {path}: ") and expected in message for message in messages), messages
 
@@ -94,16 +77,16 @@ def test_the_directive_and_schedule_params_are_checked_together(db):
 
 
 def test_a_file_broken_after_saving_is_caught_on_the_next_edit(db, dags):
-    path = write(dags, "later.yaml", "steps: [{id: a, job: noop}]")
+    path = write_dag(dags, "later.yaml", "steps: [{id: a, job: noop}]")
     schedule = factories.schedule("dag", kind="cron", cron="0 3 * * 1", params={"dag": path})
-    write(dags, "later.yaml", "steps: [{id: a, job: noop, needs: [a]}]")
+    write_dag(dags, "later.yaml", "steps: [{id: a, job: noop, needs: [a]}]")
     schedule.description = "edited"
     with pytest.raises(ValidationError, match="cycle a → a"):
         schedule.save()
 
 
 def test_the_admin_form_shows_the_error_on_the_params_field(db, dags):
-    path = write(dags, "form.yaml", "steps: [{id: a, job: nope}]")
+    path = write_dag(dags, "form.yaml", "steps: [{id: a, job: nope}]")
     form_class = modelform_factory(
         Schedule, fields=["name", "job", "params", "kind", "cron", "timezone", "overlap_policy", "misfire_policy"]
     )

@@ -12,29 +12,19 @@ from django.conf import settings
 from django.db import connection
 
 from orchestrator import registry
-from orchestrator.models import LLMCall, Run, RunArtifact
+from orchestrator.models import LLMCall, RunArtifact
 from scheduling.services import run_now
 from tests import factories, llm_stub
 from tests.integration import llm_probe_jobs  # noqa: F401  (registers llm_probe in this process too)
-from tests.integration.conftest import wait_ready
+from tests.integration.conftest import wait_finished, wait_ready
 from tests.llm_stub import Reply
-from tests.processes import wait_until
 
-ACTIVE = ("pending", "queued", "running")
 LOG = (
     "2026-11-23 10:00:00 INFO started\n"
     "2026-11-23 10:00:01 ERROR timeout after 31s talking to payments at 10.0.0.7\n"
     "2026-11-23 10:00:02 ERROR timeout after 30s talking to payments at 10.0.0.9\n"
     "2026-11-23 10:00:03 ERROR disk full on /var/lib/postgresql\n"
 )
-
-
-def finished(run: Run, timeout: float = 60) -> Run:
-    return wait_until(
-        lambda: Run.objects.filter(pk=run.pk).exclude(status__in=ACTIVE).first(),
-        timeout=timeout,
-        message=f"run {run.pk} to finish",
-    )
 
 
 def dump_database() -> str:
@@ -83,7 +73,7 @@ def test_token_counts_are_recorded_and_no_text_is_stored_anywhere(live, tmp_path
         schedule = factories.schedule(
             "llm_probe", kind="cron", cron="0 3 1 1 *", params={"prompt_file": str(prompt_file)}
         )
-        run = finished(run_now(schedule))
+        run = wait_finished(run_now(schedule))
 
     assert run.status == "succeeded", run.error
     assert len(stub.requests) == 1 and prompt_canary in stub.requests[0]["raw"], "the prompt reached the model"
@@ -122,9 +112,9 @@ def test_log_triage_summarises_with_the_model_and_falls_back_to_its_heuristic(li
             live.worker(concurrency=1, env={"LLM_BASE_URL": stub.base_url, "LLM_MAX_RETRIES": "1"}),
         )
         schedule = factories.schedule("log_triage", kind="cron", cron="0 3 1 1 *", params={"path": str(log)})
-        with_model = finished(run_now(schedule))
+        with_model = wait_finished(run_now(schedule))
         stub.script(Reply(status=503))
-        without_model = finished(run_now(schedule))
+        without_model = wait_finished(run_now(schedule))
 
     assert with_model.status == "succeeded", with_model.error
     assert with_model.result is not None
@@ -157,7 +147,9 @@ def test_a_run_refuses_a_model_outside_loopback(live, tmp_path: Path):
     log = tmp_path / "app.log"
     log.write_text(LOG)
     wait_ready(live.worker(concurrency=1, env={"LLM_BASE_URL": "http://203.0.113.7:8080/v1"}))
-    run = finished(run_now(factories.schedule("log_triage", kind="cron", cron="0 3 1 1 *", params={"path": str(log)})))
+    run = wait_finished(
+        run_now(factories.schedule("log_triage", kind="cron", cron="0 3 1 1 *", params={"path": str(log)}))
+    )
     assert run.status == "failed"
     assert "HostNotAllowed: refusing to connect to '203.0.113.7'" in run.error and "LLM_ALLOWED_HOSTS" in run.error
     assert not LLMCall.objects.filter(run=run).exists()
