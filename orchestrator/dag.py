@@ -138,8 +138,11 @@ def _file_error(source: str, message: str) -> DagError:
     return DagError(source, [Problem(step=None, field="", message=message)])
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def max_parallel_problem(value: object) -> str | None:
+    """Why ``value`` cannot be a ``max_parallel`` (a whole number from 1 to 32), or None when it can."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_PARALLEL_LIMIT:
+        return None
+    return f"must be a whole number from 1 to {MAX_PARALLEL_LIMIT}, not {value!r}"
 
 
 def _unknown_keys(data: Mapping[Any, Any], allowed: Sequence[str]) -> list[str]:
@@ -261,14 +264,9 @@ def parse(
         problems.append(Problem(step=None, field="description", message="must be a string"))
         description = ""
     max_parallel = data.get("max_parallel", DEFAULT_MAX_PARALLEL)
-    if not _is_int(max_parallel) or not 1 <= max_parallel <= MAX_PARALLEL_LIMIT:
-        problems.append(
-            Problem(
-                step=None,
-                field="max_parallel",
-                message=f"must be a whole number from 1 to {MAX_PARALLEL_LIMIT}, not {max_parallel!r}",
-            )
-        )
+    problem = max_parallel_problem(max_parallel)
+    if problem is not None:
+        problems.append(Problem(step=None, field="max_parallel", message=problem))
         max_parallel = DEFAULT_MAX_PARALLEL
 
     raw_steps = data.get("steps")

@@ -86,12 +86,9 @@ def load(raw: object) -> dags.Dag:
 
 
 def _check_max_parallel(value: object) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= dags.MAX_PARALLEL_LIMIT:
-        raise ValidationError(
-            {"params.max_parallel": f"must be a whole number from 1 to {dags.MAX_PARALLEL_LIMIT}, not {value!r}"}
-        )
+    problem = None if value is None else dags.max_parallel_problem(value)
+    if problem is not None:
+        raise ValidationError({"params.max_parallel": problem})
 
 
 def validate_params(params: Mapping[str, Any]) -> None:
