@@ -265,7 +265,7 @@ class LLMCall(models.Model):
 
 
 def describe_totals(totals: dict[str, int]) -> str:
-    """``3 calls: 1200 prompt + 300 completion = 1500 tokens`` (for admin pages and command output)."""
+    """``3 call(s): 1200 prompt + 300 completion = 1500 tokens``, as the admin pages show it."""
     return (
         f"{totals['calls']} call(s): {totals['prompt_tokens']} prompt + {totals['completion_tokens']} completion"
         f" = {totals['total_tokens']} tokens"
