@@ -29,7 +29,7 @@ from orchestrator import artifacts, events, registry, service
 from orchestrator.admin_helpers import ValuesInHistoryMixin, muted, status_badge
 from orchestrator.errors import ArtifactNameError
 from orchestrator.forms import DirectiveForm, JobForm
-from orchestrator.models import ACTIVE_STATUSES, Directive, Job, Run, RunArtifact, token_totals
+from orchestrator.models import ACTIVE_STATUSES, Directive, Job, Run, RunArtifact, describe_totals, token_totals
 
 EVENTS_SHOWN = 200
 
@@ -325,9 +325,17 @@ class RunAdmin(admin.ModelAdmin):
     def token_table(self, obj: Run) -> SafeString:
         calls = list(obj.llm_calls.all())
         totals = token_totals(calls)
+        summary = describe_totals(
+            {
+                "calls": len(calls),
+                "prompt_tokens": sum(c.prompt_tokens for c in calls),
+                "completion_tokens": sum(c.completion_tokens for c in calls),
+                "total_tokens": sum(c.total_tokens for c in calls),
+            }
+        )
         return render_to_string(
             "admin/orchestrator/run/_tokens.html",
-            {"totals": sorted(totals.items()), "calls": len(calls)},
+            {"totals": sorted(totals.items()), "summary": summary},
         )
 
     @admin.display(description="events")

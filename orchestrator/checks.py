@@ -42,3 +42,55 @@ def check_paths(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[
             )
         )
     return messages
+
+
+@register()
+def check_llm(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """The language-model settings, without any network access (the guard resolves hosts at call time)."""
+    from urllib.parse import urlsplit
+
+    from orchestrator.guards import AllowedHosts, literal_address
+    from orchestrator.llm import MAX_RETRIES_LIMIT
+
+    messages: list[CheckMessage] = []
+    if settings.LLM_MAX_RETRIES > MAX_RETRIES_LIMIT:
+        messages.append(
+            Warning(
+                f"LLM_MAX_RETRIES={settings.LLM_MAX_RETRIES} is more than {MAX_RETRIES_LIMIT}; "
+                f"the client retries at most {MAX_RETRIES_LIMIT} times.",
+                hint="Retries are bounded; use a smaller number.",
+                id="orchestrator.W003",
+            )
+        )
+    url = settings.LLM_BASE_URL
+    if not url:
+        return messages
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 (raises for a malformed port)
+    except ValueError:
+        host, parts = "", urlsplit("")
+    if parts.scheme not in ("http", "https") or not host:
+        messages.append(
+            Error(
+                f"LLM_BASE_URL {url!r} is not an http(s) URL with a host.",
+                hint="For example http://127.0.0.1:8080/v1 (the base of an OpenAI-compatible API).",
+                id="orchestrator.E002",
+            )
+        )
+        return messages
+    allowed = AllowedHosts.parse(settings.LLM_ALLOWED_HOSTS)
+    literal = literal_address(host)
+    if not (
+        host == "localhost" or allowed.allows_name(host) or (literal is not None and allowed.allows_address(literal))
+    ):
+        messages.append(
+            Warning(
+                f"LLM_BASE_URL names {host!r}, which is neither localhost nor listed in LLM_ALLOWED_HOSTS; "
+                "calls will be refused unless every address it resolves to is loopback or allowed.",
+                hint="Use a loopback address, or list the host in LLM_ALLOWED_HOSTS on purpose.",
+                id="orchestrator.W002",
+            )
+        )
+    return messages

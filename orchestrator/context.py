@@ -28,6 +28,10 @@ class RunContext:
     trigger: str
     snapshot: Mapping[str, Any]
     logger: logging.Logger = field(repr=False)
+    #: Set when this context runs one step of a DAG: its artifacts go under ``<step_id>/``.
+    step_id: str = ""
+    #: In a DAG step: the results of the steps it needs, directly or not, by step id.
+    upstream: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def params(self) -> Mapping[str, Any]:
@@ -42,7 +46,13 @@ class RunContext:
         return str(value) if value else None
 
     def write_artifact(self, name: str, data: bytes | str, content_type: str | None = None) -> RunArtifact:
-        """Write a file under this run's artifact folder and record it (same name: replaced)."""
+        """Write a file under this run's artifact folder and record it (same name: replaced).
+
+        In a DAG step the name is prefixed with the step id (``triage/report.md``), so steps
+        cannot overwrite each other's files.
+        """
+        if self.step_id:
+            name = f"{self.step_id}/{artifacts.validate_name(name)}"
         written = artifacts.write(self.run_id, name, data, content_type)
         artifact, _ = RunArtifact.objects.update_or_create(
             run_id=self.run_id,

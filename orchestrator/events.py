@@ -33,6 +33,7 @@ RUN_RETRIED = "run_retried"
 RUN_CANCELLED = "run_cancelled"
 RUN_BUFFERED = "run_buffered"
 RUN_WAITING = "run_waiting"
+RUN_PUBLISH_FAILED = "run_publish_failed"
 STEP_STARTED = "step_started"
 STEP_FINISHED = "step_finished"
 

@@ -251,6 +251,23 @@ class RunArtifact(models.Model):
         return f"{self.run_id}/{self.name}"
 
 
+class LLMCallQuerySet(models.QuerySet["LLMCall"]):
+    def totals(self) -> dict[str, int]:
+        """Calls, prompt, completion and total tokens of the calls in the queryset (one query)."""
+        row = self.aggregate(
+            calls=models.Count("id"),
+            prompt_tokens=models.Sum("prompt_tokens"),
+            completion_tokens=models.Sum("completion_tokens"),
+        )
+        prompt, completion = row["prompt_tokens"] or 0, row["completion_tokens"] or 0
+        return {
+            "calls": row["calls"],
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+
+
 class LLMCall(models.Model):
     """Token counts of one language-model call. Deliberately no field for prompt or response text."""
 
@@ -259,6 +276,8 @@ class LLMCall(models.Model):
     prompt_tokens = models.PositiveIntegerField()
     completion_tokens = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects: ClassVar[LLMCallQuerySet] = LLMCallQuerySet.as_manager()  # type: ignore[assignment]
 
     class Meta:
         ordering = ["run", "created_at"]
@@ -269,6 +288,14 @@ class LLMCall(models.Model):
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+def describe_totals(totals: dict[str, int]) -> str:
+    """``3 call(s): 1200 prompt + 300 completion = 1500 tokens``, as the admin pages show it."""
+    return (
+        f"{totals['calls']} call(s): {totals['prompt_tokens']} prompt + {totals['completion_tokens']} completion"
+        f" = {totals['total_tokens']} tokens"
+    )
 
 
 def token_totals(calls: Iterable[LLMCall]) -> dict[str, dict[str, int]]:

@@ -25,8 +25,17 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 JobFunc = Callable[["RunContext"], Mapping[str, Any] | None]
+#: Checks a job's params when a schedule is saved (every door); raises ``ValidationError`` keyed by field.
+ParamsValidator = Callable[[Mapping[str, Any]], None]
+#: Turns params into what a run freezes (e.g. a referenced file's parsed content), when the run is built.
+ParamsFreezer = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
-BUILTIN_JOB_MODULES = ("orchestrator.jobs.builtin", "orchestrator.jobs.log_triage")
+BUILTIN_JOB_MODULES = (
+    "orchestrator.jobs.builtin",
+    "orchestrator.jobs.log_triage",
+    "orchestrator.jobs.report",
+    "orchestrator.jobs.dag",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +47,8 @@ class JobDefinition:
     timeout_seconds: int
     max_retries: int
     max_concurrency: int | None
+    validate_params: ParamsValidator | None = None
+    freeze_params: ParamsFreezer | None = None
 
 
 _registry: dict[str, JobDefinition] = {}
@@ -51,8 +62,15 @@ def job(
     max_retries: int = 0,
     max_concurrency: int | None = None,
     description: str | None = None,
+    validate_params: ParamsValidator | None = None,
+    freeze_params: ParamsFreezer | None = None,
 ) -> Callable[[JobFunc], JobFunc]:
-    """Register ``func`` as the job ``key``; registering a second function under one key is an error."""
+    """Register ``func`` as the job ``key``; registering a second function under one key is an error.
+
+    ``validate_params(params)`` runs wherever a schedule is validated (``Schedule.clean``: admin,
+    API, YAML sync) with the merged directive and schedule params, and raises ``ValidationError``.
+    ``freeze_params(params)`` runs when a run is built; what it returns is the run's frozen params.
+    """
 
     def register(func: JobFunc) -> JobFunc:
         existing = _registry.get(key)
@@ -66,6 +84,8 @@ def job(
             timeout_seconds=timeout_seconds,
             max_retries=max_retries,
             max_concurrency=max_concurrency,
+            validate_params=validate_params,
+            freeze_params=freeze_params,
         )
         return func
 
@@ -77,6 +97,21 @@ def get(key: str) -> JobDefinition:
         return _registry[key]
     except KeyError:
         raise UnknownJobError(key, list(_registry)) from None
+
+
+def validate_params(key: str, params: Mapping[str, Any]) -> None:
+    """Run job ``key``'s params check, if it has one; a key not registered in this process has none."""
+    definition = _registry.get(key)
+    if definition is not None and definition.validate_params is not None:
+        definition.validate_params(params)
+
+
+def freeze_params(key: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Job ``key``'s frozen form of ``params`` (``params`` itself when the job has no freezer)."""
+    definition = _registry.get(key)
+    if definition is None or definition.freeze_params is None:
+        return params
+    return definition.freeze_params(params)
 
 
 def keys() -> list[str]:

@@ -112,13 +112,23 @@ def base_snapshot(job: JobSettings, directive: DirectiveRef | None, params: Mapp
     """The frozen configuration shared by a batch of runs of one job/directive/params.
 
     Later edits of the job or directive do not change a run's record. Params are merged
-    directive first, then the caller's (a schedule's overrides, an API request's).
+    directive first, then the caller's (a schedule's overrides, an API request's). The job's
+    ``freeze_params`` hook (see ``registry.job``) then turns them into what the run keeps, e.g. a
+    DAG file's parsed steps, once per batch. When it fails, the params stay as given and the error
+    is kept as ``freeze_error`` for the job to fail with when the run starts, so one bad file
+    never stops the other runs of a dispatch batch.
     """
     merged: dict[str, Any] = {}
     if directive is not None:
         merged.update(directive.params)
     merged.update(params)
-    return {
+    freeze_error = ""
+    try:
+        merged = dict(registry.freeze_params(job.key, merged))
+    except Exception as exc:  # one bad reference must not stop a dispatch batch: the run fails on start instead
+        freeze_error = f"{type(exc).__name__}: {exc}"
+        logger.warning("could not freeze the params of a %s run: %s", job.key, exc, extra={"job": job.key})
+    snapshot: dict[str, Any] = {
         "job": {
             "key": job.key,
             "queue": job.queue,
@@ -131,6 +141,9 @@ def base_snapshot(job: JobSettings, directive: DirectiveRef | None, params: Mapp
         else {"id": directive.id, "name": directive.name, "params": dict(directive.params)},
         "params": merged,
     }
+    if freeze_error:
+        snapshot["freeze_error"] = freeze_error
+    return snapshot
 
 
 def plan_run(
@@ -194,26 +207,32 @@ R = TypeVar("R", bound=RunLike)
 
 
 def publish_runs(runs: Sequence[R], *, now: datetime, recovered: bool = False, announce: bool = True) -> list[R]:
-    """Publish committed ``pending`` runs, mark them ``queued`` and record ``schedule_enqueued``.
+    """Publish committed ``pending`` runs, mark them ``queued``, record ``schedule_enqueued``.
 
     Never call inside a transaction: a worker could receive a message for a row it cannot see yet.
-    On a broker failure the runs stay ``pending`` and recovery publishes them later (then with
-    ``recovered`` set, which the event carries). ``announce=False`` publishes without the event
-    (a retry or a run woken from a limit wait was announced before). Returns the runs published.
+    The event is written just before the messages go out, so no worker's ``run_started`` can
+    precede it; if the broker then refuses them, ``run_publish_failed`` follows, the runs stay
+    ``pending``, and recovery publishes them later (its ``schedule_enqueued`` carries
+    ``recovered``). ``announce=False`` publishes without events (a retry or a run woken from a
+    limit wait was announced before). Returns the runs published.
     """
     if not runs:
         return []
     if transaction.get_connection().in_atomic_block:
         raise RuntimeError("publish_runs() must run after the transaction that created the runs commits")
-    try:
-        publish.publish([message_for(run) for run in runs])
-    except PublishError as exc:
-        logger.warning("%s; they stay pending for recovery", exc, extra={"event": "publish_failed"})
-        return []
-    store.mark_queued([run.id for run in runs], now=now)
     if announce:
         extra = {"recovered": True} if recovered else {}
         events.emit([{"event": events.SCHEDULE_ENQUEUED, **run_event_fields(run), **extra} for run in runs])
+    try:
+        publish.publish([message_for(run) for run in runs])
+    except PublishError as exc:
+        logger.warning("%s; they stay pending for recovery", exc, extra={"event": events.RUN_PUBLISH_FAILED})
+        if announce:
+            events.emit(
+                [{"event": events.RUN_PUBLISH_FAILED, **run_event_fields(run), "error": str(exc)[:500]} for run in runs]
+            )
+        return []
+    store.mark_queued([run.id for run in runs], now=now)
     return list(runs)
 
 

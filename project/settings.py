@@ -220,6 +220,23 @@ SCHEDULER_JOB_MODULES = env_list("SCHEDULER_JOB_MODULES")
 #: Test hook: a beat exits right after committing a batch and before publishing it.
 SCHEDULER_FAULT_CRASH_AFTER_COMMIT = env_bool("SCHEDULER_FAULT_CRASH_AFTER_COMMIT", default=False)
 
+# --- DAG files, the local language model, retention (README: "DAG jobs", "Language models", "Retention") ---
+
+#: Folders a ``dag`` job may read DAG files from (comma-separated); relative params are taken from BASE_DIR.
+DAG_ROOTS = [Path(p).expanduser().resolve() for p in env_list("DAG_ROOTS")] or [BASE_DIR / "configs" / "dags"]
+#: An OpenAI-compatible base URL (``http://127.0.0.1:8080/v1``); unset: jobs use their heuristics.
+LLM_BASE_URL = env_optional_str("LLM_BASE_URL")
+LLM_MODEL = env_str("LLM_MODEL", "local")
+LLM_API_KEY = env_optional_str("LLM_API_KEY")
+#: Hosts (names, addresses or networks) the client may reach besides loopback.
+LLM_ALLOWED_HOSTS = env_list("LLM_ALLOWED_HOSTS")
+LLM_TIMEOUT_SECONDS = env_seconds("LLM_TIMEOUT_SECONDS", 60.0)
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2, minimum=0)
+LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 512, minimum=1)
+#: ``manage.py prune`` rotates the event log past this size, keeping this many rotated files.
+EVENTS_MAX_BYTES = env_int("EVENTS_MAX_BYTES", 100 * 1024 * 1024, minimum=1)
+EVENTS_KEEP_FILES = env_int("EVENTS_KEEP_FILES", 5, minimum=1)
+
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,

@@ -23,7 +23,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from orchestrator.admin_helpers import ValuesInHistoryMixin, muted, status_badge
-from orchestrator.models import Run
+from orchestrator.models import LLMCall, Run, describe_totals
 from scheduling import describe, overview, services
 from scheduling.forms import FIELDSETS, ScheduleForm, preview_form_data, preview_schedule
 from scheduling.models import Schedule, ScheduledRun
@@ -162,6 +162,7 @@ class ScheduleAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
         "source_path",
         "created_at",
         "updated_at",
+        "token_totals",
     )
     fieldsets = (
         (None, {"fields": FIELDSETS[0][1]}),
@@ -169,7 +170,17 @@ class ScheduleAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
         ("Policies", {"fields": FIELDSETS[2][1]}),
         (
             "State",
-            {"fields": ("next_run_display", "last_run_display", "source", "source_path", "created_at", "updated_at")},
+            {
+                "fields": (
+                    "next_run_display",
+                    "last_run_display",
+                    "token_totals",
+                    "source",
+                    "source_path",
+                    "created_at",
+                    "updated_at",
+                )
+            },
         ),
     )
 
@@ -187,6 +198,10 @@ class ScheduleAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
 
     def get_inlines(self, request: HttpRequest, obj: Schedule | None) -> Any:
         return self.inlines if obj is not None else ()
+
+    @admin.display(description="language-model tokens (all runs)")
+    def token_totals(self, obj: Schedule) -> str:
+        return describe_totals(LLMCall.objects.filter(run__occurrence__schedule=obj).totals())
 
     # --- list columns ------------------------------------------------------------------------------
 

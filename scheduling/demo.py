@@ -71,6 +71,14 @@ DEMO_SCHEDULES: list[dict[str, Any]] = [
         "description": "Triages var/demo/app.log every 30 seconds; see the run's artifacts.",
     },
     {
+        "name": "weekly-ops-chain",
+        "job": "dag",
+        "kind": "interval",
+        "interval_seconds": 60,
+        "params": {"dag": "configs/dags/weekly_ops_chain.min.yaml"},
+        "description": "Runs the example DAG every minute: see the run's steps and per-step artifacts.",
+    },
+    {
         "name": "nightly-report",
         "job": "noop",
         "kind": "cron",

@@ -17,6 +17,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from orchestrator import registry
 from orchestrator.errors import ValidationError
 from orchestrator.models import ACTIVE_STATUSES, Directive, Job, Run, RunTrigger
 from scheduling import timing
@@ -220,8 +221,25 @@ class Schedule(models.Model):
                 )
         if self.jitter_seconds and self.kind == ScheduleKind.ONCE:
             errors.setdefault("jitter_seconds", []).append("does not apply to one-off schedules; use 0")
+        if self.job_id is not None and isinstance(self.params, dict):
+            errors.update(self._job_params_errors())
         if errors:
             raise ValidationError(errors)
+
+    def _job_params_errors(self) -> dict[str, list[str]]:
+        """The job's own check of the params a run would get (directive params, then the schedule's)."""
+        merged = {**((self.directive.params or {}) if self.directive is not None else {}), **self.params}
+        try:
+            registry.validate_params(self.job.key, merged)
+        except ValidationError as exc:
+            return {
+                "params": [
+                    message if key == "params" else f"{key.removeprefix('params.')}: {message}"
+                    for key, messages in exc.errors.items()
+                    for message in messages
+                ]
+            }
+        return {}
 
     # --- next run --------------------------------------------------------------------------------
 

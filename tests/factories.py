@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.models import Job
+from orchestrator.models import Job, Run
 from scheduling.models import Schedule
 
 _counter = 0
@@ -30,3 +30,16 @@ def schedule(job_key: str = "noop", **fields: Any) -> Schedule:
     row = Schedule(job=job(job_key), **fields)
     row.save()
     return row
+
+
+def run_row(job_key: str = "noop", *, trigger: str = "manual", now=None, **changes: Any) -> Run:
+    """A run written through the service's own path (frozen snapshot, pending), with ``changes`` applied."""
+    from django.utils import timezone
+
+    from orchestrator import service
+
+    planned = service.build_run(service.RunRequest(job=job(job_key), trigger=trigger), now=now or timezone.now())
+    service.insert_runs([planned])
+    if changes:
+        Run.objects.filter(id=planned.id).update(**changes)
+    return Run.objects.get(id=planned.id)

@@ -3,6 +3,12 @@
 Error messages are grouped by their shape: numbers, hex ids and UUIDs are replaced by
 placeholders, so "timeout after 31s on 10.0.0.7" and "timeout after 30s on 10.0.0.9" count as one.
 Writes ``triage.json`` and ``triage.md`` as the run's artifacts.
+
+With ``LLM_BASE_URL`` set and errors found, a local language model summarises the most frequent
+errors; the summary goes into the two reports (on purpose: it is what the job produces) and the
+call's token counts onto the run. Without a model, or when the model cannot be reached after the
+client's bounded retries, the summary is the heuristic one. A model host the guard refuses
+(not loopback, not in ``LLM_ALLOWED_HOSTS``) fails the run: that is a configuration to fix.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 
+from orchestrator import llm
 from orchestrator.context import RunContext
 from orchestrator.errors import ValidationError
 from orchestrator.registry import job
@@ -28,6 +35,13 @@ _UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{
 _HEX = re.compile(r"\b0x[0-9a-fA-F]+\b|\b[0-9a-fA-F]{8,}\b")
 _NUMBER = re.compile(r"\d+(?:\.\d+)*")
 ERROR_LEVELS = {"ERROR", "CRITICAL"}
+#: Each error shape and example is cut to this in the prompt, so the prompt stays bounded.
+PROMPT_EXAMPLE_CHARS = 300
+SYSTEM_PROMPT = (
+    "You are an on-call engineer's assistant. Given the most frequent error shapes of a log file "
+    "(variable parts replaced by <n>, <hex>, <uuid>) with counts and one example each, write a short "
+    "summary: what is most likely going wrong, what to check first. At most 8 sentences, plain text."
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +104,24 @@ def render_markdown(path: str, result: Triage, summary: str | None = None) -> st
     return "\n".join(lines) + "\n"
 
 
+def heuristic_summary(result: Triage) -> str:
+    """A summary without a model: how many errors, of how many shapes, and the most frequent ones."""
+    if not result.top_errors:
+        return "No errors."
+    total = sum(item["count"] for item in result.top_errors)
+    shapes = ", ".join(f"`{item['message']}` ({item['count']}x)" for item in result.top_errors[:3])
+    return f"{total} error lines in the top {len(result.top_errors)} shapes; most frequent: {shapes}."
+
+
+def summary_prompt(name: str, result: Triage) -> list[llm.Message]:
+    """The chat messages asking the model to summarise ``result`` (the log's top error shapes)."""
+    lines = [f"Log file: {name}", f"Lines by level: {json.dumps(result.by_level)}", "Most frequent errors:"]
+    for item in result.top_errors:
+        shape, example = item["message"][:PROMPT_EXAMPLE_CHARS], item["example"][:PROMPT_EXAMPLE_CHARS]
+        lines.append(f"- {item['count']}x {shape} (example: {example})")
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(lines)}]
+
+
 def resolve_log_path(raw: object) -> Path:
     if not isinstance(raw, str) or not raw.strip():
         raise ValidationError({"params.path": "is required: the log file to read"})
@@ -107,12 +139,38 @@ def log_triage(ctx: RunContext) -> Mapping[str, Any]:
     top = int(ctx.params.get("top", 10))
     with open(path, encoding="utf-8", errors="replace") as handle:
         result = triage(handle, top=top)
+    summary: dict[str, Any] = {"source": "heuristic", "text": heuristic_summary(result)}
+    outcome: dict[str, Any] = {}
+    config = llm.LLMConfig.from_settings()
+    if config is not None and result.top_errors:
+        try:
+            completion = llm.chat(ctx, summary_prompt(path.name, result), client=llm.LLMClient(config))
+        except (llm.LLMUnavailable, llm.LLMResponseError) as exc:
+            ctx.logger.warning("no model summary, using the heuristic one: %s", exc, extra={"run_id": str(ctx.run_id)})
+            outcome["llm_error"] = str(exc)[:500]
+        else:
+            if completion.text.strip():
+                summary = {"source": "model", "model": completion.model, "text": completion.text.strip()}
+            else:
+                outcome["llm_error"] = f"the model {completion.model} answered with no text"
     report = {
         "file": str(path),
         "lines": result.lines,
         "by_level": result.by_level,
         "top_errors": result.top_errors,
+        "summary": summary,
     }
     ctx.write_artifact("triage.json", json.dumps(report, indent=2), "application/json")
-    ctx.write_artifact("triage.md", render_markdown(str(path), result), "text/markdown")
-    return {"lines": result.lines, "errors": sum(i["count"] for i in result.top_errors), "by_level": result.by_level}
+    ctx.write_artifact("triage.md", render_markdown(str(path), result, _summary_section(summary)), "text/markdown")
+    return {
+        "lines": result.lines,
+        "errors": sum(i["count"] for i in result.top_errors),
+        "by_level": result.by_level,
+        "summary_source": summary["source"],
+        **outcome,
+    }
+
+
+def _summary_section(summary: Mapping[str, Any]) -> str:
+    by = f"by the model `{summary['model']}`" if summary["source"] == "model" else "heuristic, no model used"
+    return f"{summary['text']}\n\n_({by})_"

@@ -110,7 +110,7 @@ def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser
             args=CHROMIUM_ARGS,
             viewport={"width": 1440, "height": 1000},
         )
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(30_000)  # a loaded CI machine; these are liveness bounds
         yield context
     finally:
         # While Playwright runs, the test's ORM calls use database connections of their own (its

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from django.conf import LazySettings
 from django.db import connection
 
 from tests.conftest import failed
-from tests.processes import Processes, wait_until
+from tests.processes import ROOT, Processes, wait_until
 
 
 def _subprocess_env(events_path: Path, artifacts_dir: Path) -> dict[str, str]:
@@ -82,3 +83,34 @@ def wait_ready(proc, timeout: float = 30.0) -> None:
         return marker in proc.output()
 
     wait_until(ready, timeout=timeout, message=f"{proc.name} to be ready")
+
+
+@pytest.fixture
+def dags(settings: LazySettings, tmp_path: Path) -> Path:
+    """A folder for this test's DAG files, allowed in this process; pass ``dag_env(folder)`` to workers."""
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    settings.DAG_ROOTS = [folder, ROOT / "configs" / "dags"]
+    return folder
+
+
+def dag_env(folder: Path) -> dict[str, str]:
+    """The environment that lets worker processes read the DAG files in ``folder`` too."""
+    return {"DAG_ROOTS": f"{folder},{ROOT / 'configs' / 'dags'}"}
+
+
+def write_dag(folder: Path, name: str, text: str) -> str:
+    path = folder / name
+    path.write_text(textwrap.dedent(text).lstrip())
+    return str(path)
+
+
+def wait_finished(run, timeout: float = 60.0):
+    """The run once it has left pending, queued and running (fails after ``timeout``)."""
+    from orchestrator.models import ACTIVE_STATUSES, Run
+
+    return wait_until(
+        lambda: Run.objects.filter(pk=run.pk).exclude(status__in=ACTIVE_STATUSES).first(),
+        timeout=timeout,
+        message=f"run {run.pk} to finish",
+    )

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
 from orchestrator.models import Run, RunStatus
-from scheduling.dispatch import schedule_context
+from scheduling.dispatch import planned_for
 from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun
 
 
@@ -31,11 +31,7 @@ def run_for(
     run = Run.objects.create(
         id=uuid.uuid4(),
         job=schedule.job,
-        directive_snapshot={
-            "job": {"key": schedule.job.key, "queue": schedule.job.queue},
-            "params": dict(schedule.params or {}),
-            **schedule_context(schedule, scheduled_for),
-        },
+        directive_snapshot=planned_for(schedule, scheduled_for, trigger, now=created_at).directive_snapshot,
         trigger=trigger,
         status=status,
         created_at=created_at,
