@@ -1,0 +1,26 @@
+"""Routes under /api/ (included by project/urls.py)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.urls import URLPattern, URLResolver, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from scheduling.api import views
+
+router = SimpleRouter()
+router.register("schedules", views.ScheduleViewSet, basename="schedule")
+router.register("runs", views.RunViewSet, basename="run")
+router.register("jobs", views.JobViewSet, basename="job")
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    *router.urls,
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # A browser without a session is sent to the admin login, then back here.
+    path(
+        "docs/",
+        login_required(SpectacularSwaggerView.as_view(url_name="api-schema"), login_url="admin:login"),
+        name="api-docs",
+    ),
+]
