@@ -8,9 +8,10 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -35,7 +36,14 @@ _NOT_FOUND = {404: OpenApiResponse(description="No such object (or no such page)
 
 def query(serializer_class: type[serializers.Serializer[Any]], request: Request) -> dict[str, Any]:
     """Validated query parameters (a 400 naming the parameter when one is invalid)."""
-    parsed = serializer_class(data=request.query_params)
+    data: dict[str, str] = {}
+    for name in [str(key) for key in serializer_class().fields]:
+        values = request.query_params.getlist(name)
+        if len(values) > 1:
+            raise ValidationError({name: ["give this parameter once"]})
+        if values:
+            data[name] = values[0]  # a plain dict: an empty value is validated, not taken as absent
+    parsed = serializer_class(data=data)
     parsed.is_valid(raise_exception=True)
     return dict(parsed.validated_data)
 
@@ -44,7 +52,29 @@ def query(serializer_class: type[serializers.Serializer[Any]], request: Request)
     list=extend_schema(
         parameters=[api.ScheduleFilterSerializer], responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND}
     ),
-    create=extend_schema(request=api.ScheduleCreateSerializer, responses={201: api.ScheduleSerializer, **_ERRORS}),
+    create=extend_schema(
+        request=api.ScheduleCreateSerializer,
+        responses={201: api.ScheduleSerializer, **_ERRORS},
+        examples=[
+            OpenApiExample(
+                "A daily cron in Berlin time",
+                request_only=True,
+                value={
+                    "name": "nightly-report",
+                    "job": "noop",
+                    "cron": "0 2 * * *",
+                    "timezone": "Europe/Berlin",
+                    "overlap_policy": "skip",
+                    "misfire_policy": "run_once",
+                },
+            ),
+            OpenApiExample(
+                "Every five minutes",
+                request_only=True,
+                value={"name": "every-5m", "job": "noop", "kind": "interval", "interval_seconds": 300},
+            ),
+        ],
+    ),
     retrieve=extend_schema(responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND}),
     partial_update=extend_schema(responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND}),
     destroy=extend_schema(responses={204: None, **_ERRORS, **_NOT_FOUND}),

@@ -229,6 +229,12 @@ def test_malformed_json_and_filters_are_400(admin):
     assert response.status_code == 400 and "detail" in response.json()
     bad = admin.get("/api/runs/", {"status": "exploded", "created_after": "yesterday"})
     assert bad.status_code == 400 and set(bad.json()) == {"status", "created_after"}
+    assert admin.get("/api/runs/?status=failed&status=succeeded").json() == {"status": ["give this parameter once"]}
+    assert "trigger" in admin.get("/api/runs/?trigger=").json(), "an empty value is validated, not ignored"
+    paged = admin.get("/api/schedules/", {"page_size": "0"})
+    assert paged.status_code == 400 and "page_size" in paged.json()
+    assert "page" in admin.get("/api/schedules/", {"page": "first"}).json()
+    assert admin.get("/api/schedules/", {"page_size": "501"}).status_code == 400
 
 
 def test_enable_and_disable(admin):
