@@ -155,6 +155,22 @@ def find_files(target: Path) -> list[Path]:
     raise SyncError([Problem(path=str(target), line=None, entry=None, name=None, field="path", message="not found")])
 
 
+def fingerprint(target: Path) -> tuple[tuple[str, int, int], ...]:
+    """What a watcher compares to see a change: each file's path, modification time and size."""
+    try:
+        files = find_files(target)
+    except SyncError:
+        return ()
+    marks = []
+    for path in files:
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            continue
+        marks.append((str(path), status.st_mtime_ns, status.st_size))
+    return tuple(marks)
+
+
 def _duplicate_keys(node: yaml.MappingNode) -> list[tuple[str, int]]:
     seen: set[str] = set()
     duplicates = []

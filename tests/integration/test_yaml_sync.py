@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from scheduling.models import Schedule
 from scheduling.yaml_sync import display_path, sync
 from tests import factories
+from tests.processes import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -225,3 +226,22 @@ def test_the_example_files_are_valid():
 def test_a_missing_path_is_an_error():
     with pytest.raises(CommandError, match="path: not found"):
         _sync("/nonexistent/schedules")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_watch_mode_syncs_each_change_and_survives_a_bad_edit(live, tmp_path: Path):
+    folder = tmp_path / "watched"
+    path = _write(folder, "a.yaml", "- id: watched\n  job: noop\n  interval_seconds: 60\n")
+    watcher = live.manage("watch", "sync_schedules", str(folder), "--watch", "0.2", "--prune")
+    wait_until(lambda: Schedule.objects.filter(name="watched").exists(), timeout=30, message="the first sync")
+
+    path.write_text("- id: watched\n  job: noop\n  interval_seconds: 120\n")
+    wait_until(
+        lambda: Schedule.objects.filter(name="watched", interval_seconds=120).exists(), timeout=30, message="an edit"
+    )
+    path.write_text("- id: watched\n  job: noop\n  interval_seconds: 0\n")
+    wait_until(lambda: "the schedules stay as they were" in watcher.output(), timeout=30, message="a bad edit")
+    assert watcher.alive() and Schedule.objects.get(name="watched").interval_seconds == 120
+
+    path.unlink()
+    wait_until(lambda: Schedule.objects.filter(name="watched", enabled=False).exists(), timeout=30, message="the prune")

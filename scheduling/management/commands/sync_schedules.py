@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import close_old_connections
 
-from scheduling.yaml_sync import Change, SyncError, SyncReport, sync
+from scheduling.yaml_sync import Change, SyncError, SyncReport, fingerprint, sync
 
 LABELS = {"create": "create", "update": "update", "unchanged": "unchanged", "prune": "prune"}
 
@@ -39,6 +42,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--delete", action="store_true", help="with --prune: delete them instead of disabling")
         parser.add_argument(
+            "--watch",
+            type=float,
+            metavar="SECONDS",
+            help="keep running: sync again whenever the files change (looked at every SECONDS); a bad edit "
+            "is reported and not applied, the schedules stay as they were",
+        )
+        parser.add_argument(
             "--adopt",
             action="store_true",
             help="let an entry take over a schedule of the same name made in the admin or the API",
@@ -53,7 +63,7 @@ class Command(BaseCommand):
             if verbosity >= 1 and total > 1:
                 self.stderr.write(f"[{number}/{total}] {path}: {entries} entr{'y' if entries == 1 else 'ies'}")
 
-        try:
+        def once() -> None:
             report = sync(
                 Path(options["path"]),
                 prune=options["prune"],
@@ -62,9 +72,42 @@ class Command(BaseCommand):
                 adopt=options["adopt"],
                 progress=progress,
             )
-        except SyncError as exc:
-            raise CommandError(str(exc)) from exc
-        self._print(report, verbosity)
+            self._print(report, verbosity)
+
+        if options["watch"] is None:
+            try:
+                once()
+            except SyncError as exc:
+                raise CommandError(str(exc)) from exc
+            return
+        if options["watch"] <= 0 or options["dry_run"]:
+            raise CommandError("--watch takes a positive number of seconds, and does not go with --dry-run")
+        self._watch(Path(options["path"]), float(options["watch"]), once)
+
+    def _watch(self, target: Path, interval: float, once: Any) -> None:
+        stopping = False
+
+        def stop(signum: int, frame: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        seen: tuple[tuple[str, int, int], ...] | None = None
+        self.stdout.write(f"watching {target} (every {interval:g}s); Ctrl-C to stop")
+        while not stopping:
+            current = fingerprint(target)
+            if current != seen:
+                seen = current
+                close_old_connections()
+                try:
+                    once()
+                except SyncError as exc:
+                    self.stderr.write(f"{exc}\nthe schedules stay as they were; waiting for the next change")
+                self.stdout.flush()
+            deadline = time.monotonic() + interval
+            while not stopping and time.monotonic() < deadline:
+                time.sleep(min(0.1, interval))
 
     def _print(self, report: SyncReport, verbosity: int) -> None:
         width = max((len(c.name) for c in report.changes), default=10)
