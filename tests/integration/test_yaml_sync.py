@@ -245,3 +245,9 @@ def test_watch_mode_syncs_each_change_and_survives_a_bad_edit(live, tmp_path: Pa
 
     path.unlink()
     wait_until(lambda: Schedule.objects.filter(name="watched", enabled=False).exists(), timeout=30, message="the prune")
+
+
+def test_a_limit_of_zero_is_reported_on_its_field(tmp_path: Path):
+    path = _write(tmp_path, "a.yaml", '- id: zero\n  job: noop\n  cron: "0 * * * *"\n  max_concurrency: 0\n')
+    with pytest.raises(CommandError, match=r"entry 1 \(zero\): max_concurrency: must be at least 1"):
+        _sync(str(path))
