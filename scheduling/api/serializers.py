@@ -279,6 +279,12 @@ class JobSerializer(serializers.ModelSerializer[Job]):
         return job.key in known
 
 
+class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
+    """An error that is not about one field: 401, 403, 404, 405, 409."""
+
+    detail = serializers.CharField()
+
+
 # --- query parameters ------------------------------------------------------------------------------
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.urls import URLPattern, URLResolver, path
+from django.http import HttpRequest, JsonResponse
+from django.urls import URLPattern, URLResolver, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
@@ -14,6 +16,13 @@ router.register("schedules", views.ScheduleViewSet, basename="schedule")
 router.register("runs", views.RunViewSet, basename="run")
 router.register("jobs", views.JobViewSet, basename="job")
 
+
+@csrf_exempt  # nothing to protect, and a write to a wrong URL should read 404, not a CSRF failure
+def not_found(request: HttpRequest) -> JsonResponse:
+    """Anything else under /api/ (an id that is not a number, a typo) is a JSON 404, like the rest of the API."""
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
 urlpatterns: list[URLPattern | URLResolver] = [
     *router.urls,
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -23,4 +32,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
         login_required(SpectacularSwaggerView.as_view(url_name="api-schema"), login_url="admin:login"),
         name="api-docs",
     ),
+    re_path(r"^.*$", not_found),
 ]

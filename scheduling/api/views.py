@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -25,13 +26,17 @@ from scheduling.models import Schedule, ScheduledRun
 
 VIEW_SCHEDULE = "scheduling.view_schedule"
 VIEW_RUN = "orchestrator.view_run"
+_CANCELLABLE = (RunStatus.PENDING, RunStatus.QUEUED, RunStatus.RUNNING)
 
 _ERRORS = {
-    400: OpenApiResponse(description='Invalid input: each field with its messages, e.g. {"cron": ["..."]}.'),
-    401: OpenApiResponse(description="Authentication required."),
-    403: OpenApiResponse(description="The user lacks the model permission for this action."),
+    400: OpenApiResponse(
+        response=OpenApiTypes.OBJECT,
+        description='Invalid input: each field with its messages, e.g. {"cron": ["..."]} (or {"detail": "..."}).',
+    ),
+    401: OpenApiResponse(response=api.ErrorSerializer, description="Authentication required."),
+    403: OpenApiResponse(response=api.ErrorSerializer, description="The user lacks the model permission."),
 }
-_NOT_FOUND = {404: OpenApiResponse(description="No such object (or no such page).")}
+_NOT_FOUND = {404: OpenApiResponse(response=api.ErrorSerializer, description="No such object (or no such page).")}
 
 
 def query(serializer_class: type[serializers.Serializer[Any]], request: Request) -> dict[str, Any]:
@@ -226,7 +231,7 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet[Run]):
         request=api.RunCancelSerializer,
         responses={
             200: api.RunDetailSerializer,
-            409: OpenApiResponse(description="The run already ended."),
+            409: OpenApiResponse(response=api.ErrorSerializer, description="The run already ended."),
             **_ERRORS,
             **_NOT_FOUND,
         },
@@ -245,9 +250,6 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet[Run]):
                 f"run {run.pk} is {run.status}; only {', '.join(s.value for s in _CANCELLABLE)} runs can be cancelled"
             )
         return Response(api.RunDetailSerializer(self.get_queryset().get(pk=run.pk)).data)
-
-
-_CANCELLABLE = (RunStatus.PENDING, RunStatus.QUEUED, RunStatus.RUNNING)
 
 
 @extend_schema_view(

@@ -416,3 +416,9 @@ def test_the_schema_generates_without_warnings_and_validates(tmp_path):
     target = tmp_path / "schema.yaml"
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
     assert "/api/schedules/{id}/run-now/" in target.read_text()
+
+
+def test_unknown_paths_under_the_api_are_json_404s(admin):
+    for path in ("/api/schedules/abc/", "/api/nothing-here/", "/api/runs/1/2/3/"):
+        response = admin.get(path)
+        assert response.status_code == 404 and response.json() == {"detail": "Not found."}, path
