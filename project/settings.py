@@ -240,6 +240,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "scheduling.api.schema.add_common_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "orchestrator.models.RunStatus",
         "OccurrenceStatusEnum": "scheduling.models.OccurrenceStatus",

@@ -35,6 +35,7 @@ from django.utils.dateparse import parse_datetime
 
 from orchestrator.errors import SchedulerError
 from orchestrator.models import Directive, Job
+from scheduling.inputs import contains_nul
 from scheduling.models import Schedule, ScheduleSource
 
 #: Schedule fields an entry may set (besides ``name``/``id``, ``job`` and ``dag``).
@@ -247,6 +248,11 @@ def _entry(raw: Mapping[Any, Any], *, shown: str, line: int, index: int) -> tupl
     def fail(key: str, message: str) -> None:
         problems.append(Problem(path=shown, line=line, entry=index, name=name, field=key, message=message))
 
+    for key, value in raw.items():
+        if contains_nul(value):
+            fail(str(key), "must not contain NUL (\\0) characters")
+    if problems:
+        return None, problems
     for key in raw:
         if str(key) not in ENTRY_KEYS:
             close = difflib.get_close_matches(str(key), sorted(ENTRY_KEYS), n=1)

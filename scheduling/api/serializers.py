@@ -12,27 +12,18 @@ from rest_framework import serializers
 
 from orchestrator import registry
 from orchestrator.models import Directive, Job, LLMCall, Run, RunArtifact, RunStatus, RunTrigger, token_totals
+from scheduling.inputs import contains_nul
 from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun, ScheduleKind, ScheduleSource
 
 #: The largest ``params`` object accepted, serialised as JSON.
 MAX_PARAMS_BYTES = 64 * 1024
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
-
-
 def validate_params(value: Any) -> Any:
     """A JSON object of reasonable size that PostgreSQL can store (no NUL characters)."""
     if not isinstance(value, dict):
         raise serializers.ValidationError('must be a JSON object, e.g. {"path": "var/app.log"}')
-    if _has_nul(value):
+    if contains_nul(value):
         raise serializers.ValidationError("must not contain NUL (\\u0000) characters")
     if len(json.dumps(value)) > MAX_PARAMS_BYTES:
         raise serializers.ValidationError(f"must be at most {MAX_PARAMS_BYTES} bytes as JSON")
@@ -46,7 +37,7 @@ class JobKeyField(serializers.SlugRelatedField):  # type: ignore[type-arg]
         super().__init__(slug_field="key", queryset=Job.objects.all(), **kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
-        if not isinstance(data, str) or not data:
+        if not isinstance(data, str) or not data or contains_nul(data):
             raise serializers.ValidationError("must be the key of a job, e.g. noop")
         try:
             return Job.objects.get(key=data)
@@ -60,7 +51,7 @@ class DirectiveNameField(serializers.SlugRelatedField):  # type: ignore[type-arg
         super().__init__(slug_field="name", queryset=Directive.objects.all(), **kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
-        if not isinstance(data, str) or not data:
+        if not isinstance(data, str) or not data or contains_nul(data):
             raise serializers.ValidationError("must be the name of a directive")
         try:
             return Directive.objects.select_related("job").get(name=data)
@@ -288,8 +279,20 @@ class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
 # --- query parameters ------------------------------------------------------------------------------
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """A query flag spelled ``true`` or ``false`` (as the schema says), not 1, yes or on."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if isinstance(data, bool):
+            return data
+        if isinstance(data, str) and data.lower() in ("true", "false"):
+            return data.lower() == "true"
+        self.fail("invalid", input=data)
+        raise AssertionError("unreachable")  # fail() raises
+
+
 class ScheduleFilterSerializer(serializers.Serializer[dict[str, Any]]):
-    enabled = serializers.BooleanField(required=False, allow_null=True, default=None)
+    enabled = StrictBooleanField(required=False, help_text="true or false.")
     job = serializers.CharField(required=False, max_length=100, help_text="A job key.")
     tenant = serializers.CharField(required=False, max_length=100)
     kind = serializers.ChoiceField(choices=ScheduleKind.choices, required=False)

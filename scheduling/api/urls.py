@@ -32,5 +32,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
         login_required(SpectacularSwaggerView.as_view(url_name="api-schema"), login_url="admin:login"),
         name="api-docs",
     ),
-    re_path(r"^.*$", not_found),
+    re_path(r"^[\s\S]*$", not_found),  # any character, newlines included
 ]

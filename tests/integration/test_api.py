@@ -179,6 +179,7 @@ def test_create_list_retrieve_patch_delete(admin):
         ({"job": "no-such-job"}, "job", "unknown job 'no-such-job'"),
         ({"params": ["not", "an", "object"]}, "params", "JSON object"),
         ({"params": {"x": "nul\u0000byte"}}, "params", "NUL"),
+        ({"job": "no\u0000op"}, "job", "must be the key of a job"),
         ({"overlap_policy": "sometimes"}, "overlap_policy", "valid choice"),
         ({"max_concurrency": 0}, "max_concurrency", ""),
         ({"start_at": "2030-01-02T00:00:00Z", "end_at": "2030-01-01T00:00:00Z"}, "end_at", "after start_at"),
@@ -419,6 +420,21 @@ def test_the_schema_generates_without_warnings_and_validates(tmp_path):
 
 
 def test_unknown_paths_under_the_api_are_json_404s(admin):
-    for path in ("/api/schedules/abc/", "/api/nothing-here/", "/api/runs/1/2/3/"):
+    for path in ("/api/schedules/abc/", "/api/nothing-here/", "/api/runs/1/2/3/", "/api/schedules/a%0Ab/disable/"):
         response = admin.get(path)
         assert response.status_code == 404 and response.json() == {"detail": "Not found."}, path
+
+
+@pytest.mark.parametrize("field", ["name", "tenant", "cron", "timezone", "description"])
+def test_nul_characters_in_text_fields_are_a_400(admin, field):
+    body = {"name": "nul", "job": "noop", "cron": "0 * * * *", field: "a\u0000b"}
+    response = admin.post("/api/schedules/", body, format="json")
+    assert response.status_code == 400 and field in response.json()
+    assert admin.get("/api/schedules/", {"name": "a\u0000b"}).status_code == 400
+
+
+def test_boolean_filters_are_spelled_true_or_false(admin):
+    _schedule(name="on")
+    assert admin.get("/api/schedules/", {"enabled": "TRUE"}).json()["count"] == 1
+    assert admin.get("/api/schedules/", {"enabled": "false"}).json()["count"] == 0
+    assert "enabled" in admin.get("/api/schedules/", {"enabled": "1"}).json()

@@ -108,3 +108,12 @@ def test_a_file_must_be_a_list_and_may_be_empty(tmp_path: Path):
 def test_dag_and_another_job_conflict(tmp_path: Path):
     _, problems = _read(tmp_path, "- id: x\n  job: noop\n  dag: a.yaml\n  cron: '* * * * *'\n")
     assert [(p.field, p.message) for p in problems] == [("dag", "an entry with dag runs the job 'dag'; leave job out")]
+
+
+def test_nul_characters_are_refused_before_any_query(tmp_path: Path):
+    entries, problems = _read(tmp_path, '- id: "bad\\0name"\n  job: "no\\0op"\n  cron: "* * * * *"\n')
+    assert entries == []
+    assert {(p.field, p.message) for p in problems} == {
+        ("id", "must not contain NUL (\\0) characters"),
+        ("job", "must not contain NUL (\\0) characters"),
+    }
