@@ -7,6 +7,7 @@ both, plus ``DJANGO_SECRET_KEY``; the names are listed in README.md.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "django_celery_results",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "orchestrator",
     "scheduling",
     "workers",
@@ -75,6 +80,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -145,7 +151,11 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = env_path("DJANGO_STATIC_ROOT", VAR_DIR / "static")
+# WhiteNoise serves static files from gunicorn itself: collected ones (the Docker image runs
+# collectstatic) or, before collectstatic ran, straight from the apps.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = not STATIC_ROOT.is_dir()
 
 # --- Celery (read by project.celery with namespace CELERY) -------------------------------------
 
@@ -237,12 +247,70 @@ LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 512, minimum=1)
 EVENTS_MAX_BYTES = env_int("EVENTS_MAX_BYTES", 100 * 1024 * 1024, minimum=1)
 EVENTS_KEEP_FILES = env_int("EVENTS_KEEP_FILES", 5, minimum=1)
 
+# --- REST API (scheduling/api) -----------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    # Token first: an anonymous request gets 401 with ``WWW-Authenticate: Token``, not a bare 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["scheduling.api.permissions.ModelActionPermission"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "scheduling.api.pagination.Pagination",
+    "EXCEPTION_HANDLER": "scheduling.api.errors.exception_handler",
+    "PAGE_SIZE": 50,
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Ostinato API",
+    "DESCRIPTION": "Schedules, their occurrences and runs, and the jobs they run. Authentication is required.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "scheduling.api.schema.add_common_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "orchestrator.models.RunStatus",
+        "OccurrenceStatusEnum": "scheduling.models.OccurrenceStatus",
+    },
+}
+
+# --- Metrics (scheduling/metrics.py; README "Metrics") -------------------------------------------
+
+#: Every process writes its counters here (prometheus-client multiprocess mode); /metrics and the
+#: per-process exporters add them up. One folder per host (container); empty it when all stop.
+METRICS_MULTIPROC_DIR = env_path("PROMETHEUS_MULTIPROC_DIR", VAR_DIR / "metrics")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_MULTIPROC_DIR)  # read by prometheus_client at import
+#: When set, /metrics on the web answers only ``Authorization: Bearer <token>``; otherwise staff sessions only.
+METRICS_TOKEN = env_optional_str("METRICS_TOKEN")
+#: When set, beat and worker processes (and the gunicorn master) serve /metrics on this port.
+METRICS_PORT = env_optional_int("METRICS_PORT", minimum=1)
+METRICS_ADDR = env_str("METRICS_ADDR", "127.0.0.1")
+
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+#: ``keyvalue`` (readable, grep-able) or ``json`` (one JSON object a line, for log shippers).
+LOG_FORMAT = env_str("LOG_FORMAT", "keyvalue").lower()
+if LOG_FORMAT not in ("keyvalue", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use keyvalue or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"keyvalue": {"()": "project.logging.KeyValueFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "keyvalue"}},
+    "formatters": {
+        "keyvalue": {"()": "project.logging.KeyValueFormatter"},
+        "json": {"()": "project.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "keyvalue"}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},

@@ -1,12 +1,17 @@
-"""URL routes: the admin at /admin/, the schedules page at /schedules/ (the API is added by its app)."""
+"""URL routes: the admin at /admin/, the schedules page at /schedules/, the REST API under /api/,
+Prometheus metrics at /metrics."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from scheduling.metrics import metrics_view
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("scheduling.api.urls")),
+    path("metrics", metrics_view, name="metrics"),
     path("schedules/", include("scheduling.page_urls")),
     path(
         "accounts/login/",

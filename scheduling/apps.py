@@ -10,9 +10,10 @@ class SchedulingConfig(AppConfig):
 
     def ready(self) -> None:
         from orchestrator import hooks
-        from scheduling import checks  # noqa: F401  (checks register themselves)
+        from scheduling import checks, observe  # noqa: F401  (checks register themselves)
 
         hooks.on_run_ended(_release_buffered_after_run)
+        observe.install()
 
 
 def _release_buffered_after_run(ended: object) -> None:

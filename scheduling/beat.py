@@ -25,9 +25,11 @@ class Scheduler(beat.Scheduler):
 
     def setup_schedule(self) -> None:
         import django
+        from django.apps import apps
         from django.conf import settings
 
-        django.setup()
+        if not apps.ready:  # a second setup would re-point logging at Celery's redirected stderr: lines lost
+            django.setup()
         self.max_interval = float(settings.SCHEDULER_TICK_SECONDS)  # type: ignore[assignment]  # seconds may be fractional
         self._lock.acquire()
         self._dispatcher = Dispatcher()

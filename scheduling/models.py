@@ -219,6 +219,8 @@ class Schedule(models.Model):
                 errors.setdefault("directive", []).append(
                     f"belongs to job {directive.job.key!r}, not to this schedule's job"
                 )
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            errors.setdefault("max_concurrency", []).append("must be at least 1, or empty for no limit")
         if self.jitter_seconds and self.kind == ScheduleKind.ONCE:
             errors.setdefault("jitter_seconds", []).append("does not apply to one-off schedules; use 0")
         if self.job_id is not None and isinstance(self.params, dict):

@@ -27,7 +27,8 @@ ensure_venv() {
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "==> installing dependencies ($extras) into .venv"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-    # The code runs from the checkout; only the pinned dependencies are installed.
+    # The code runs from the checkout; only the pinned dependencies are installed (plus the project's
+    # metadata, in editable mode, for its entry points).
     "$VENV/bin/python" - "$ROOT/pyproject.toml" "$extras" > "$VENV/requirements-$extras.txt" <<'PY'
 import sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
@@ -38,6 +39,22 @@ print("\n".join(wanted))
 PY
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$VENV/requirements-$extras.txt"
     rm -f "$VENV"/.installed-*
+    install_project_metadata
     echo "$want" > "$stamp"
+  fi
+  # Entry points (the `celery -A project schedules` sub-command) need the project's own metadata.
+  if ! "$VENV/bin/python" -c 'import importlib.metadata as m; m.distribution("ostinato")' 2>/dev/null; then
+    install_project_metadata
+  fi
+}
+
+install_project_metadata() {
+  # Editable and without dependencies: the code still runs from the checkout, and the pinned
+  # dependencies above stay the only ones installed. Quiet and idempotent.
+  local log="$VENV/editable-install.log"
+  if ! "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --editable "$ROOT" >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "error: could not install the project's metadata (editable, no dependencies)" >&2
+    exit 1
   fi
 }

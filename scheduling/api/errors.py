@@ -1,0 +1,41 @@
+"""Every API error is JSON: a validation error names each field (``{"cron": ["..."]}``), others say ``detail``.
+
+Errors raised below the API (the models' validation, the services' state errors) are turned into
+the same shapes here, so a view never formats an error itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from orchestrator.errors import RunStateError, UnknownJobError
+
+logger = logging.getLogger(__name__)
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The resource is not in a state that allows this action."
+    default_code = "conflict"
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DjangoValidationError):  # the models' validation (orchestrator.errors.ValidationError too)
+        exc = exceptions.ValidationError(as_serializer_error(exc))
+    elif isinstance(exc, UnknownJobError):
+        exc = exceptions.ValidationError({"job": [str(exc)]})
+    elif isinstance(exc, RunStateError):
+        exc = Conflict(str(exc))
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        view = context.get("view")
+        logger.exception("unhandled error in %s", type(view).__name__ if view else "the API", exc_info=exc)
+        response = Response({"detail": "Internal error; it was logged."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    return response

@@ -1,0 +1,44 @@
+"""Page-number pagination: ``?page=N&page_size=M`` (M at most 500); a malformed value is a 400, not ignored."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
+
+
+def _whole_number(request: Request, name: str, maximum: int | None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1 or (maximum is not None and int(raw) > maximum):
+        limit = f" to {maximum}" if maximum is not None else " or more"
+        raise ValidationError({name: [f"must be a whole number from 1{limit}, not {raw!r}"]})
+    return int(raw)
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    def get_page_size(self, request: Request) -> int:
+        return _whole_number(request, "page_size", self.max_page_size) or self.page_size
+
+    def paginate_queryset(self, queryset: QuerySet[Any], request: Request, view: APIView | None = None) -> list[Any]:
+        _whole_number(request, "page", None)
+        return list(super().paginate_queryset(queryset, request, view) or [])
+
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+            if parameter["name"] == "page_size":
+                parameter["schema"]["maximum"] = self.max_page_size
+        return parameters

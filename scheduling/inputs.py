@@ -1,0 +1,20 @@
+"""Checks on raw input shared by the doors that take it from outside (API, YAML sync)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def contains_nul(value: Any) -> bool:
+    """Whether a string, or any key or value nested in ``value``, holds a NUL character.
+
+    PostgreSQL's text and jsonb cannot store one: a query with it fails in the driver, so input
+    is refused with a field error before it gets that far.
+    """
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(key) or contains_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(contains_nul(item) for item in value)
+    return False

@@ -1,0 +1,95 @@
+"""Subscribers to the after-hooks: metrics, and one structured log line per handled occurrence.
+
+Installed by ``SchedulingConfig.ready`` in every process (web, beat, worker); each subscriber
+fires only where its hook does. The log lines carry the event log's keys (``event``,
+``schedule_id``, ``run_id``, ``scheduled_for``), so logs and the JSONL log read alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from orchestrator import hooks as run_hooks
+from scheduling import hooks as tick_hooks
+
+if TYPE_CHECKING:
+    from scheduling.dispatch import TickReport
+
+logger = logging.getLogger(__name__)
+
+#: The event-log name of each action a tick takes on an occurrence.
+EVENT_FOR_ACTION = {
+    "dispatch": "schedule_enqueued",
+    "skip": "run_skipped",
+    "miss": "run_missed",
+    "buffer": "run_buffered",
+}
+
+
+def observe_tick(report: TickReport) -> None:
+    """Dispatch lag (``started_at - scheduled_for``) of each dispatched occurrence; skipped and missed counts."""
+    from scheduling import metrics
+
+    started = report.started_at
+    for item in report.handled:
+        if item.action == "dispatch" and started is not None:
+            lag = max(0.0, (started - item.scheduled_for).total_seconds())
+            metrics.DISPATCH_LAG.labels(item.schedule).observe(lag)
+        elif item.action == "skip":
+            metrics.OCCURRENCES_SKIPPED.labels(item.schedule, metrics.reason_code(item.reason)).inc()
+        elif item.action == "miss":
+            metrics.OCCURRENCES_MISSED.labels(item.schedule, metrics.reason_code(item.reason)).inc(item.missed_count)
+    metrics.sync_event_log_failures()
+
+
+def log_tick(report: TickReport) -> None:
+    """One log line per occurrence the tick handled."""
+    for item in report.handled:
+        event = EVENT_FOR_ACTION.get(item.action, item.action)
+        extra: dict[str, Any] = {
+            "event": event,
+            "schedule": item.schedule,
+            "schedule_id": item.schedule_id,
+            "scheduled_for": item.scheduled_for,
+            "run_id": str(item.run_id) if item.run_id else None,
+            "queue": item.queue or None,
+            "reason": item.reason or None,
+        }
+        if item.missed_count > 1:
+            logger.info("%s: %s x%d", event, item.schedule, item.missed_count, extra=extra)
+        else:
+            logger.info("%s: %s", event, item.schedule, extra=extra)
+
+
+def observe_run_ended(ended: run_hooks.RunEnded) -> None:
+    from scheduling import metrics
+
+    metrics.RUNS_FINISHED.labels(ended.job_key, ended.status).inc()
+    metrics.sync_event_log_failures()
+
+
+def _start_process_exporter(**kwargs: Any) -> None:
+    from scheduling import metrics
+
+    metrics.start_exporter("process")
+
+
+def _process_exited(**kwargs: Any) -> None:
+    from scheduling import metrics
+
+    metrics.mark_process_dead(int(kwargs.get("pid") or os.getpid()))
+
+
+def install() -> None:
+    """Subscribe to the hooks and to Celery's process signals (idempotent)."""
+    from celery import signals
+
+    tick_hooks.on_tick_completed(observe_tick)
+    tick_hooks.on_tick_completed(log_tick)
+    run_hooks.on_run_ended(observe_run_ended)
+    # The worker's main process and the beat serve their host's metrics on METRICS_PORT.
+    signals.worker_init.connect(_start_process_exporter, weak=False, dispatch_uid="ostinato-metrics-worker")
+    signals.beat_init.connect(_start_process_exporter, weak=False, dispatch_uid="ostinato-metrics-beat")
+    signals.worker_process_shutdown.connect(_process_exited, weak=False, dispatch_uid="ostinato-metrics-child")
