@@ -206,7 +206,7 @@ class RunDetailSerializer(RunSerializer):
         fields = [
             *RunSerializer.Meta.fields,
             "task_id",
-            "pending_since",
+            "publish_after",
             "directive_snapshot",
             "result",
             "steps",

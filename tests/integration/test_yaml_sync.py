@@ -66,7 +66,7 @@ def test_full_format_creates_schedules_with_every_field(tmp_path: Path):
     assert heartbeat.kind == "interval" and heartbeat.interval_seconds == 60
 
 
-def test_seed_format_with_a_registered_job_and_the_dag_entry_naming_the_missing_job(tmp_path: Path):
+def test_seed_format_with_a_registered_job_and_dag_entries(tmp_path: Path):
     seed = _write(
         tmp_path, "seed.yaml", '- id: seed-one\n  cron: "0 1 * * *"\n  job: noop\n  tenant: t1\n  enabled: false\n'
     )
@@ -74,12 +74,19 @@ def test_seed_format_with_a_registered_job_and_the_dag_entry_naming_the_missing_
     row = Schedule.objects.get(name="seed-one")
     assert (row.cron, row.tenant, row.enabled, row.job.key) == ("0 1 * * *", "t1", False, "noop")
 
-    dag = _write(tmp_path, "dag.yaml", '- id: seed-dag\n  cron: "0 1 * * *"\n  dag: configs/dags/x.yaml\n')
+    shipped = _write(
+        tmp_path, "ops.yaml", '- id: seed-dag\n  cron: "0 1 * * *"\n  dag: configs/dags/weekly_ops_chain.min.yaml\n'
+    )
+    _sync(str(shipped))
+    row = Schedule.objects.get(name="seed-dag")
+    assert row.job.key == "dag" and row.params == {"dag": "configs/dags/weekly_ops_chain.min.yaml"}
+
+    missing = _write(tmp_path, "dag.yaml", '- id: seed-missing\n  cron: "0 1 * * *"\n  dag: configs/dags/x.yaml\n')
     with pytest.raises(CommandError) as failure:
-        _sync(str(dag))
+        _sync(str(missing))
     message = str(failure.value)
-    assert "dag.yaml:1: entry 1 (seed-dag): dag: unknown job 'dag' (from dag: configs/dags/x.yaml)" in message
-    assert not Schedule.objects.filter(name="seed-dag").exists()
+    assert "dag.yaml:1: entry 1 (seed-missing): params: dag: configs/dags/x.yaml: does not exist" in message
+    assert not Schedule.objects.filter(name="seed-missing").exists()
 
 
 def test_one_bad_entry_means_nothing_is_applied_and_the_error_says_where(tmp_path: Path):
