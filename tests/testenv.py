@@ -83,3 +83,11 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
             "SCHEDULER_JOB_MODULES": "tests.jobs",
         }
     )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Release this session's slot (held since start-up so no other run takes it)."""
+    global _held
+    if _held is not None:
+        _held.close()
+        _held = None
