@@ -1,8 +1,10 @@
 """The append-only JSONL event log: one JSON object per line.
 
 Writers in many processes append at once: every batch is one ``write`` on an ``O_APPEND`` file
-descriptor under an exclusive ``flock``, so lines never interleave. Readers skip lines that are
-not JSON objects (a torn line after a disk-full error, binary junk) instead of failing.
+descriptor under an exclusive ``flock``, so lines never interleave. A write that fails part-way
+(disk full, file size limit) is truncated back to where it began, so it leaves no torn line; a
+fragment left by a writer killed mid-write is ended before the next line. Readers skip lines that
+are not JSON objects (binary junk, such a fragment) instead of failing.
 
 Keys: ``ts`` (ISO 8601 UTC, added when missing), ``event``, and where they apply ``schedule``,
 ``schedule_id``, ``scheduled_for``, ``run_id``, ``job``, ``trigger``, ``status``, ``worker``,
@@ -11,6 +13,7 @@ Keys: ``ts`` (ISO 8601 UTC, added when missing), ``event``, and where they apply
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -34,6 +37,8 @@ RUN_CANCELLED = "run_cancelled"
 RUN_BUFFERED = "run_buffered"
 RUN_WAITING = "run_waiting"
 RUN_PUBLISH_FAILED = "run_publish_failed"
+#: A guard refused a job's access to a file or host (``orchestrator.guards``); the run fails.
+ACCESS_DENIED = "access_denied"
 STEP_STARTED = "step_started"
 STEP_FINISHED = "step_finished"
 
@@ -84,13 +89,23 @@ def record_events(events: Sequence[Mapping[str, Any]], path: str | os.PathLike[s
     encoded = [_encode(event) for event in events]
     payload = b"".join(data for _, data in encoded)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        start = os.fstat(fd).st_size
+        if start and os.pread(fd, 1, start - 1) != b"\n":
+            payload = b"\n" + payload  # a writer killed mid-line left a fragment: never glue onto it
         view = memoryview(payload)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        try:
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+        except OSError:
+            if len(view) < len(payload):
+                # a short write (disk full, file size limit) left part of a line: take it back
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+            raise
     finally:
         os.close(fd)  # closing releases the lock
     return [record for record, _ in encoded]
@@ -127,15 +142,36 @@ def write_failures() -> int:
     return _write_failures
 
 
+_skipped = 0
+_skipped_lock = threading.Lock()
+
+
+def skipped_lines() -> int:
+    """How many non-empty lines this process's readers have skipped as corrupted (for reporting)."""
+    return _skipped
+
+
+def _skip() -> None:
+    global _skipped
+    with _skipped_lock:
+        _skipped += 1
+
+
 def _parse(line: bytes) -> Event | None:
     line = line.strip()
     if not line:
         return None
     try:
         value = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # ValueError covers bad JSON and integers past Python's digit limit; RecursionError, a
+        # line of thousands of nested brackets. Either way the line is not an event: skipped.
+        _skip()
         return None
-    return value if isinstance(value, dict) else None
+    if not isinstance(value, dict):
+        _skip()
+        return None
+    return value
 
 
 def _lines_backwards(path: Path) -> Iterator[bytes]:

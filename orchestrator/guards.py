@@ -9,8 +9,11 @@ allow it, and touches nothing it is asked about until it has answered:
   to a public address) is refused although it looks harmless. The caller then connects to the
   checked address itself (``AllowedTarget.address``), so a second resolution cannot point the
   connection somewhere else.
-* ``check_path`` (``DAG_ROOTS``, and later ``LOG_ROOTS``): is this file inside one of the allowed
-  folders, after following symbolic links?
+* ``check_path`` (``DAG_ROOTS``, ``LOG_ROOTS``): is this file inside one of the allowed folders,
+  after following symbolic links?
+
+A refusal raised inside a run fails it (no retry) with an ``access_denied`` event naming the
+setting (``orchestrator.service``).
 
 No guard reads settings: callers pass the allowed values, so the guards are pure functions of
 their inputs (plus DNS for ``check_host`` and the file system for ``check_path``).

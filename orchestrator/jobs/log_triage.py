@@ -9,6 +9,7 @@ errors; the summary goes into the two reports (on purpose: it is what the job pr
 call's token counts onto the run. Without a model, or when the model cannot be reached after the
 client's bounded retries, the summary is the heuristic one. A model host the guard refuses
 (not loopback, not in ``LLM_ALLOWED_HOSTS``) fails the run: that is a configuration to fix.
+So does a log path outside ``LOG_ROOTS`` (symbolic links resolved first).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from django.conf import settings
 
-from orchestrator import llm
+from orchestrator import guards, llm
 from orchestrator.context import RunContext
 from orchestrator.errors import ValidationError
 from orchestrator.registry import job
@@ -123,11 +124,14 @@ def summary_prompt(name: str, result: Triage) -> list[llm.Message]:
 
 
 def resolve_log_path(raw: object) -> Path:
+    """The log file ``params.path`` names, inside ``LOG_ROOTS`` once symbolic links are resolved.
+
+    Raises ``guards.PathNotAllowed`` (the run fails with the reason and an ``access_denied`` event)
+    for a path outside every root, and ``ValidationError`` for a missing path or file.
+    """
     if not isinstance(raw, str) or not raw.strip():
         raise ValidationError({"params.path": "is required: the log file to read"})
-    path = Path(raw)
-    if not path.is_absolute():
-        path = Path(settings.BASE_DIR) / path
+    path = guards.check_path(raw, roots=settings.LOG_ROOTS, setting="LOG_ROOTS", base=Path(settings.BASE_DIR))
     if not path.is_file():
         raise ValidationError({"params.path": f"{raw!r} is not a readable file"})
     return path

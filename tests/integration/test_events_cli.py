@@ -55,6 +55,16 @@ def test_last_is_newest_first_and_skips_corrupted_lines(log: Path):
     assert "scheduled_for=2026-11-23T10:00:00.000Z  run_id=r1  job=noop  trigger=schedule" in lines[-1]
 
 
+def test_skipped_corrupted_lines_are_reported_on_stderr(log: Path, tmp_path: Path):
+    _, err = _run("--path", str(log), "last")
+    assert err.strip() == f"skipped 2 corrupted lines in {log}"
+    _, err = _run("--path", str(log), "index", "schedule")
+    assert err.strip() == f"skipped 2 corrupted lines in {log}"
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text("\n".join(json.dumps(event) for event in LOG) + "\n")
+    assert _run("--path", str(clean), "last") == (_run("--path", str(clean), "last")[0], "")
+
+
 def test_last_filters_limit_and_json(log: Path):
     out, _ = _run("--path", str(log), "last", "--event", "run_finished", "--limit", "1", "--json")
     assert [json.loads(line) for line in out.strip().splitlines()] == [LOG[4]]

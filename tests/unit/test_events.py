@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from orchestrator import events
+from tests.processes import ROOT
 
 
 def test_record_adds_timestamp_creates_folders_and_reads_back(tmp_path: Path):
@@ -93,20 +95,29 @@ def test_emit_never_raises_and_counts_failures(tmp_path: Path):
     assert events.emit([{"event": "x"}], path=tmp_path / "ok.jsonl") is True
 
 
-def _append_many(path: str, worker: int, count: int) -> None:
-    for index in range(count):
-        events.record_event({"event": "load", "worker": worker, "n": index, "pad": "z" * 300}, path=path)
+APPEND_MANY = """
+import sys
+from orchestrator import events
+
+path, worker, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for index in range(count):
+    events.record_event({"event": "load", "worker": worker, "n": index, "pad": "z" * 300}, path=path)
+"""
 
 
 def test_concurrent_appends_from_many_processes_never_interleave(tmp_path: Path):
+    # Fresh interpreters, not forks: a fork of the (threaded) test process can inherit a held lock.
     path = tmp_path / "state.jsonl"
-    context = multiprocessing.get_context("fork")
-    workers = [context.Process(target=_append_many, args=(str(path), w, 500)) for w in range(4)]
-    for process in workers:
-        process.start()
-    for process in workers:
-        process.join(timeout=120)
-        assert process.exitcode == 0
+    writers = [
+        subprocess.Popen([sys.executable, "-c", APPEND_MANY, str(path), str(w), "500"], cwd=ROOT) for w in range(4)
+    ]
+    try:
+        assert [writer.wait(timeout=120) for writer in writers] == [0, 0, 0, 0]
+    finally:
+        for writer in writers:
+            if writer.poll() is None:
+                writer.kill()
+                writer.wait()
     lines = path.read_bytes().split(b"\n")
     assert lines[-1] == b""
     parsed = [json.loads(line) for line in lines[:-1]]

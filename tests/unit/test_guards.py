@@ -104,3 +104,44 @@ def test_paths_outside_the_roots_are_refused(tmp_path: Path, raw, reason):
         guards.check_path(raw, roots=[root], setting="DAG_ROOTS", base=root, suffixes={".yaml", ".yml"})
     assert reason in str(caught.value)
     assert caught.value.setting == "DAG_ROOTS"
+
+
+@pytest.fixture
+def log_roots(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """Two roots (``logs``, ``archive``) and a folder outside both, with links between them."""
+    logs, archive, outside = tmp_path / "logs", tmp_path / "archive", tmp_path / "outside"
+    for folder in (logs, archive, outside):
+        folder.mkdir()
+    (outside / "secret.log").write_text("x")
+    (archive / "old.log").write_text("x")
+    (logs / "leak.log").symlink_to(outside / "secret.log")
+    (logs / "outdir").symlink_to(outside, target_is_directory=True)
+    (logs / "old.log").symlink_to(archive / "old.log")
+    return logs, archive, outside
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "../outside/secret.log",
+        "sub/../../outside/secret.log",
+        "leak.log",
+        "outdir/secret.log",
+        "{outside}/secret.log",
+        "/etc/passwd",
+        "~/.ssh/id_rsa",
+    ],
+)
+def test_log_paths_outside_every_root_are_refused(log_roots, raw):
+    logs, archive, outside = log_roots
+    with pytest.raises(guards.PathNotAllowed) as caught:
+        guards.check_path(raw.format(outside=outside), roots=[logs, archive], setting="LOG_ROOTS", base=logs)
+    assert "is outside the allowed folders" in str(caught.value) and "see LOG_ROOTS" in str(caught.value)
+    assert str(logs) in str(caught.value) and str(archive) in str(caught.value), "the allowed folders are listed"
+
+
+@pytest.mark.parametrize("raw", ["old.log", "{archive}/old.log", "../archive/old.log"])
+def test_log_paths_inside_any_root_are_allowed_after_resolving_links(log_roots, raw):
+    logs, archive, _outside = log_roots
+    found = guards.check_path(raw.format(archive=archive), roots=[logs, archive], setting="LOG_ROOTS", base=logs)
+    assert found == (archive / "old.log").resolve()

@@ -1,6 +1,6 @@
 """``manage.py events last|index|tail``: the JSONL event log, read through ``orchestrator.events``.
 
-Corrupted lines are skipped, as by every reader of the log. ``--json`` prints one JSON object a
+Corrupted lines are skipped, as by every reader of the log, and counted on stderr. ``--json`` prints one JSON object a
 line (the events as stored), for ``jq`` and scripts.
 """
 
@@ -86,12 +86,17 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
+        skipped_before = events.skipped_lines()
         if action == "last":
             self._last(options)
         elif action == "index":
             self._index(options)
         else:
             self._tail(options)
+        skipped = events.skipped_lines() - skipped_before
+        if skipped:
+            where = options["path"] or events.default_path()
+            self.stderr.write(f"skipped {skipped} corrupted line{'s' if skipped != 1 else ''} in {where}")
 
     def _emit(self, event: Event, as_json: bool) -> None:
         self.stdout.write(json.dumps(event, ensure_ascii=False) if as_json else format_event(event))
