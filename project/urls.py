@@ -1,5 +1,5 @@
 """URL routes: the admin at /admin/, the schedules page at /schedules/, the REST API under /api/,
-Prometheus metrics at /metrics."""
+Prometheus metrics at /metrics, readiness at /readyz (liveness, /healthz, never reaches the URLs)."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -7,11 +7,13 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from scheduling.metrics import metrics_view
+from scheduling.status_views import readyz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("scheduling.api.urls")),
     path("metrics", metrics_view, name="metrics"),
+    path("readyz", readyz, name="readyz"),  # /healthz is answered by project.health.HealthzMiddleware
     path("schedules/", include("scheduling.page_urls")),
     path(
         "accounts/login/",

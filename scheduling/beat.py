@@ -12,6 +12,7 @@ from typing import Any
 
 from celery import beat
 
+from scheduling.heartbeat import BeatHeartbeat
 from scheduling.loop import Dispatcher, SingleBeatLock
 
 logger = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ class Scheduler(beat.Scheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._dispatcher: Dispatcher | None = None
         self._lock = SingleBeatLock()
+        self._heartbeat: BeatHeartbeat | None = None
         super().__init__(*args, **kwargs)
 
     def setup_schedule(self) -> None:
@@ -32,7 +34,8 @@ class Scheduler(beat.Scheduler):
             django.setup()
         self.max_interval = float(settings.SCHEDULER_TICK_SECONDS)  # type: ignore[assignment]  # seconds may be fractional
         self._lock.acquire()
-        self._dispatcher = Dispatcher()
+        self._heartbeat = BeatHeartbeat()
+        self._dispatcher = Dispatcher(on_cycle=self._heartbeat.on_cycle)
         logger.info("beat dispatching from the database (tick cap %.2fs)", self.max_interval)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
@@ -45,6 +48,8 @@ class Scheduler(beat.Scheduler):
         """Nothing to write back: every change is committed by the tick that made it."""
 
     def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.clear()
         self._lock.release()
         super().close()
 

@@ -39,6 +39,15 @@ def check_scheduler_settings(app_configs: Sequence[AppConfig] | None, **kwargs: 
                 id="scheduling.W001",
             )
         )
+    if float(settings.SCHEDULER_BEAT_HEARTBEAT_SECONDS) < 3 * tick:
+        messages.append(
+            Warning(
+                f"SCHEDULER_BEAT_HEARTBEAT_SECONDS ({settings.SCHEDULER_BEAT_HEARTBEAT_SECONDS:g}) is shorter than "
+                f"three ticks ({3 * tick:g}s): an idle beat's heartbeat may expire between two ticks and /readyz "
+                "report no beat.",
+                id="scheduling.W002",
+            )
+        )
     return messages
 
 

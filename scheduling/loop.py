@@ -42,12 +42,24 @@ class Cycle:
     sleep_seconds: float
 
 
+#: Called after every cycle with the cycle and its duration in seconds (e.g. the beat heartbeat).
+CycleHook = Callable[[Cycle, float], None]
+
+
 class Dispatcher:
-    def __init__(self, *, clock: Callable[[], datetime] = timezone.now) -> None:
+    def __init__(self, *, clock: Callable[[], datetime] = timezone.now, on_cycle: CycleHook | None = None) -> None:
         self._clock = clock
         self._last_maintenance: float | None = None
+        self._on_cycle = on_cycle
 
     def cycle(self, *, force_maintenance: bool = False) -> Cycle:
+        started = time.monotonic()
+        done = self._cycle(force_maintenance=force_maintenance)
+        if self._on_cycle is not None:
+            self._on_cycle(done, time.monotonic() - started)
+        return done
+
+    def _cycle(self, *, force_maintenance: bool) -> Cycle:
         now = self._clock()
         cap = float(settings.SCHEDULER_TICK_SECONDS)
         try:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from scheduling import views
+from scheduling import status_views, views
 
 app_name = "schedules"
 
 urlpatterns: list[URLPattern] = [
     path("", views.schedule_list, name="list"),
     path("rows/", views.schedule_rows, name="rows"),
+    path("status/", status_views.status_page, name="status"),
     path("new/", views.schedule_create, name="create"),
     path("preview/", views.schedule_preview, name="preview"),
     path("<int:pk>/edit/", views.schedule_edit, name="edit"),

@@ -98,6 +98,22 @@ def test_commands_run_what_the_project_provides():
     )
 
 
+def test_health_checks_use_healthz_readyz_and_celery_ping():
+    services = _resolved()["services"]
+    web = " ".join(services["web"]["healthcheck"]["test"])
+    assert "/healthz" in web and "/readyz" in web and "127.0.0.1:8000" in web
+    from django.urls import resolve
+
+    from project.health import HEALTHZ_PATH
+
+    assert HEALTHZ_PATH == "/healthz" and resolve("/readyz").url_name == "readyz"
+    for name in ("worker", "worker-heavy"):
+        check = " ".join(services[name]["healthcheck"]["test"])
+        node = _command(services[name])[_command(services[name]).index("-n") + 1].split("@")[0]
+        assert "celery -A project inspect ping" in check and f"-d {node}@$" in check, name
+        assert services[name]["healthcheck"]["interval"], name
+
+
 def test_dockerfile_and_readme_match_the_compose_file():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "collectstatic" in dockerfile and "USER ostinato" in dockerfile

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from orchestrator.errors import SchedulerError
 from scheduling.dispatch import MaintenanceReport, TickReport
+from scheduling.heartbeat import BeatHeartbeat
 from scheduling.loop import Dispatcher, SingleBeatLock
 
 LABELS = {"dispatch": "dispatched", "skip": "skipped", "miss": "missed", "buffer": "buffered"}
@@ -47,15 +48,19 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        dispatcher = Dispatcher()
+        heartbeat = BeatHeartbeat()
+        dispatcher = Dispatcher(on_cycle=heartbeat.on_cycle)
         self.stdout.write("scheduler serving; Ctrl-C to stop")
-        while not stopping:
-            cycle = dispatcher.cycle()
-            if cycle.tick and cycle.tick.handled:
-                self._print(cycle.tick, None)
-            deadline = time.monotonic() + cycle.sleep_seconds
-            while not stopping and time.monotonic() < deadline:
-                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        try:
+            while not stopping:
+                cycle = dispatcher.cycle()
+                if cycle.tick and cycle.tick.handled:
+                    self._print(cycle.tick, None)
+                deadline = time.monotonic() + cycle.sleep_seconds
+                while not stopping and time.monotonic() < deadline:
+                    time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        finally:
+            heartbeat.clear()
 
     def _print(self, tick: TickReport | None, maintenance: MaintenanceReport | None) -> None:
         if tick is not None:
