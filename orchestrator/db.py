@@ -9,12 +9,19 @@ Django's query log when logging is on, so query-count tests see it.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import connection
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def is_postgres() -> bool:
@@ -57,3 +64,26 @@ def db_datetime(value: datetime | None) -> Any:
     if value is None or is_postgres():
         return value
     return connection.ops.adapt_datetimefield_value(value)
+
+
+def patiently(action: Callable[[], T], *, what: str) -> T:
+    """``action()``, tried again while the database is unreachable, for ``SCHEDULER_DB_PATIENCE_SECONDS``.
+
+    For single autocommit statements that are safe to repeat (a compare-and-set): after each
+    connection error the broken connection is closed, so the next try opens a fresh one once the
+    server is back. Inside a transaction nothing is retried (the transaction is lost anyway).
+    Raises the last error when patience runs out.
+    """
+    deadline = time.monotonic() + float(settings.SCHEDULER_DB_PATIENCE_SECONDS)
+    delay = 0.2
+    while True:
+        try:
+            return action()
+        except (OperationalError, InterfaceError) as exc:
+            if connection.in_atomic_block or time.monotonic() + delay > deadline:
+                raise
+            logger.warning("database unavailable to %s (%s); trying again in %.1fs", what, exc, delay)
+            with contextlib.suppress(Exception):
+                connection.close()
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)

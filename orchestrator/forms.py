@@ -42,6 +42,9 @@ class JSONObjectField(forms.JSONField):
         except json.JSONDecodeError as exc:
             problem = f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
             raise ValidationError(self.error_messages["invalid"], code="invalid", params={"problem": problem}) from exc
+        except (ValueError, RecursionError) as exc:  # a number past Python's digit limit; nesting past the stack
+            problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+            raise ValidationError(self.error_messages["invalid"], code="invalid", params={"problem": problem}) from None
 
     def validate(self, value: Any) -> None:
         super().validate(value)
@@ -61,7 +64,7 @@ class JSONObjectField(forms.JSONField):
             return None
         try:
             return json.loads(data, cls=self.decoder)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
             return forms.fields.InvalidJSONInput(data)
 
     def has_changed(self, initial: Any, data: Any) -> bool:

@@ -147,14 +147,18 @@ class RunQuerySet(models.QuerySet["Run"]):
         *,
         attempt: int,
         status: str,
+        started: datetime,
         now: datetime,
         error: str = "",
         result: Any = None,
     ) -> bool:
-        """Compare-and-set ``running`` -> a final status, for the attempt this worker claimed."""
+        """Compare-and-set ``running`` -> a final status, for the attempt this worker claimed.
+
+        ``started`` is when the job began, after its limit slots were granted (later than the claim).
+        """
         return (
             self.filter(id=run_id, status=RunStatus.RUNNING, attempt=attempt + 1).update(
-                status=status, finished_at=now, error=error, result=result, wait_reason=""
+                status=status, started_at=started, finished_at=now, error=error, result=result, wait_reason=""
             )
             == 1
         )

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from orchestrator import db, events, hooks, publish, registry, store
+from orchestrator import db, events, guards, hooks, publish, registry, store
 from orchestrator.context import RunContext
 from orchestrator.errors import PublishError
 from orchestrator.models import ACTIVE_STATUSES, Directive, Job, Run, RunStatus, RunTrigger
@@ -146,11 +146,15 @@ def base_snapshot(job: JobSettings, directive: DirectiveRef | None, params: Mapp
     return snapshot
 
 
+#: ``RunTrigger.values`` builds a new list on every access: costly once per run in a burst of thousands.
+_TRIGGERS = frozenset(RunTrigger.values)
+
+
 def plan_run(
     *, job_id: int, base: Mapping[str, Any], context: Mapping[str, Any], trigger: str, now: datetime
 ) -> PlannedRun:
     """A new ``pending`` run: ``base`` (see ``base_snapshot``) plus this run's ``context``."""
-    if trigger not in RunTrigger.values:
+    if trigger not in _TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}")
     return PlannedRun(
         id=uuid.uuid4(), job_id=job_id, trigger=trigger, directive_snapshot={**base, **context}, created_at=now
@@ -304,6 +308,26 @@ RETURNING r.trigger, r.directive_snapshot, r.created_at, r.wait_reason, r.job_id
           j.timeout_seconds, j.max_retries, j.max_concurrency"""
 
 
+_FINISH_PG = """
+UPDATE orchestrator_run SET status = %s, started_at = %s, finished_at = %s, error = %s, result = %s::jsonb,
+    wait_reason = ''
+WHERE id = %s AND status = 'running' AND attempt = %s
+RETURNING id"""
+
+
+def finish_run(
+    run_id: uuid.UUID, *, attempt: int, status: str, started: datetime, now: datetime, error: str, result: Any
+) -> bool:
+    """``Run.objects.finish`` as one raw statement on PostgreSQL: the ORM's query building cost more than
+    the update itself for short runs (bench/results/*profile-worker-noop-*.txt)."""
+    if not db.is_postgres():
+        return Run.objects.finish(
+            run_id, attempt=attempt, status=status, started=started, now=now, error=error, result=result
+        )
+    encoded = None if result is None else json.dumps(result)
+    return bool(db.execute(_FINISH_PG, [status, started, now, error, encoded, run_id, attempt + 1], fetch=True))
+
+
 def claim_run(run_id: uuid.UUID | str, *, attempt: int, worker: str, now: datetime) -> Run | None:
     """Compare-and-set the delivery of ``attempt`` to ``running``; the run and its job's current settings.
 
@@ -397,13 +421,30 @@ def execute_claimed(
         status, error, caught = RunStatus.FAILED, _error_text(exc), exc
 
     finished = clock()
-    if status == RunStatus.FAILED and run.attempt <= run.job.max_retries:
-        retried = _schedule_retry(run, error=error, now=finished, base=base)
+    # The outcome is recorded patiently: a database restarting meanwhile delays the record, never loses it.
+    denied = _access_denied(caught)
+    if denied is not None:
+        _record_access_denied(denied, base=base, worker=worker, attempt=run.attempt)
+    elif status == RunStatus.FAILED and run.attempt <= run.job.max_retries:
+        retried = db.patiently(lambda: _schedule_retry(run, error=error, now=finished, base=base), what="retry")
         if retried is not None:
             return retried
 
-    if not Run.objects.finish(run.id, attempt=attempt, status=status, now=finished, error=error, result=result):
-        current = Run.objects.filter(id=run.id).values_list("status", flat=True).first()
+    if not db.patiently(
+        lambda: finish_run(
+            run.id,
+            attempt=attempt,
+            status=status,
+            started=run.started_at or finished,
+            now=finished,
+            error=error,
+            result=result,
+        ),
+        what="record a run's end",
+    ):
+        current = db.patiently(
+            lambda: Run.objects.filter(id=run.id).values_list("status", flat=True).first(), what="read a run"
+        )
         logger.info("run %s ended as %s but is now %s; keeping %s", run.id, status, current, current, extra=base)
         status = str(current)
     duration_ms = int((finished - (run.started_at or finished)).total_seconds() * 1000)
@@ -425,6 +466,38 @@ def execute_claimed(
     )
     hooks.run_ended(hooks.RunEnded(run_id=run.id, job_key=base["job"], status=status, snapshot=run.directive_snapshot))
     return Outcome(run_id=run.id, status=status, error=error)
+
+
+def _access_denied(exc: BaseException | None) -> guards.AccessDenied | None:
+    """The guard refusal behind ``exc`` (itself, or a cause or context of it), if any."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, guards.AccessDenied):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _record_access_denied(denied: guards.AccessDenied, *, base: Mapping[str, Any], worker: str, attempt: int) -> None:
+    """A guard refused the job: an ``access_denied`` event naming the setting; no retry (it would be refused again)."""
+    events.emit(
+        [
+            {
+                "event": events.ACCESS_DENIED,
+                **base,
+                "worker": worker,
+                "attempt": attempt,
+                "setting": denied.setting,
+                "error": str(denied)[:500],
+            }
+        ]
+    )
+    logger.warning(
+        "access denied: %s",
+        denied,
+        extra={"event": events.ACCESS_DENIED, **base, "setting": denied.setting},
+    )
 
 
 def _schedule_retry(run: Run, *, error: str, now: datetime, base: Mapping[str, Any]) -> Outcome | None:

@@ -60,6 +60,28 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
+# --- HTTPS (README "Security"): on by default outside the demo, so ``check --deploy`` is clean -----
+#: Served over HTTPS (directly or behind a TLS proxy): redirect http to https, secure-only cookies,
+#: HSTS. The demo (plain http on localhost) defaults to off; so do the tests and docker-compose.
+HTTPS = env_bool("DJANGO_HTTPS", default=not DEMO_DEFAULTS)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=HTTPS)
+#: Probes (load balancers, Kubernetes) ask over plain http inside the network: readiness is not
+#: redirected (/healthz is answered before any middleware).
+SECURE_REDIRECT_EXEMPT = [r"^readyz$"]
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", default=HTTPS)
+#: Sent only on https responses: a year, subdomains of the scheduler's host included.
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+#: Opt-in: asking browsers to hard-code the domain as https-only is the domain owner's call and
+#: hard to undo, so its deploy-check warning (security.W021) is silenced rather than defaulted.
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+#: Behind a TLS-terminating proxy that sets ``X-Forwarded-Proto: https`` (and strips it from clients).
+if env_bool("DJANGO_TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -79,6 +101,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "project.health.HealthzMiddleware",  # first: /healthz needs nothing below it (README "Health")
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -184,6 +207,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+#: A pool process whose memory (resident, KiB) grew past this is replaced after its current run (None: never).
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_optional_int("WORKER_MAX_MEMORY_PER_CHILD_KB", minimum=1)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULER = "scheduling.beat:Scheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -223,6 +248,12 @@ SCHEDULER_MISFIRE_THRESHOLD_SECONDS = env_seconds("SCHEDULER_MISFIRE_THRESHOLD_S
 SCHEDULER_MAX_CATCHUP = env_int("SCHEDULER_MAX_CATCHUP", 100, minimum=1)
 #: Occurrences of one schedule listed one by one per tick; a longer backlog collapses into one row.
 SCHEDULER_MAX_ENUMERATE = env_int("SCHEDULER_MAX_ENUMERATE", 1000, minimum=10)
+#: A beat's heartbeat expires this long after its last tick; /readyz wants one fresher than this.
+SCHEDULER_BEAT_HEARTBEAT_SECONDS = env_seconds("SCHEDULER_BEAT_HEARTBEAT_SECONDS", 15.0, minimum=0.5)
+#: How long /readyz and the status page wait for Celery workers to answer a control broadcast.
+HEALTH_CELERY_TIMEOUT_SECONDS = env_seconds("HEALTH_CELERY_TIMEOUT_SECONDS", 1.0)
+#: A worker that loses the database (a restart) retries its claim and its result this long before giving up.
+SCHEDULER_DB_PATIENCE_SECONDS = env_seconds("SCHEDULER_DB_PATIENCE_SECONDS", 60.0)
 #: Runs of all jobs at once, across every worker (None: no global limit).
 SCHEDULER_MAX_GLOBAL_RUNS = env_optional_int("SCHEDULER_MAX_GLOBAL_RUNS", aliases=("SCHED_MAX_PARALLEL",), minimum=1)
 #: Modules holding @job definitions besides the built-in ones.
@@ -234,6 +265,12 @@ SCHEDULER_FAULT_CRASH_AFTER_COMMIT = env_bool("SCHEDULER_FAULT_CRASH_AFTER_COMMI
 
 #: Folders a ``dag`` job may read DAG files from (comma-separated); relative params are taken from BASE_DIR.
 DAG_ROOTS = [Path(p).expanduser().resolve() for p in env_list("DAG_ROOTS")] or [BASE_DIR / "configs" / "dags"]
+#: Folders ``log_triage`` may read logs from (comma-separated; symbolic links are resolved before the check).
+LOG_ROOTS = [Path(p).expanduser().resolve() for p in env_list("LOG_ROOTS")] or [
+    BASE_DIR / "configs" / "samples",
+    VAR_DIR / "demo",
+    VAR_DIR / "logs",
+]
 #: An OpenAI-compatible base URL (``http://127.0.0.1:8080/v1``); unset: jobs use their heuristics.
 LLM_BASE_URL = env_optional_str("LLM_BASE_URL")
 LLM_MODEL = env_str("LLM_MODEL", "local")
@@ -257,7 +294,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["scheduling.api.permissions.ModelActionPermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["scheduling.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "scheduling.api.pagination.Pagination",
     "EXCEPTION_HANDLER": "scheduling.api.errors.exception_handler",

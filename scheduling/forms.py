@@ -33,6 +33,7 @@ from orchestrator.errors import UnknownJobError
 from orchestrator.forms import JSONObjectField
 from orchestrator.models import Directive, Job
 from scheduling import describe, timing
+from scheduling.inputs import year_problem
 from scheduling.models import MisfirePolicy, OverlapPolicy, Schedule, ScheduleKind, ScheduleSource
 
 PREVIEW_COUNT = 5
@@ -75,9 +76,13 @@ class WallTimeField(forms.DateTimeField):
             return value
         text = str(value).strip()
         try:
-            return datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
         except ValueError:
             raise DjangoValidationError(self.error_messages["invalid"], code="invalid") from None
+        problem = year_problem(moment.year)
+        if problem:
+            raise DjangoValidationError(problem, code="invalid")
+        return moment
 
     def prepare_value(self, value: Any) -> Any:
         return value  # initial values are already wall times in the schedule's zone (see ScheduleForm)

@@ -18,3 +18,16 @@ def contains_nul(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(contains_nul(item) for item in value)
     return False
+
+
+#: Years a schedule's dates (``run_at``, ``start_at``, ``end_at``) may name. Near year 1 or 9999
+#: a time zone's offset overflows Python's datetime range; the time core stops at year 9000.
+MIN_YEAR = 1900
+MAX_YEAR = 9000
+
+
+def year_problem(year: int) -> str | None:
+    """None when ``year`` is one a schedule may name, else what is wrong."""
+    if MIN_YEAR <= year <= MAX_YEAR:
+        return None
+    return f"the year must be between {MIN_YEAR} and {MAX_YEAR}"

@@ -35,7 +35,7 @@ from django.utils.dateparse import parse_datetime
 
 from orchestrator.errors import SchedulerError
 from orchestrator.models import Directive, Job
-from scheduling.inputs import contains_nul
+from scheduling.inputs import contains_nul, year_problem
 from scheduling.models import Schedule, ScheduleSource
 
 #: Schedule fields an entry may set (besides ``name``/``id``, ``job`` and ``dag``).
@@ -63,6 +63,10 @@ MANAGED_FIELDS = ("job", *SCHEDULE_FIELDS)
 ENTRY_KEYS = frozenset({"id", "name", "job", "dag", *SCHEDULE_FIELDS})
 DATETIME_FIELDS = ("run_at", "start_at", "end_at")
 DAG_JOB = "dag"
+#: A schedules file larger than this is refused before it is parsed (1,000 entries take ~150 KB).
+MAX_FILE_BYTES = 2 * 1024 * 1024
+#: Values in one file, aliases expanded: bounds the work an alias bomb (``&a [*b, *b, ...]``) can cause.
+MAX_NODES = 200_000
 
 Action = Literal["create", "update", "unchanged", "prune"]
 
@@ -183,6 +187,23 @@ def _duplicate_keys(node: yaml.MappingNode) -> list[tuple[str, int]]:
     return duplicates
 
 
+def _expands_past(root: yaml.Node, limit: int) -> bool:
+    """Whether the document has more than ``limit`` nodes with every alias expanded (an alias bomb)."""
+    count = 0
+    stack: list[yaml.Node] = [root]
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > limit:
+            return True
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack += (key, value)
+    return False
+
+
 def read_file(path: Path, shown: str) -> tuple[list[Entry], list[Problem]]:
     """The entries of one file (safe loading only), or the problems that stop it being read."""
 
@@ -190,18 +211,28 @@ def read_file(path: Path, shown: str) -> tuple[list[Entry], list[Problem]]:
         return Problem(path=shown, line=line, entry=entry, name=None, field=key, message=message)
 
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return [], [problem(f"is {size} bytes; the limit is {MAX_FILE_BYTES} bytes: split it into several files")]
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return [], [problem(f"cannot be read: {exc}")]
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # reads the first characters: refuses control characters here
+    except yaml.YAMLError as exc:
+        return [], [problem(f"is not valid YAML: {exc}")]
     try:
         root = loader.get_single_node()
+        if root is not None and _expands_past(root, MAX_NODES):
+            return [], [problem(f"holds more than {MAX_NODES} values once its aliases are expanded; split it up")]
         data = loader.construct_document(root) if root is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         hint = ' (quote cron expressions: cron: "*/5 * * * *")' if "alias" in str(exc) else ""
         detail = str(getattr(exc, "problem", None) or exc)
         return [], [problem(f"is not valid YAML: {detail}{hint}", line=mark.line + 1 if mark else None)]
+    except RecursionError:
+        return [], [problem("is nested too deeply to be a schedules file")]
     finally:
         loader.dispose()
     if data is None:
@@ -234,10 +265,15 @@ def _aware_datetime(value: Any) -> datetime | str:
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             return "must include a time zone, e.g. 2026-01-01T02:00:00Z or +01:00"
-        return value
+        return year_problem(value.year) or value
     if isinstance(value, date):
         return "must be a date and time with a time zone, not a bare date"
     return "must be a date and time with a time zone"
+
+
+def _key_name(key: Any) -> str:
+    """A key as an error names it: as typed, or quoted when it is empty, blank or not a string."""
+    return key if isinstance(key, str) and key.strip() and key == key.strip() else repr(key)
 
 
 def _entry(raw: Mapping[Any, Any], *, shown: str, line: int, index: int) -> tuple[Entry | None, list[Problem]]:
@@ -250,14 +286,14 @@ def _entry(raw: Mapping[Any, Any], *, shown: str, line: int, index: int) -> tupl
 
     for key, value in raw.items():
         if contains_nul(value):
-            fail(str(key), "must not contain NUL (\\0) characters")
+            fail(_key_name(key), "must not contain NUL (\\0) characters")
     if problems:
         return None, problems
     for key in raw:
         if str(key) not in ENTRY_KEYS:
             close = difflib.get_close_matches(str(key), sorted(ENTRY_KEYS), n=1)
             fail(
-                str(key),
+                _key_name(key),
                 "unknown key"
                 + (f"; did you mean {close[0]}?" if close else f"; keys: {', '.join(sorted(ENTRY_KEYS))}"),
             )

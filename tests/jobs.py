@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -44,3 +46,23 @@ def stubborn(ctx: RunContext) -> Mapping[str, Any]:
         except SoftTimeLimitExceeded:
             continue
     return {"ok": True}
+
+
+# Memory a "leak" run keeps for the rest of its pool process's life.
+_leaked: list[bytes] = []
+
+
+@job("crash", description="Test job: dies or fails the hard way (params.how: exit, segfault, c_error, leak).")
+def crash(ctx: RunContext) -> Mapping[str, Any]:
+    how = str(ctx.params.get("how", ""))
+    if how == "exit":
+        os._exit(3)  # no cleanup, no exception: the pool process is simply gone
+    if how == "segfault":
+        ctypes.string_at(0)  # reads address 0: SIGSEGV in C
+    if how == "c_error":
+        # a C function of the interpreter sets TypeError; ctypes raises it as the call returns
+        ctypes.pythonapi.PyLong_AsLong.argtypes = [ctypes.py_object]
+        ctypes.pythonapi.PyLong_AsLong(ctypes.py_object("not a number"))
+    if how == "leak":
+        _leaked.append(b"\x01" * (int(ctx.params.get("mb", 64)) * 1024 * 1024))  # touched: resident
+    return {"pid": os.getpid(), "leaked_mb": sum(len(b) for b in _leaked) // (1024 * 1024)}

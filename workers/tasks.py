@@ -16,11 +16,12 @@ from typing import Any
 
 import redis
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from orchestrator import service
+from orchestrator import db, service
 from orchestrator.publish import RUN_TASK_NAME
 from project.celery import app
 from workers.delivery import WAITING_PREFIX, limits_for
@@ -42,9 +43,13 @@ def leases() -> Leases:
 @app.task(name=RUN_TASK_NAME, bind=True, ignore_result=True)
 def run(self: Task[Any, Any], run_id: str, attempt: int = 0) -> str:
     """Execute attempt ``attempt`` of run ``run_id``; a duplicate or stale delivery does nothing."""
-    claimed = service.claim_run(
-        run_id, attempt=attempt, worker=self.request.hostname or socket.gethostname(), now=timezone.now()
-    )
+    worker = self.request.hostname or socket.gethostname()
+    try:
+        claimed = db.patiently(
+            lambda: service.claim_run(run_id, attempt=attempt, worker=worker, now=timezone.now()), what="claim a run"
+        )
+    except (OperationalError, InterfaceError) as exc:  # still no database: the message goes back to the queue
+        raise Reject(f"database unavailable: {exc}", requeue=True) from exc
     if claimed is None:
         logger.debug("run %s attempt %s is not runnable any more; message dropped", run_id, attempt)
         return service.DUPLICATE
@@ -68,6 +73,8 @@ def run(self: Task[Any, Any], run_id: str, attempt: int = 0) -> str:
             newly=not claimed.wait_reason.startswith(WAITING_PREFIX),
         )
         return WAITING
+    # The job starts now, not at the claim: recorded intervals then never overlap beyond the limits.
+    claimed.started_at = timezone.now()
     heartbeat = Heartbeat(leases(), claimed.id, limits, ttl_seconds=ttl)
     with heartbeat:
         outcome = service.execute_claimed(claimed, timeout_exceptions=(SoftTimeLimitExceeded,))

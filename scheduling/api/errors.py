@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -18,6 +20,12 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from orchestrator.errors import RunStateError, UnknownJobError
 
 logger = logging.getLogger(__name__)
+
+
+class TooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"
 
 
 class Conflict(exceptions.APIException):
@@ -33,6 +41,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.ValidationError({"job": [str(exc)]})
     elif isinstance(exc, RunStateError):
         exc = Conflict(str(exc))
+    elif isinstance(exc, RequestDataTooBig):
+        exc = TooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
     response = drf_exception_handler(exc, context)
     if response is None:
         view = context.get("view")

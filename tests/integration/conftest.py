@@ -30,6 +30,8 @@ def _subprocess_env(events_path: Path, artifacts_dir: Path) -> dict[str, str]:
                 f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
             ),
             "EVENTS_PATH": str(events_path),
+            # log_triage may read this test's files and the samples (tests narrow it per worker).
+            "LOG_ROOTS": f"{events_path.parent},{ROOT / 'configs' / 'samples'}",
             "ARTIFACTS_DIR": str(artifacts_dir),
             "SCHEDULER_TICK_SECONDS": "0.2",
             "SCHEDULER_MAINTENANCE_SECONDS": "1",
@@ -64,6 +66,7 @@ def live(
     artifacts_dir = tmp_path / "artifacts"
     settings.EVENTS_PATH = events_path
     settings.ARTIFACTS_DIR = artifacts_dir
+    settings.LOG_ROOTS = [tmp_path, ROOT / "configs" / "samples"]
     procs = Processes(env=_subprocess_env(events_path, artifacts_dir), logs=tmp_path / "logs")
     try:
         yield procs

@@ -36,6 +36,7 @@ def demo_env(tmp_path: Path, request: pytest.FixtureRequest):
     env.update(
         {
             "SCHEDULER_VAR_DIR": str(var),
+            "LOG_ROOTS": str(tmp_path),  # the triage test's log lives here
             "SCHEDULER_TICK_SECONDS": "0.2",
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",

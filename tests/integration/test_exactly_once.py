@@ -97,8 +97,10 @@ def test_redis_down_for_ten_seconds_then_back_everything_is_published_exactly_on
     env = {**QUICK, "REDIS_URL": url}
     settings.REDIS_URL = url
     server = start_private_redis(live, port)
-    wait_ready(live.worker(env=env, concurrency=2))
-    wait_ready(live.beat(env=env))
+    worker = live.worker(env=env, concurrency=2)
+    beat = live.beat(env=env)
+    wait_ready(worker)
+    wait_ready(beat)
     # allow: every occurrence during the outage becomes a run (skip would keep one pending run and skip the rest)
     schedule = factories.schedule("noop", interval_seconds=1, overlap_policy="allow")
     wait_until(lambda: Run.objects.filter(status="succeeded").count() >= 3, timeout=30, message="a few runs")
@@ -125,6 +127,7 @@ def test_redis_down_for_ten_seconds_then_back_everything_is_published_exactly_on
     during = [r for r in runs if down_at <= r.created_at <= up_at]
     print(f"\nRedis down 10s: {len(rows)} occurrences, {len(runs)} runs, {len(during)} created during the outage")
     assert len(during) >= 8
+    assert worker.alive() and beat.alive(), "the same worker and beat went on, reconnected on their own"
     assert {r.status for r in runs} == {"succeeded"}
     assert all(executions[str(r.id)] == 1 for r in runs), "every run executed exactly once"
 

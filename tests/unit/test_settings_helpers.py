@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,3 +54,40 @@ def test_embedded_socket_path_stays_short(tmp_path: Path):
     deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 8)
     assert len(str(embedded_redis.socket_path_for(deep))) <= embedded_redis.MAX_SOCKET_PATH
     assert embedded_redis.socket_path_for(deep) == embedded_redis.socket_path_for(deep)
+
+
+def _settings_in_child(env: dict[str, str]) -> dict[str, object]:
+    """The real settings module loaded in a fresh interpreter with ``env`` (settings are read at import)."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SCHED", "EVENTS_PATH", "STATE_", "ORCH_"))}
+    code = (
+        "import json, django; from django.conf import settings; django.setup(); print(json.dumps({"
+        "'tick': settings.SCHEDULER_TICK_SECONDS, 'max': settings.SCHEDULER_MAX_GLOBAL_RUNS, "
+        "'events': str(settings.EVENTS_PATH)}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**keep, "DJANGO_SETTINGS_MODULE": "project.settings", **env},
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_the_seed_names_configure_the_real_settings_and_the_project_names_win(tmp_path: Path):
+    seed = {
+        "SCHED_TICK_MS": "250",
+        "SCHED_MAX_PARALLEL": "3",
+        "STATE_STORE_PATH": str(tmp_path / "state.jsonl"),
+        "ORCH_EVENTS_PATH": str(tmp_path / "orch.jsonl"),
+    }
+    assert _settings_in_child(seed) == {"tick": 0.25, "max": 3, "events": str(tmp_path / "state.jsonl")}
+    only_orch = {"ORCH_EVENTS_PATH": str(tmp_path / "orch.jsonl")}
+    assert _settings_in_child(only_orch)["events"] == str(tmp_path / "orch.jsonl")
+    both = seed | {
+        "SCHEDULER_TICK_SECONDS": "2",
+        "SCHEDULER_MAX_GLOBAL_RUNS": "7",
+        "EVENTS_PATH": str(tmp_path / "events.jsonl"),
+    }
+    assert _settings_in_child(both) == {"tick": 2.0, "max": 7, "events": str(tmp_path / "events.jsonl")}
