@@ -36,7 +36,7 @@ def observe_tick(report: TickReport) -> None:
     for item in report.handled:
         if item.action == "dispatch" and started is not None:
             lag = max(0.0, (started - item.scheduled_for).total_seconds())
-            metrics.DISPATCH_LAG.labels(item.schedule).observe(lag)
+            metrics.DISPATCH_LAG.labels(item.queue).observe(lag)
         elif item.action == "skip":
             metrics.OCCURRENCES_SKIPPED.labels(item.schedule, metrics.reason_code(item.reason)).inc()
         elif item.action == "miss":

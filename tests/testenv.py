@@ -8,7 +8,6 @@ reach them stops at once with a message naming the service (the test command sta
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import socket
@@ -18,7 +17,8 @@ from typing import IO
 
 import pytest
 
-SLOTS = range(1, 16)  # Redis databases 1..15; 0 is left to the developer's own use
+from tests import slots
+
 PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("TEST_PG_USER", "postgres")
@@ -30,18 +30,11 @@ _held: IO[str] | None = None
 
 def _take_slot() -> int:
     global _held
-    for slot in SLOTS:
-        handle = open(Path(tempfile.gettempdir()) / f"ostinato-test-slot-{slot}.lock", "w")  # noqa: SIM115
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            continue
-        handle.write(str(os.getpid()))
-        handle.flush()
-        _held = handle
-        return slot
-    raise pytest.UsageError(f"all {len(SLOTS)} test slots are taken by other test runs on this machine")
+    found = slots.take_slot()
+    if found is None:
+        raise pytest.UsageError(f"all {len(slots.SLOTS)} test slots are taken by other test runs on this machine")
+    slot, _held = found
+    return slot
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -76,6 +69,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
             "REDIS_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{slot}",
             "DJANGO_SECRET_KEY": "tests-only-secret-key-not-for-production-use-0123456789",
             "DJANGO_DEBUG": "false",
+            "DJANGO_HTTPS": "false",  # the test servers speak plain http (test_settings_security.py checks https)
             "SCHEDULER_VAR_DIR": str(scratch / "var"),
             "EVENTS_PATH": str(scratch / "events.jsonl"),
             "ARTIFACTS_DIR": str(scratch / "artifacts"),

@@ -1,0 +1,67 @@
+"""The bench's own services: a PostgreSQL database and a Redis database number, made and removed here.
+
+A bench run takes a free slot the way the test suite does (the same lock files), so it never
+shares a Redis db or a database with a test run on this machine. ``bench_env`` is the process
+environment every child process gets.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import redis
+
+from tests.slots import take_slot
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+
+
+def _admin(sql: str) -> None:
+    with psycopg.connect(PG, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@contextmanager
+def services() -> Iterator[dict[str, str]]:
+    """Create the bench database (migrated) and pick a Redis db; drop and flush both on the way out."""
+    found = take_slot()
+    if found is None:
+        raise SystemExit("error: every slot (Redis db 1..15) is taken by test or bench runs on this machine")
+    slot, handle = found
+    name = f"ostinato_bench_s{slot}"
+    scratch = Path(tempfile.mkdtemp(prefix="ostinato-bench-"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}",
+        "REDIS_URL": f"redis://127.0.0.1:6379/{slot}",
+        "DJANGO_SECRET_KEY": "bench-only-secret-key-not-for-production-use-0123456789",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SETTINGS_MODULE": "project.settings",
+        "SCHEDULER_VAR_DIR": str(scratch / "var"),
+        "EVENTS_PATH": str(scratch / "events.jsonl"),
+        "ARTIFACTS_DIR": str(scratch / "artifacts"),
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _admin(f'CREATE DATABASE "{name}"')
+    client = redis.Redis.from_url(env["REDIS_URL"])
+    client.flushdb()
+    try:
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+        yield env
+    finally:
+        client.flushdb()
+        client.close()
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(scratch, ignore_errors=True)  # its events, artifacts and metrics files
+        handle.close()

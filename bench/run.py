@@ -1,0 +1,282 @@
+"""The benchmark suite: ``./scripts/bench [--quick]`` (``python -m bench.run``).
+
+Ours, django-celery-beat's DatabaseScheduler and celery-redbeat, side by side in one run on the
+same PostgreSQL and Redis. Every figure comes from a fresh child process (``bench.child``); the
+results go to ``bench/results/<stamp>.json`` and a Markdown summary next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+
+import redis
+
+from bench import stats
+from bench.env import ROOT, services
+
+RESULTS = ROOT / "bench" / "results"
+SCHEDULERS = ("ours", "dcb", "redbeat")
+#: How many schedules fall due at once in the burst (of N): the goal's 10,000. RedBeat's burst
+#: cost is flat in N and per entry (one round trip per due entry), so 2,000 measure its rate.
+BURST = {"ours": 10_000, "dcb": 10_000, "redbeat": 2_000}
+LABEL = {"ours": "ours", "dcb": "django-celery-beat", "redbeat": "celery-redbeat"}
+
+
+def child(env: dict[str, str], step: str, *options: Any, timeout: float = 1800) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "bench.child", step, *[str(o) for o in options]]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"error: bench step {' '.join(argv[3:])} failed (exit {done.returncode})")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.1f}x"
+
+
+# --- per scheduler and N -------------------------------------------------------------------------
+
+
+def measure_all(
+    env: dict[str, str], sizes: list[int], *, budget: float, schedulers: tuple[str, ...] = SCHEDULERS
+) -> dict[str, Any]:
+    table: dict[str, Any] = {}
+    for n in sizes:
+        for scheduler in schedulers:
+            if scheduler != "ours" and n > 50_000:
+                continue
+            child(env, "seed", "--scheduler", scheduler, "-n", n)
+            slow = scheduler == "dcb" and n > 10_000
+            options: list[Any] = ["--scheduler", scheduler, "-n", n, "--pickup", 2 if slow else 3]
+            options += ["--idle-ticks", 10 if slow else 30, "--burst", BURST[scheduler]]
+            options += ["--budget", 900 if scheduler == "ours" else budget]
+            result = child(env, "measure", *options)
+            table[f"{scheduler}:{n}"] = result
+            say(
+                f"  {LABEL[scheduler]:<19} N={n:>6,}: startup {result['startup_s']:.3f} s, "
+                f"RSS {result['rss_mb']:.0f} MB (peak {result['peak_rss_mb']:.0f}), "
+                f"idle tick {result['idle_tick_ms']:.2f} ms, "
+                f"change pickup {result['pickup_median_s']:.3f} s (max {result['pickup_max_s']:.3f}), "
+                f"burst {result['burst_rate']:,.0f}/s ({result['burst_published']:,} in {result['burst_s']:.2f} s"
+                f"{', time budget hit' if result['burst_timed_out'] else ''}), {result['exactly_once_summary']}"
+            )
+        ours = table.get(f"ours:{n}")
+        for other in ("dcb", "redbeat") if ours else ():
+            theirs = table.get(f"{other}:{n}")
+            if theirs is None:
+                continue
+            say(
+                f"    vs {LABEL[other]} at N={n:,}: idle tick "
+                f"{fmt_ratio(stats.ratio(theirs['idle_tick_ms'], ours['idle_tick_ms']))} cheaper, "
+                f"burst {fmt_ratio(stats.ratio(ours['burst_rate'], theirs['burst_rate']))} faster, "
+                f"startup {fmt_ratio(stats.ratio(theirs['startup_s'], ours['startup_s']))} faster"
+            )
+    return table
+
+
+def two_beats(env: dict[str, str], n: int, beats: int) -> dict[str, Any]:
+    """The burst with several beat processes at once (ours only: the others allow one active beat)."""
+    child(env, "seed", "--scheduler", "ours", "-n", n, "--due")
+    start = time.time() + 4.0  # every process imported and connected before the start
+    argv = [sys.executable, "-m", "bench.child", "burst-worker", "--start", str(start)]
+    processes = [
+        subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(beats)
+    ]
+    outputs = []
+    for process in processes:
+        out, err = process.communicate(timeout=900)
+        if process.returncode != 0:
+            sys.stderr.write(err)
+            raise SystemExit("error: a burst beat process failed")
+        outputs.append(json.loads(out.strip().splitlines()[-1]))
+    begun = min(o["begun"] for o in outputs)
+    # the last beat to finish idles one extra tick before it sees nothing left; the burst ends at the last publish
+    ended = max(o["ended"] for o in outputs)
+    verdict = child(env, "verify", "-n", n)
+    return {
+        "n": n,
+        "beats": beats,
+        "seconds": ended - begun,
+        "rate": n / (ended - begun),
+        "split": [o["published"] for o in outputs],
+        **verdict,
+    }
+
+
+def steady(env: dict[str, str], n: int, firings: int) -> dict[str, Any]:
+    """N schedules every 60 s, all at the same instant, two beat processes: dispatch lag p50/p99."""
+    lead = 30.0  # both beat processes are up (imports, connections) before the first firing, even on a loaded machine
+    child(env, "seed", "--scheduler", "ours", "-n", n, "--due-in", lead, "--interval", 60)
+    until = time.time() + lead + 60 * (firings - 1) + 30
+    argv = [sys.executable, "-m", "bench.child", "steady", "--until", str(until)]
+    processes = [
+        subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    lags: list[float] = []
+    for process in processes:
+        out, err = process.communicate(timeout=600)
+        if process.returncode != 0:
+            sys.stderr.write(err)
+            raise SystemExit("error: a steady-load beat process failed")
+        lags += json.loads(out.strip().splitlines()[-1])["lags"]
+    return {
+        "n": n,
+        "firings": firings,
+        "dispatched": len(lags),
+        "expected": n * firings,
+        "p50_s": stats.percentile(lags, 50),
+        "p99_s": stats.percentile(lags, 99),
+        "max_s": max(lags),
+    }
+
+
+def drain(env: dict[str, str], m: int, concurrency: int) -> dict[str, Any]:
+    """Start a worker on a filled queue; seconds from its first take to an empty queue with nothing unacked."""
+    client = redis.Redis.from_url(env["REDIS_URL"])
+    argv = [
+        str(ROOT / ".venv" / "bin" / "celery"), "-A", "project", "worker", "-Q", "default", "-c", str(concurrency),
+        "-P", "prefork", "--without-gossip", "--without-mingle", "--without-heartbeat", "-I", "bench.tasks",
+        "-l", "WARNING", "-n", f"bench-{time.time_ns()}@%h",
+    ]  # fmt: skip
+    worker = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        first = None
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            waiting = client.llen("default")
+            if first is None and waiting < m:
+                first = time.perf_counter()
+            if waiting == 0 and client.hlen("unacked") == 0:
+                break
+            time.sleep(0.01)
+        else:
+            raise SystemExit("error: the worker did not drain the queue within 900 s")
+        done = time.perf_counter()
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    assert first is not None
+    return {"m": m, "seconds": done - first, "rate": m / (done - first)}
+
+
+def end_to_end(env: dict[str, str], m: int, concurrency: int) -> dict[str, Any]:
+    child(env, "e2e-prepare", "--scheduler", "raw", "-n", m)
+    raw = drain(env, m, concurrency)
+    child(env, "e2e-prepare", "--scheduler", "ours", "-n", m)
+    ours = drain(env, m, concurrency)
+    ours["statuses"] = child(env, "e2e-check")["statuses"]
+    return {"raw": raw, "ours": ours, "ratio": ours["rate"] / raw["rate"], "concurrency": concurrency}
+
+
+def versions() -> dict[str, str]:
+    import psycopg
+
+    names = ["celery", "kombu", "Django", "django-celery-beat", "celery-redbeat", "redis", "psycopg", "pyinstrument"]
+    found = {name: metadata.version(name) for name in names}
+    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres") as conn:
+        found["PostgreSQL"] = str(conn.execute("SHOW server_version").fetchone()[0])
+    found["Redis server"] = str(redis.Redis(host="127.0.0.1").info("server")["redis_version"])
+    found["Python"] = platform.python_version()
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="N=1,000 only, short steady load")
+    parser.add_argument("--with-100k", action="store_true", help="also ours at N=100,000")
+    parser.add_argument("--sizes", help="comma-separated N to measure instead of the mode's (e.g. 50000)")
+    parser.add_argument("--schedulers", default=",".join(SCHEDULERS), help="comma-separated: ours,dcb,redbeat")
+    parser.add_argument("--table-only", action="store_true", help="only the per-scheduler table (no beats/lag/e2e)")
+    args = parser.parse_args()
+    sizes = [1000] if args.quick else [1000, 10_000, 50_000] + ([100_000] if args.with_100k else [])
+    if args.sizes:
+        sizes = [int(size) for size in args.sizes.split(",")]
+    schedulers = tuple(name for name in args.schedulers.split(",") if name)
+    unknown = set(schedulers) - set(SCHEDULERS)
+    if unknown:
+        parser.error(f"--schedulers: unknown {', '.join(sorted(unknown))} (choose from {', '.join(SCHEDULERS)})")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    mode = "custom" if args.sizes or args.table_only or len(schedulers) < len(SCHEDULERS) else "full"
+    report: dict[str, Any] = {"mode": "quick" if args.quick else mode, "stamp": stamp, "versions": versions()}
+    report["machine"] = {"cpus": __import__("os").cpu_count(), "platform": platform.platform()}
+    say(f"versions: {report['versions']}")
+    began = time.monotonic()
+    with services() as env:
+        say("== startup, RSS, idle tick, change pickup, burst (one beat, in-process, fixed clock where possible)")
+        report["schedulers"] = measure_all(env, sizes, budget=20.0, schedulers=schedulers)
+        if not args.table_only:
+            profile_n = 1000 if args.quick else 10_000
+            say(f"== profile of our burst of {profile_n:,} (pyinstrument; a separate pass, not in the figures above)")
+            child(env, "seed", "--scheduler", "ours", "-n", profile_n)
+            profile = RESULTS / f"{stamp}-profile-burst-ours-{profile_n}"
+            profiled = child(env, "measure", "--scheduler", "ours", "-n", profile_n, "--profile", profile)
+            say(f"  {profiled['exactly_once_summary']}; profile in {profile.relative_to(ROOT)}.txt/.html")
+
+            burst_n = 1000 if args.quick else 10_000
+            say(f"== burst of {burst_n:,} with one and two beat processes (ours)")
+            report["beats"] = {}
+            for beats in (1, 2):
+                result = two_beats(env, burst_n, beats)
+                report["beats"][beats] = result
+                say(
+                    f"  {beats} beat(s): {result['rate']:,.0f}/s ({result['seconds']:.2f} s, split {result['split']}), "
+                    f"{result['exactly_once_summary']}"
+                )
+            redbeat = report["schedulers"].get(f"redbeat:{burst_n}")
+            if redbeat:
+                for beats in (1, 2):
+                    say(
+                        f"    {beats} beat(s) vs celery-redbeat at N={burst_n:,}: "
+                        f"{fmt_ratio(stats.ratio(report['beats'][beats]['rate'], redbeat['burst_rate']))}"
+                    )
+
+            lag_n, firings = (1000, 1) if args.quick else (10_000, 1)
+            say(f"== dispatch lag: {lag_n:,} schedules every 60 s (all at one instant), two beats, {firings} firing(s)")
+            lag = steady(env, lag_n, firings)
+            report["lag"] = lag
+            say(
+                f"  p50 {lag['p50_s']:.3f} s, p99 {lag['p99_s']:.3f} s, max {lag['max_s']:.3f} s "
+                f"({lag['dispatched']:,} of {lag['expected']:,} dispatched)"
+            )
+
+            m = 300 if args.quick else 500
+            say(f"== end to end: {m:,} noop runs through the orchestrator vs {m:,} raw no-op tasks, one worker -c 2")
+            e2e = end_to_end(env, m, concurrency=2)
+            report["e2e"] = e2e
+            say(
+                f"  raw Celery {e2e['raw']['rate']:,.0f}/s, ours {e2e['ours']['rate']:,.0f}/s: "
+                f"ratio {e2e['ratio']:.2f} (goal >= 0.5); run statuses {e2e['ours']['statuses']}"
+            )
+            say(f"== profile of the worker's run task body, {m:,} noop runs in one process (pyinstrument, no Celery)")
+            child(env, "e2e-prepare", "--scheduler", "ours", "-n", m)
+            worker_profile = RESULTS / f"{stamp}-profile-worker-noop-{m}"
+            profiled = child(env, "worker-profile", "--profile", worker_profile)
+            report["worker_profile"] = profiled
+            say(
+                f"  {profiled['wall_ms_per_run']:.2f} ms wall, {profiled['cpu_ms_per_run']:.2f} ms CPU per run; "
+                f"profile in {worker_profile.relative_to(ROOT)}.txt"
+            )
+    report["seconds"] = time.monotonic() - began
+    path = RESULTS / f"{stamp}-{report['mode']}.json"
+    path.write_text(json.dumps(report, indent=2, default=str))
+    say(f"== done in {report['seconds']:.0f} s; results in {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

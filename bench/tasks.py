@@ -1,0 +1,14 @@
+"""The raw Celery task the end-to-end benchmark compares the orchestrator with (``-I bench.tasks``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from project.celery import app
+
+RAW_TASK = "bench.noop"
+
+
+@app.task(name=RAW_TASK, ignore_result=True)
+def noop(*args: Any) -> None:
+    """Does nothing: the cost of a message through a worker and nothing else."""
