@@ -31,8 +31,10 @@ def is_postgres() -> bool:
 def execute(sql: str, params: Sequence[Any], *, fetch: bool = False, binary: bool = False) -> list[tuple[Any, ...]]:
     """Run one statement; server-side binding on PostgreSQL, Django's cursor elsewhere.
 
-    ``binary`` sends the parameters (and reads the results) in PostgreSQL's binary format:
-    arrays of uuids, integers, timestamps and text then need no quoting at all.
+    ``binary`` reads the results in PostgreSQL's binary format. The parameters' format is the
+    placeholder's: write ``%b`` for the column arrays of the hot statements. With ``%s`` psycopg
+    sends a list as a text array, quoting and escaping every element (about 40 µs per element of
+    a JSON text array, measured); in binary it costs under 1 µs.
     """
     if not is_postgres():
         with connection.cursor() as cursor:

@@ -27,14 +27,14 @@ _INSERT_PG = """
 INSERT INTO orchestrator_run (id, job_id, directive_snapshot, "trigger", status, created_at, publish_after,
                               task_id, attempt, wait_reason, error, worker, steps)
 SELECT u.id, u.job_id, u.snapshot::jsonb, u.trigger, 'pending', u.created_at,
-       u.created_at + %s * interval '1 second', u.id::text, 0, '', '', '', '[]'::jsonb
-FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[])
+       u.created_at + %b * interval '1 second', u.id::text, 0, '', '', '', '[]'::jsonb
+FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::text[], %b::timestamptz[])
      AS u(id, job_id, snapshot, trigger, created_at)
 """
 
 _MARK_QUEUED_PG = """
-UPDATE orchestrator_run SET status = 'queued', queued_at = %s
-WHERE id = ANY(%s::uuid[]) AND status = 'pending'
+UPDATE orchestrator_run SET status = 'queued', queued_at = %b
+WHERE id = ANY(%b::uuid[]) AND status = 'pending'
 """
 
 

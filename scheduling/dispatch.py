@@ -69,9 +69,9 @@ _INSERT_OCCURRENCES_PG = """
 INSERT INTO scheduling_scheduledrun (schedule_id, scheduled_for, status, run_id, "trigger", dispatched_at, reason,
                                      missed_count, missed_until, created_at, run_active)
 SELECT u.schedule_id, u.scheduled_for, u.status, u.run_id, 'schedule', u.dispatched_at, u.reason, u.missed_count,
-       u.missed_until, %s, u.run_id IS NOT NULL
-FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[], %s::uuid[], %s::timestamptz[], %s::text[], %s::int[],
-            %s::timestamptz[]) AS u(schedule_id, scheduled_for, status, run_id, dispatched_at, reason, missed_count,
+       u.missed_until, %b, u.run_id IS NOT NULL
+FROM unnest(%b::bigint[], %b::timestamptz[], %b::text[], %b::uuid[], %b::timestamptz[], %b::text[], %b::int[],
+            %b::timestamptz[]) AS u(schedule_id, scheduled_for, status, run_id, dispatched_at, reason, missed_count,
                                     missed_until)
 ON CONFLICT (schedule_id, scheduled_for) DO NOTHING
 RETURNING schedule_id, scheduled_for"""
@@ -79,7 +79,7 @@ RETURNING schedule_id, scheduled_for"""
 _ADVANCE_PG = """
 UPDATE scheduling_schedule AS s SET next_run_at = v.next_run_at, due_at = v.due_at,
        last_run_at = COALESCE(v.last_run_at, s.last_run_at), enabled = s.enabled AND NOT v.disable
-FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::boolean[])
+FROM unnest(%b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[], %b::boolean[])
      AS v(id, next_run_at, due_at, last_run_at, disable)
 WHERE s.id = v.id"""
 
@@ -185,7 +185,8 @@ def _claimed(row: Sequence[Any]) -> Claimed:
 def claim_due(now: datetime, limit: int) -> list[Claimed]:
     """Due schedules locked for this transaction; rows another beat holds are skipped, not awaited."""
     lock = "\nFOR UPDATE OF s SKIP LOCKED" if db.is_postgres() else ""
-    return [_claimed(row) for row in db.execute(_CLAIM + lock, [db.db_datetime(now), limit], fetch=True)]
+    rows = db.execute(_CLAIM + lock, [db.db_datetime(now), limit], fetch=True, binary=True)
+    return [_claimed(row) for row in rows]
 
 
 def bounds() -> planning.Bounds:

@@ -1,0 +1,111 @@
+"""The run messages the beat writes straight to Redis are the messages Celery itself would write.
+
+``orchestrator.publish`` builds run messages without kombu's per-call machinery (see its module
+doc). These tests hold it to Celery's own output for the installed Celery and kombu, field by
+field, and check that it steps aside for setups it does not cover. A real worker running such
+messages is covered by every end-to-end test (the spine, exactly-once, limits).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from typing import Any
+
+import pytest
+from celery import signals
+
+from orchestrator import publish
+from orchestrator.errors import PublishError
+from orchestrator.publish import RunMessage
+
+
+def message(queue: str = "default", attempt: int = 0, label: str = "") -> RunMessage:
+    run_id = uuid.uuid4()
+    return RunMessage(
+        run_id=run_id,
+        attempt=attempt,
+        queue=queue,
+        task_id=publish.task_id_for(run_id, attempt),
+        timeout_seconds=900,
+        label=label or f"(run={run_id}, job=noop, schedule='nightly \"é\"', trigger=schedule, attempt={attempt})",
+    )
+
+
+def decoded(raw: bytes) -> dict[str, Any]:
+    envelope = json.loads(raw)
+    envelope["body"] = json.loads(base64.b64decode(envelope["body"]))
+    return dict(envelope)
+
+
+def test_a_direct_message_equals_the_one_celery_writes_for_the_same_run(redis_db):
+    wire = publish._standard_wire()
+    assert wire is not None, "the test settings are the standard setup: the direct path must apply"
+    for run in (message(), message(queue="heavy", attempt=3)):
+        publish._publish_with_celery([run])
+        theirs = decoded(redis_db.lpop(run.queue))
+        ours = decoded(publish.encode(wire, run))
+        for envelope in (theirs, ours):
+            tag = envelope["properties"].pop("delivery_tag")
+            assert uuid.UUID(tag)  # each message gets its own delivery tag
+        assert ours == theirs
+        assert ours["headers"]["id"] == run.task_id and ours["body"][0] == [str(run.run_id), run.attempt]
+
+
+def test_publish_writes_every_message_in_order_and_notes_it_in_flight(redis_db):
+    runs = [message(queue="default") for _ in range(publish.PIPELINE_SIZE + 7)] + [message(queue="heavy")]
+    publish.publish(runs)
+    assert redis_db.llen("default") == publish.PIPELINE_SIZE + 7 and redis_db.llen("heavy") == 1
+    taken = [decoded(redis_db.rpop("default"))["headers"]["id"] for _ in range(publish.PIPELINE_SIZE + 7)]
+    assert taken == [run.task_id for run in runs[:-1]], "consumers (BRPOP) take them in publishing order"
+    assert redis_db.zcard(publish.INFLIGHT_KEY) == len(runs)
+    assert publish.lost_messages([run.run_id for run in runs]) == []
+
+
+def test_a_publish_signal_receiver_sends_the_batch_through_celery(redis_db):
+    seen: list[str] = []
+
+    def receiver(sender: str | None = None, headers: dict[str, Any] | None = None, **_: Any) -> None:
+        seen.append((headers or {}).get("id", ""))
+
+    signals.before_task_publish.connect(receiver, weak=False)
+    try:
+        runs = [message(), message()]
+        publish.publish(runs)
+    finally:
+        signals.before_task_publish.disconnect(receiver)
+    assert seen == [run.task_id for run in runs]
+    assert redis_db.llen("default") == 2 and redis_db.zcard(publish.INFLIGHT_KEY) == 2
+
+
+@pytest.mark.parametrize(
+    "setting, value",
+    [("task_serializer", "yaml"), ("task_protocol", 1), ("task_compression", "gzip"), ("task_send_sent_event", True)],
+)
+def test_a_non_standard_celery_setup_is_not_written_directly(setting: str, value: Any):
+    from project.celery import app
+
+    before = app.conf[setting]
+    publish._standard_wire.cache_clear()
+    app.conf[setting] = value
+    try:
+        assert publish._standard_wire() is None
+    finally:
+        app.conf[setting] = before
+        publish._standard_wire.cache_clear()
+    assert publish._standard_wire() is not None
+
+
+def test_a_broker_that_is_down_fails_the_batch_with_every_run_named(monkeypatch, redis_db):
+    import redis
+
+    from project import redis as project_redis
+
+    closed = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)  # nothing listens on port 1
+    monkeypatch.setattr(project_redis, "client", lambda: closed)
+    runs = [message(), message()]
+    with pytest.raises(PublishError) as raised:
+        publish.publish(runs)
+    assert sorted(raised.value.run_ids) == sorted(str(run.run_id) for run in runs)
+    assert redis_db.llen("default") == 0
