@@ -260,6 +260,10 @@ class Ours(Beat):
     def tick(self) -> float:
         return self.dispatcher.tick()
 
+    def close(self) -> None:
+        self.dispatcher.close()
+        super().close()
+
     def edit_one(self, index: int) -> None:
         """An operator's edit through the model (validation, next-run computation): due right now."""
         from scheduling.models import Schedule
@@ -506,6 +510,7 @@ def step_burst_worker(args: argparse.Namespace) -> dict[str, Any]:
         if cycle.sleep_seconds >= 0.5:  # nothing left due
             break
         time.sleep(cycle.sleep_seconds)
+    dispatcher.close()
     ended = time.time()
     return {"begun": begun, "ended": ended, "published": dispatched}
 
@@ -527,6 +532,7 @@ def step_steady(args: argparse.Namespace) -> dict[str, Any]:
             done = datetime.now(UTC)
             lags += [(done - h.scheduled_for).total_seconds() for h in cycle.tick.handled if h.action == "dispatch"]
         time.sleep(min(cycle.sleep_seconds, max(0.0, args.until - time.time())))
+    dispatcher.close()
     return {"lags": lags}
 
 

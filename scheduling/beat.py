@@ -48,6 +48,8 @@ class Scheduler(beat.Scheduler):
         """Nothing to write back: every change is committed by the tick that made it."""
 
     def close(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.close()
         if self._heartbeat is not None:
             self._heartbeat.clear()
         self._lock.release()

@@ -3,6 +3,11 @@
 ``Dispatcher.tick()`` is the one place that reads the clock. With nothing due it costs one
 indexed query (the earliest ``due_at``) and returns how long to sleep: until the next schedule
 falls due, capped at ``SCHEDULER_TICK_SECONDS`` so an edit is seen within that time.
+
+In a burst (a tick claims a full batch) on PostgreSQL, each batch's publishing half runs on one
+publishing thread while the next batch is written: the database's work and the messages'
+overlap, and at most one batch is ever waiting to be published. A beat killed in between leaves
+that batch's runs ``pending`` for recovery, exactly as a crash between commit and publish does.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -51,6 +57,8 @@ class Dispatcher:
         self._clock = clock
         self._last_maintenance: float | None = None
         self._on_cycle = on_cycle
+        self._publisher: ThreadPoolExecutor | None = None
+        self._publishing: Future[dispatch.TickReport] | None = None
 
     def cycle(self, *, force_maintenance: bool = False) -> Cycle:
         started = time.monotonic()
@@ -67,10 +75,15 @@ class Dispatcher:
             report = None
             sleep = cap
             if earliest is not None and earliest <= now:
-                report = dispatch.dispatch_due(now)
-                if report.claimed >= settings.SCHEDULER_BATCH_SIZE:
+                written = dispatch.write_due(now)
+                claimed = written.report.claimed
+                if claimed >= settings.SCHEDULER_BATCH_SIZE and connection.vendor == "postgresql":
+                    report = self._publish_behind(written)
+                else:
+                    report = _combined(self._finish_publishing(), dispatch.publish_written(written))
+                if claimed >= settings.SCHEDULER_BATCH_SIZE:
                     sleep = 0.0  # more may be due right now
-                elif report.claimed == 0:
+                elif claimed == 0:
                     sleep = CONTENDED_SLEEP_SECONDS  # due rows were locked by another beat
                 else:
                     sleep = 0.0  # look again: the next due time is unknown after a dispatch
@@ -78,8 +91,12 @@ class Dispatcher:
                 sleep = min(cap, max(0.0, (earliest - now).total_seconds()))
             maintenance = None
             if force_maintenance or self._maintenance_due():
+                # recovery must not see the runs of a batch still being published as unpublished
+                report = _combined(report, self._finish_publishing())
                 maintenance = dispatch.maintain(now)
                 self._last_maintenance = time.monotonic()
+            if sleep > 0:  # going idle: nothing stays half-published while the beat sleeps
+                report = _combined(report, self._finish_publishing())
             return Cycle(tick=report, maintenance=maintenance, sleep_seconds=sleep)
         except (OperationalError, InterfaceError) as exc:
             logger.error("database unavailable (%s); retrying in %.0fs", exc, ERROR_SLEEP_SECONDS)
@@ -89,6 +106,29 @@ class Dispatcher:
             logger.exception("database error in the beat loop; retrying in %.0fs", ERROR_SLEEP_SECONDS)
             return Cycle(tick=None, maintenance=None, sleep_seconds=ERROR_SLEEP_SECONDS)
 
+    def _publish_behind(self, written: dispatch.Written) -> dispatch.TickReport | None:
+        """Hand ``written`` to the publishing thread; returns the report of the batch published before it."""
+        previous = self._finish_publishing()
+        if self._publisher is None:
+            self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beat-publish")
+        self._publishing = self._publisher.submit(_publish_in_thread, written)
+        return previous
+
+    def _finish_publishing(self) -> dispatch.TickReport | None:
+        """Wait for the batch being published, if any; its report (its errors are raised here)."""
+        pending, self._publishing = self._publishing, None
+        return None if pending is None else pending.result()
+
+    def close(self) -> None:
+        """Publish what is still being published and stop the publishing thread (its connection closed)."""
+        try:
+            self._finish_publishing()
+        finally:
+            if self._publisher is not None:
+                self._publisher.submit(_close_thread_connection).result()
+                self._publisher.shutdown()
+                self._publisher = None
+
     def tick(self) -> float:
         """One pass; returns the seconds to sleep (Celery beat's ``Scheduler.tick`` contract)."""
         return self.cycle().sleep_seconds
@@ -96,6 +136,32 @@ class Dispatcher:
     def _maintenance_due(self) -> bool:
         last = self._last_maintenance
         return last is None or time.monotonic() - last >= float(settings.SCHEDULER_MAINTENANCE_SECONDS)
+
+
+def _close_thread_connection() -> None:
+    connection.close()  # ``connection`` is per thread: this is the publishing thread's own
+
+
+def _publish_in_thread(written: dispatch.Written) -> dispatch.TickReport:
+    try:
+        return dispatch.publish_written(written)
+    except (OperationalError, InterfaceError):
+        connection.close()  # this thread's connection: the next batch opens a fresh one
+        raise
+
+
+def _combined(first: dispatch.TickReport | None, second: dispatch.TickReport | None) -> dispatch.TickReport | None:
+    """One report for two batches finished in the same cycle."""
+    if first is None or second is None:
+        return first or second
+    return dispatch.TickReport(
+        started_at=second.started_at,
+        claimed=first.claimed + second.claimed,
+        handled=first.handled + second.handled,
+        published=first.published + second.published,
+        conflicts=first.conflicts + second.conflicts,
+        errors=first.errors + second.errors,
+    )
 
 
 class SingleBeatLock:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from orchestrator.errors import ValidationError
 from orchestrator.models import Run
 from scheduling import dispatch
-from scheduling.loop import Dispatcher
+from scheduling.loop import Cycle, Dispatcher
 from scheduling.models import Schedule, ScheduledRun
 from tests import factories
 
@@ -158,3 +160,33 @@ def test_publish_failure_leaves_runs_pending_for_recovery(live, settings, redis_
     assert [r.id for r in maintenance.recovered] == [run.id]
     run.refresh_from_db()
     assert run.status == "queued" and redis_db.llen("default") == 1
+
+
+def test_a_burst_is_published_behind_the_next_batch_once_each_and_fully_reported(settings, redis_db, monkeypatch):
+    settings.SCHEDULER_BATCH_SIZE = 7
+    bulk_schedules(40, due=True, prefix="burst")
+    publishers: list[str] = []
+    publish_written = dispatch.publish_written
+
+    def recording(written: dispatch.Written) -> dispatch.TickReport:
+        publishers.append(threading.current_thread().name)
+        return publish_written(written)
+
+    monkeypatch.setattr(dispatch, "publish_written", recording)
+    dispatcher = idle_dispatcher()
+    cycles: list[Cycle] = []
+    try:
+        while not cycles or cycles[-1].sleep_seconds == 0:
+            cycles.append(dispatcher.cycle())
+    finally:
+        dispatcher.close()
+    # 5 full batches of 7 go to the publishing thread, each while the next is written; the last 5 at once
+    assert publishers[:5] == ["beat-publish_0"] * 5 and publishers[5:] == ["MainThread"]
+    assert cycles[0].tick is None, "the first batch was still being published when its cycle returned"
+    reports = [cycle.tick for cycle in cycles if cycle.tick is not None]
+    assert sum(r.claimed for r in reports) == 40 and sum(r.published for r in reports) == 40
+    assert sum(r.count("dispatch") for r in reports) == 40
+    runs = {str(run.id) for run in Run.objects.filter(status="queued")}
+    sent = [json.loads(raw)["headers"]["id"] for raw in redis_db.lrange("default", 0, -1)]
+    assert len(runs) == 40 and sorted(sent) == sorted(runs), "every run published exactly once"
+    assert dispatcher._publisher is None

@@ -60,6 +60,7 @@ class Command(BaseCommand):
                 while not stopping and time.monotonic() < deadline:
                     time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
         finally:
+            dispatcher.close()
             heartbeat.clear()
 
     def _print(self, tick: TickReport | None, maintenance: MaintenanceReport | None) -> None:
