@@ -336,38 +336,17 @@ def advance_schedules(plans: Sequence[tuple[int, planning.Plan]]) -> None:
     )
 
 
-@dataclass(kw_only=True)
-class Written:
-    """A tick's committed half: what ``publish_written`` sends and reports."""
-
-    report: TickReport
-    runs: list[PlannedRun] = field(default_factory=list)
-    planned: list[tuple[Claimed, Decision, PlannedRun | None]] = field(default_factory=list)
-    won: set[tuple[int, datetime]] = field(default_factory=set)
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-
 def dispatch_due(now: datetime) -> TickReport:
     """One dispatch tick at ``now``: claim, plan, write, commit, publish. Returns what it did."""
-    return publish_written(write_due(now))
-
-
-def write_due(now: datetime) -> Written:
-    """The transaction of a tick: claim, plan, insert occurrences and runs, advance, commit.
-
-    Nothing is published yet: ``publish_written`` does that, here or (a beat in a burst) on the
-    dispatcher's publishing thread while the next batch is being written.
-    """
     report = TickReport(started_at=now)
-    written = Written(report=report)
     runs: list[PlannedRun] = []
-    pending_events = written.events
-    planned = written.planned
+    pending_events: list[dict[str, Any]] = []
+    planned: list[tuple[Claimed, Decision, PlannedRun | None]] = []
     with transaction.atomic():
         claimed = claim_due(now, settings.SCHEDULER_BATCH_SIZE)
         report.claimed = len(claimed)
         if not claimed:
-            return written
+            return report
         ids = [c.id for c in claimed]
         needs_active = any(c.state.overlap_policy != "allow" for c in claimed)
         active = ScheduledRun.objects.active_runs_by_schedule(ids) if needs_active else {}
@@ -455,22 +434,10 @@ def write_due(now: datetime) -> Written:
     if settings.SCHEDULER_FAULT_CRASH_AFTER_COMMIT and runs:
         logger.critical("fault injection: exiting after commit, before publish")
         os._exit(17)
-    written.runs = runs
-    written.won = won
-    return written
 
+    report.published = len(service.publish_runs(runs, now=now))
 
-def publish_written(written: Written) -> TickReport:
-    """After the commit: publish the runs, record the events, run the tick hooks; the tick's report."""
-    report = written.report
-    if not report.claimed:
-        return report
-    now = report.started_at
-    assert now is not None
-    won, pending_events = written.won, written.events
-    report.published = len(service.publish_runs(written.runs, now=now))
-
-    for schedule, decision, run in written.planned:
+    for schedule, decision, run in planned:
         if (schedule.id, decision.scheduled_for) not in won:
             logger.debug("occurrence %s of %s already handled elsewhere", decision.scheduled_for, schedule.name)
             continue

@@ -4,10 +4,11 @@
 indexed query (the earliest ``due_at``) and returns how long to sleep: until the next schedule
 falls due, capped at ``SCHEDULER_TICK_SECONDS`` so an edit is seen within that time.
 
-In a burst (a tick claims a full batch) on PostgreSQL, each batch's publishing half runs on one
-publishing thread while the next batch is written: the database's work and the messages'
-overlap, and at most one batch is ever waiting to be published. A beat killed in between leaves
-that batch's runs ``pending`` for recovery, exactly as a crash between commit and publish does.
+In a burst (the last tick claimed a full batch) on PostgreSQL, a cycle dispatches two batches at
+once, one on a helper thread with its own connection: two beats in one process, sharing the due
+rows through ``SKIP LOCKED``. Each batch is written, committed and published in its own thread,
+so one batch's waits on the database and on Redis overlap the other's Python work; a cycle
+returns only when both are done, so nothing is left half-published between cycles.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -57,8 +58,8 @@ class Dispatcher:
         self._clock = clock
         self._last_maintenance: float | None = None
         self._on_cycle = on_cycle
-        self._publisher: ThreadPoolExecutor | None = None
-        self._publishing: Future[dispatch.TickReport] | None = None
+        self._helper: ThreadPoolExecutor | None = None
+        self._bursting = False
 
     def cycle(self, *, force_maintenance: bool = False) -> Cycle:
         started = time.monotonic()
@@ -75,12 +76,8 @@ class Dispatcher:
             report = None
             sleep = cap
             if earliest is not None and earliest <= now:
-                written = dispatch.write_due(now)
-                claimed = written.report.claimed
-                if claimed >= settings.SCHEDULER_BATCH_SIZE and connection.vendor == "postgresql":
-                    report = self._publish_behind(written)
-                else:
-                    report = _combined(self._finish_publishing(), dispatch.publish_written(written))
+                report, claimed = self._dispatch(now)
+                self._bursting = claimed >= settings.SCHEDULER_BATCH_SIZE
                 if claimed >= settings.SCHEDULER_BATCH_SIZE:
                     sleep = 0.0  # more may be due right now
                 elif claimed == 0:
@@ -91,43 +88,42 @@ class Dispatcher:
                 sleep = min(cap, max(0.0, (earliest - now).total_seconds()))
             maintenance = None
             if force_maintenance or self._maintenance_due():
-                # recovery must not see the runs of a batch still being published as unpublished
-                report = _combined(report, self._finish_publishing())
                 maintenance = dispatch.maintain(now)
                 self._last_maintenance = time.monotonic()
-            if sleep > 0:  # going idle: nothing stays half-published while the beat sleeps
-                report = _combined(report, self._finish_publishing())
             return Cycle(tick=report, maintenance=maintenance, sleep_seconds=sleep)
         except (OperationalError, InterfaceError) as exc:
             logger.error("database unavailable (%s); retrying in %.0fs", exc, ERROR_SLEEP_SECONDS)
             connection.close()
+            self._bursting = False
             return Cycle(tick=None, maintenance=None, sleep_seconds=ERROR_SLEEP_SECONDS)
         except DatabaseError:
             logger.exception("database error in the beat loop; retrying in %.0fs", ERROR_SLEEP_SECONDS)
+            self._bursting = False
             return Cycle(tick=None, maintenance=None, sleep_seconds=ERROR_SLEEP_SECONDS)
 
-    def _publish_behind(self, written: dispatch.Written) -> dispatch.TickReport | None:
-        """Hand ``written`` to the publishing thread; returns the report of the batch published before it."""
-        previous = self._finish_publishing()
-        if self._publisher is None:
-            self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beat-publish")
-        self._publishing = self._publisher.submit(_publish_in_thread, written)
-        return previous
+    def _dispatch(self, now: datetime) -> tuple[dispatch.TickReport, int]:
+        """One batch; in a burst on PostgreSQL, two at once (this thread and the helper's).
 
-    def _finish_publishing(self) -> dispatch.TickReport | None:
-        """Wait for the batch being published, if any; its report (its errors are raised here)."""
-        pending, self._publishing = self._publishing, None
-        return None if pending is None else pending.result()
+        Returns the report and the larger batch claimed (a full one means more may be due).
+        """
+        if not (self._bursting and connection.vendor == "postgresql"):
+            report = dispatch.dispatch_due(now)
+            return report, report.claimed
+        if self._helper is None:
+            self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beat-helper")
+        helping = self._helper.submit(_dispatch_in_thread, now)
+        try:
+            mine = dispatch.dispatch_due(now)
+        finally:
+            theirs = helping.result()  # never leave the helper's batch running past the cycle
+        return _combined(mine, theirs), max(mine.claimed, theirs.claimed)
 
     def close(self) -> None:
-        """Publish what is still being published and stop the publishing thread (its connection closed)."""
-        try:
-            self._finish_publishing()
-        finally:
-            if self._publisher is not None:
-                self._publisher.submit(_close_thread_connection).result()
-                self._publisher.shutdown()
-                self._publisher = None
+        """Stop the helper thread, closing its database connection."""
+        if self._helper is not None:
+            self._helper.submit(_close_thread_connection).result()
+            self._helper.shutdown()
+            self._helper = None
 
     def tick(self) -> float:
         """One pass; returns the seconds to sleep (Celery beat's ``Scheduler.tick`` contract)."""
@@ -139,23 +135,21 @@ class Dispatcher:
 
 
 def _close_thread_connection() -> None:
-    connection.close()  # ``connection`` is per thread: this is the publishing thread's own
+    connection.close()  # ``connection`` is per thread: this is the helper's own
 
 
-def _publish_in_thread(written: dispatch.Written) -> dispatch.TickReport:
+def _dispatch_in_thread(now: datetime) -> dispatch.TickReport:
     try:
-        return dispatch.publish_written(written)
+        return dispatch.dispatch_due(now)
     except (OperationalError, InterfaceError):
-        connection.close()  # this thread's connection: the next batch opens a fresh one
+        connection.close()  # the helper's connection: its next batch opens a fresh one
         raise
 
 
-def _combined(first: dispatch.TickReport | None, second: dispatch.TickReport | None) -> dispatch.TickReport | None:
-    """One report for two batches finished in the same cycle."""
-    if first is None or second is None:
-        return first or second
+def _combined(first: dispatch.TickReport, second: dispatch.TickReport) -> dispatch.TickReport:
+    """One report for the two batches of a cycle."""
     return dispatch.TickReport(
-        started_at=second.started_at,
+        started_at=first.started_at,
         claimed=first.claimed + second.claimed,
         handled=first.handled + second.handled,
         published=first.published + second.published,

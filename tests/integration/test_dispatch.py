@@ -162,17 +162,17 @@ def test_publish_failure_leaves_runs_pending_for_recovery(live, settings, redis_
     assert run.status == "queued" and redis_db.llen("default") == 1
 
 
-def test_a_burst_is_published_behind_the_next_batch_once_each_and_fully_reported(settings, redis_db, monkeypatch):
+def test_a_burst_is_dispatched_two_batches_at_a_time_each_run_once_and_fully_reported(settings, redis_db, monkeypatch):
     settings.SCHEDULER_BATCH_SIZE = 7
     bulk_schedules(40, due=True, prefix="burst")
-    publishers: list[str] = []
-    publish_written = dispatch.publish_written
+    threads: list[str] = []
+    dispatch_due = dispatch.dispatch_due
 
-    def recording(written: dispatch.Written) -> dispatch.TickReport:
-        publishers.append(threading.current_thread().name)
-        return publish_written(written)
+    def recording(now: datetime) -> dispatch.TickReport:
+        threads.append(threading.current_thread().name)
+        return dispatch_due(now)
 
-    monkeypatch.setattr(dispatch, "publish_written", recording)
+    monkeypatch.setattr(dispatch, "dispatch_due", recording)
     dispatcher = idle_dispatcher()
     cycles: list[Cycle] = []
     try:
@@ -180,13 +180,13 @@ def test_a_burst_is_published_behind_the_next_batch_once_each_and_fully_reported
             cycles.append(dispatcher.cycle())
     finally:
         dispatcher.close()
-    # 5 full batches of 7 go to the publishing thread, each while the next is written; the last 5 at once
-    assert publishers[:5] == ["beat-publish_0"] * 5 and publishers[5:] == ["MainThread"]
-    assert cycles[0].tick is None, "the first batch was still being published when its cycle returned"
+    # a full first batch starts the burst: from then on each cycle dispatches two batches at once
+    assert threads[0] == "MainThread" and "beat-helper_0" in threads[1:3]
     reports = [cycle.tick for cycle in cycles if cycle.tick is not None]
+    assert len(reports) < 40 // 7 + 1, "fewer cycles than batches"
     assert sum(r.claimed for r in reports) == 40 and sum(r.published for r in reports) == 40
     assert sum(r.count("dispatch") for r in reports) == 40
     runs = {str(run.id) for run in Run.objects.filter(status="queued")}
     sent = [json.loads(raw)["headers"]["id"] for raw in redis_db.lrange("default", 0, -1)]
     assert len(runs) == 40 and sorted(sent) == sorted(runs), "every run published exactly once"
-    assert dispatcher._publisher is None
+    assert dispatcher._helper is None
