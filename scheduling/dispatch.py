@@ -81,7 +81,7 @@ UPDATE scheduling_schedule AS s SET next_run_at = v.next_run_at, due_at = v.due_
        last_run_at = COALESCE(v.last_run_at, s.last_run_at), enabled = s.enabled AND NOT v.disable
 FROM unnest(%b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[], %b::boolean[])
      AS v(id, next_run_at, due_at, last_run_at, disable)
-WHERE s.id = v.id"""
+WHERE s.id = v.id AND s.id = ANY(%b::bigint[])"""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -304,14 +304,16 @@ def advance_schedules(plans: Sequence[tuple[int, planning.Plan]]) -> None:
     if not plans:
         return
     if db.is_postgres():
+        ids = [sid for sid, _ in plans]
         db.execute(
             _ADVANCE_PG,
             [
-                [sid for sid, _ in plans],
+                ids,
                 [p.next_run_at for _, p in plans],
                 [p.due_at for _, p in plans],
                 [p.last_run_at for _, p in plans],
                 [p.disable for _, p in plans],
+                ids,  # the ANY lets the planner look the rows up by key instead of hashing the whole table
             ],
             binary=True,
         )
