@@ -57,6 +57,8 @@ def as_utc(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
+        if value.tzinfo is UTC:
+            return value  # PostgreSQL's rows: already UTC (the connection's time zone)
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
 
