@@ -30,7 +30,6 @@ from django.utils import timezone
 
 from orchestrator.errors import SchedulerError
 from scheduling import dispatch
-from scheduling.models import Schedule
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ class Dispatcher:
         now = self._clock()
         cap = float(settings.SCHEDULER_TICK_SECONDS)
         try:
-            earliest = Schedule.objects.earliest_due_at()
+            earliest = dispatch.earliest_due_at()
             report = None
             sleep = cap
             if earliest is not None and earliest <= now:

@@ -59,12 +59,6 @@ class ScheduleQuerySet(models.QuerySet["Schedule"]):
     def due(self, now: datetime) -> ScheduleQuerySet:
         return self.filter(enabled=True, due_at__lte=now)
 
-    def earliest_due_at(self) -> datetime | None:
-        """When the next enabled schedule falls due: one index-only look-up."""
-        return (
-            self.filter(enabled=True, due_at__isnull=False).order_by("due_at").values_list("due_at", flat=True).first()
-        )
-
     def claim_due(self, now: datetime, limit: int) -> ScheduleQuerySet:
         """Due schedules locked for this transaction; rows another beat holds are skipped, not awaited."""
         return (
