@@ -109,7 +109,8 @@ def plan(
             reason = f"older than the misfire grace ({state.misfire_grace_seconds}s)"
             decisions += [Decision(scheduled_for=t, action=Action.MISS, reason=reason) for t in expired]
 
-    live, more = timing.fire_times_between(spec, live_start - EPSILON, now, bounds.max_enumerate)
+    # ``beyond``: the first fire time after now, from the same walk (None if none, or if ``more``)
+    live, more, beyond = timing.fire_times_window(spec, live_start - EPSILON, now, bounds.max_enumerate)
     if more:
         # Too many live occurrences to list: keep the most recent ones, collapse the rest.
         window = now - live_start
@@ -117,7 +118,7 @@ def plan(
         while more and window > EPSILON:
             window = window / 2
             start = now - window
-            narrower, more = timing.fire_times_between(spec, start - EPSILON, now, bounds.max_enumerate)
+            narrower, more, beyond = timing.fire_times_window(spec, start - EPSILON, now, bounds.max_enumerate)
         first_live = live[0]
         live = narrower
         decisions.append(_collapsed(spec, first_live, start, "were superseded by later ones"))
@@ -125,7 +126,7 @@ def plan(
     due: list[Due] = []
     waiting_for: Due | None = None
     for index, when in enumerate(live):
-        following = live[index + 1] if index + 1 < len(live) else None
+        following = live[index + 1] if index + 1 < len(live) else (None if more else beyond)
         due_time = _due_time(state, when, following)
         if due_time > now:
             waiting_for = Due(scheduled_for=when, due_at=due_time)
@@ -142,8 +143,11 @@ def plan(
         next_run_at: datetime | None = waiting_for.scheduled_for
         due_at: datetime | None = waiting_for.due_at
     else:
-        upcoming = timing.next_fire_times(spec, max(now, live[-1]) if live else now, 1)
-        next_run_at = upcoming[0] if upcoming else None
+        if more:  # the walk stopped short of now: look the next one up
+            upcoming = timing.next_fire_times(spec, max(now, live[-1]) if live else now, 1)
+            next_run_at = upcoming[0] if upcoming else None
+        else:
+            next_run_at = beyond
         due_at = None if next_run_at is None else _due_time(state, next_run_at, None)
     started = [d.scheduled_for for d in decisions if d.action in (Action.DISPATCH, Action.BUFFER)]
     return Plan(

@@ -279,3 +279,19 @@ def test_wildcard_rule_matches_vixie_cron():
     assert not timing.is_wildcard("30 2 * * *")
     assert not timing.is_wildcard("@daily")
     assert timing.is_wildcard("0 * 2 * * *")  # six fields: the minute is '*'
+
+
+def test_schedules_sharing_a_cron_window_walk_it_once(monkeypatch):
+    """A burst is many schedules with a few expressions due at the same minute: croniter steps once."""
+    timing._cron_window.cache_clear()
+    walks = []
+    walk = timing._window
+    monkeypatch.setattr(timing, "_window", lambda *args: walks.append(args) or walk(*args))
+    spec = timing.Spec(kind=timing.CRON, cron="0 * * * *", timezone="Europe/Berlin")
+    now = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+    results = [timing.fire_times_window(spec, now - timedelta(minutes=5), now, 100) for _ in range(1000)]
+    assert len(walks) == 1
+    assert results[0] == ([now], False, now + timedelta(hours=1))
+    other = timing.Spec(kind=timing.CRON, cron="0 * * * *", timezone="America/New_York")
+    timing.fire_times_window(other, now - timedelta(minutes=5), now, 100)
+    assert len(walks) == 2, "another zone is another walk"

@@ -190,3 +190,24 @@ def test_intervals_are_whole_steps_from_their_anchor(seconds: int, start: dateti
     assert times[0] - max(after, anchor - timedelta(microseconds=1)) <= timedelta(seconds=seconds)
     until = times[-1]
     assert timing.count_fire_times(spec, after, until) == 6
+
+
+@settings(deadline=DEADLINE)
+@given(spec=plausible_specs, after=afters, span=st.integers(min_value=0, max_value=3 * 86400), limit=st.integers(1, 5))
+def test_a_window_walk_agrees_with_asking_separately(spec: Spec, after: datetime, span: int, limit: int):
+    """``fire_times_window`` (the planner's one walk, remembered for cron) gives what the two separate
+    questions give: the fire times in the window, and the first one after it."""
+    try:
+        validate_spec(spec)
+    except ValidationError:
+        assume(False)
+    until = after + timedelta(seconds=span)
+    for _ in range(2):  # the second time from the remembered walk, for cron
+        times, more, beyond = timing.fire_times_window(spec, after, until, limit)
+        assert (times, more) == timing.fire_times_between(spec, after, until, limit)
+        if more:
+            assert beyond is None and len(times) == limit
+        else:
+            following = next_fire_times(spec, until, count=1)
+            assert beyond == (following[0] if following else None), (times, beyond, following)
+        times.append(after)  # the caller owns the list it got: the remembered walk is unchanged
