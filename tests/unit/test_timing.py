@@ -284,9 +284,14 @@ def test_wildcard_rule_matches_vixie_cron():
 def test_schedules_sharing_a_cron_window_walk_it_once(monkeypatch):
     """A burst is many schedules with a few expressions due at the same minute: croniter steps once."""
     timing._cron_window.cache_clear()
-    walks = []
+    walks: list[tuple[object, ...]] = []
     walk = timing._window
-    monkeypatch.setattr(timing, "_window", lambda *args: walks.append(args) or walk(*args))
+
+    def counting(*args):
+        walks.append(args)
+        return walk(*args)
+
+    monkeypatch.setattr(timing, "_window", counting)
     spec = timing.Spec(kind=timing.CRON, cron="0 * * * *", timezone="Europe/Berlin")
     now = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
     results = [timing.fire_times_window(spec, now - timedelta(minutes=5), now, 100) for _ in range(1000)]
