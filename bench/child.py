@@ -98,21 +98,34 @@ def seed_ours(
     interval: int = BENCH_INTERVAL,
     job: str = "noop",
     spread: float = 0.0,
+    cron: str = "",
 ) -> None:
     """Interval schedules anchored at ``start_at``; ``due_at`` must be ``start_at`` plus whole intervals.
 
     ``spread`` (seconds) shifts schedule i's anchor and due time by ``i * spread / n``: a fleet whose
-    schedules fall due evenly over that span instead of all at one instant.
+    schedules fall due evenly over that span instead of all at one instant. With ``cron``, cron
+    schedules (UTC) instead, starting at ``start_at``: ``start_at`` and ``due_at`` must be fire times.
     """
     sql(
         """
         INSERT INTO scheduling_schedule (name, description, job_id, params, kind, cron, interval_seconds, timezone,
             enabled, start_at, next_run_at, due_at, misfire_policy, misfire_grace_seconds, overlap_policy,
             jitter_seconds, tenant, source, source_path, created_at, updated_at)
-        SELECT 'bench-' || i, '', %s, '{}'::jsonb, 'interval', '', %s, 'UTC', true, %s + o.shift, %s + o.shift,
+        SELECT 'bench-' || i, '', %s, '{}'::jsonb, %s, %s, %s, 'UTC', true, %s + o.shift, %s + o.shift,
                %s + o.shift, 'run_once', 300, 'allow', 0, '', 'api', '', now(), now()
         FROM generate_series(1, %s) AS i, LATERAL (SELECT ((i - 1) * %s / %s) * interval '1 second' AS shift) AS o""",
-        [job_id(job), interval, start_at, due_at, due_at, n, float(spread), n],
+        [
+            job_id(job),
+            "cron" if cron else "interval",
+            cron,
+            None if cron else interval,
+            start_at,
+            due_at,
+            due_at,
+            n,
+            float(spread),
+            n,
+        ],
     )
 
 
@@ -215,12 +228,18 @@ def step_seed(args: argparse.Namespace) -> dict[str, Any]:
     now = datetime.now(UTC)
     if args.scheduler == "ours":
         seed_history()
-        if args.due_in:
+        cron = ""
+        if args.kind == "cron":
+            # one daily expression for all: a burst of schedules sharing a cron time, as at the top of an hour
+            start = (now - timedelta(seconds=1)).replace(second=0, microsecond=0)
+            due = start if args.due else start + timedelta(days=1)
+            cron = f"{start.minute} {start.hour} * * *"
+        elif args.due_in:
             start = due = now + timedelta(seconds=args.due_in)
         else:
             start = now - timedelta(seconds=1)
             due = start if args.due else start + timedelta(seconds=86400)
-        seed_ours(args.n, start_at=start, due_at=due, interval=args.interval, spread=args.spread)
+        seed_ours(args.n, start_at=start, due_at=due, interval=args.interval, spread=args.spread, cron=cron)
         sql("ANALYZE")
     elif args.scheduler == "dcb":
         seed_dcb(args.n, last_run_at=now - timedelta(seconds=BENCH_INTERVAL + 60) if args.due else now)
@@ -610,6 +629,7 @@ def main() -> None:
     parser.add_argument("--due-in", type=float, default=0)
     parser.add_argument("--interval", type=int, default=BENCH_INTERVAL)
     parser.add_argument("--spread", type=float, default=0.0, help="seconds over which the N fall due (ours)")
+    parser.add_argument("--kind", choices=["interval", "cron"], default="interval", help="ours: the schedules' kind")
     parser.add_argument("--idle-ticks", type=int, default=30)
     parser.add_argument("--pickup", type=int, default=0)
     parser.add_argument("--budget", type=float, default=30.0)

@@ -87,9 +87,9 @@ def measure_all(
     return table
 
 
-def two_beats(env: dict[str, str], n: int, beats: int) -> dict[str, Any]:
+def two_beats(env: dict[str, str], n: int, beats: int, kind: str = "interval") -> dict[str, Any]:
     """The burst with several beat processes at once (ours only: the others allow one active beat)."""
-    child(env, "seed", "--scheduler", "ours", "-n", n, "--due")
+    child(env, "seed", "--scheduler", "ours", "-n", n, "--due", "--kind", kind)
     start = time.time() + 4.0  # every process imported and connected before the start
     argv = [sys.executable, "-m", "bench.child", "burst-worker", "--start", str(start)]
     processes = [
@@ -109,6 +109,7 @@ def two_beats(env: dict[str, str], n: int, beats: int) -> dict[str, Any]:
     verdict = child(env, "verify", "-n", n)
     return {
         "n": n,
+        "kind": kind,
         "beats": beats,
         "seconds": ended - begun,
         "rate": n / (ended - begun),
@@ -241,6 +242,15 @@ def main() -> None:
             for beats in (1, 2):
                 result = two_beats(env, burst_n, beats)
                 report["beats"][beats] = result
+                say(
+                    f"  {beats} beat(s): {result['rate']:,.0f}/s ({result['seconds']:.2f} s, split {result['split']}), "
+                    f"{result['exactly_once_summary']}"
+                )
+            say(f"== the same burst of {burst_n:,} as cron schedules sharing one expression (ours)")
+            report["beats_cron"] = {}
+            for beats in (1, 2):
+                result = two_beats(env, burst_n, beats, kind="cron")
+                report["beats_cron"][beats] = result
                 say(
                     f"  {beats} beat(s): {result['rate']:,.0f}/s ({result['seconds']:.2f} s, split {result['split']}), "
                     f"{result['exactly_once_summary']}"
