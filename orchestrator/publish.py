@@ -125,7 +125,6 @@ class Wire:
     headers: str  # Celery's constant headers, JSON object members without braces
     properties: str  # the constant properties, likewise
     embed: str  # the body's third part (callbacks, chain, ...), as JSON
-    margin: float  # hard time limit = soft + margin
 
 
 #: Header and property keys that differ between run messages; the rest come from Celery once.
@@ -134,18 +133,14 @@ _PER_MESSAGE = frozenset({"id", "root_id", "shadow", "argsrepr", "timelimit", "c
 
 @cache
 def _standard_wire() -> Wire | None:
-    """The constant parts of a run message, when this process may write messages directly (else None)."""
+    """The constant parts of a run message, when Celery's configuration allows writing them directly."""
     from urllib.parse import urlsplit
 
-    from django.conf import settings
-
     from project.celery import app
-    from project.redis_url import kombu_url
 
     conf = app.conf
     if (
         urlsplit(str(conf.broker_url)).scheme not in ("redis", "rediss", "redis+socket")
-        or conf.broker_url != kombu_url(settings.REDIS_URL)  # the project's client must reach the broker's db
         or (conf.broker_transport_options or {}).get("global_keyprefix")
         or conf.task_serializer != "json"
         or int(conf.task_protocol) != 2
@@ -166,15 +161,21 @@ def _standard_wire() -> Wire | None:
         headers=json.dumps(headers)[1:-1],
         properties=json.dumps(properties)[1:-1],
         embed=json.dumps(embed),
-        margin=float(settings.SCHEDULER_HARD_TIMEOUT_MARGIN_SECONDS),
     )
 
 
 def _direct_wire() -> Wire | None:
+    """``_standard_wire()`` when this publish may be written directly (checked per batch), else None."""
     from celery import signals
+    from django.conf import settings
+
+    from project.celery import app
+    from project.redis_url import kombu_url
 
     if signals.before_task_publish.receivers or signals.after_task_publish.receivers:
         return None  # someone listens for publishes: only Celery's path sends those signals
+    if app.conf.broker_url != kombu_url(settings.REDIS_URL):
+        return None  # the project's Redis client would not reach the broker's database
     return _standard_wire()
 
 
@@ -184,8 +185,11 @@ def _delivery_tag() -> str:
     return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
 
 
-def encode(wire: Wire, message: RunMessage) -> bytes:
-    """The Redis list entry kombu's Redis transport would write for ``message`` (see ``Wire``)."""
+def encode(wire: Wire, message: RunMessage, *, margin: float) -> bytes:
+    """The Redis list entry kombu's Redis transport would write for ``message`` (see ``Wire``).
+
+    ``margin``: the hard time limit is the soft one (the job's timeout) plus this many seconds.
+    """
     task_id = _quote(message.task_id)
     body = f'[["{message.run_id}", {int(message.attempt)}], {{}}, {wire.embed}]'
     soft = int(message.timeout_seconds)
@@ -193,7 +197,7 @@ def encode(wire: Wire, message: RunMessage) -> bytes:
         f'{{"body": "{base64.b64encode(body.encode()).decode("ascii")}", "content-encoding": "utf-8", '
         f'"content-type": "application/json", "headers": {{{wire.headers}, "id": {task_id}, "root_id": {task_id}, '
         f'"shadow": {_quote(shadow_of(message))}, "argsrepr": {_quote(message.label)}, '
-        f'"timelimit": [{float(soft + wire.margin)!r}, {soft}]}}, "properties": {{{wire.properties}, '
+        f'"timelimit": [{float(soft + margin)!r}, {soft}]}}, "properties": {{{wire.properties}, '
         f'"correlation_id": {task_id}, "delivery_info": {{"exchange": "", "routing_key": {_quote(message.queue)}}}, '
         f'"delivery_tag": "{_delivery_tag()}"}}}}'
     ).encode("ascii")
@@ -205,9 +209,10 @@ def _publish_direct(wire: Wire, messages: Sequence[RunMessage]) -> None:
 
     from project.redis import client
 
+    margin = float(settings.SCHEDULER_HARD_TIMEOUT_MARGIN_SECONDS)
     by_queue: dict[str, list[bytes]] = defaultdict(list)
     for message in messages:
-        by_queue[message.queue].append(encode(wire, message))
+        by_queue[message.queue].append(encode(wire, message, margin=margin))
     ttl_ms = int(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)) * 1000
     pipe = client().pipeline(transaction=False)
     for queue, entries in by_queue.items():

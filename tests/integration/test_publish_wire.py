@@ -39,13 +39,14 @@ def decoded(raw: bytes) -> dict[str, Any]:
     return dict(envelope)
 
 
-def test_a_direct_message_equals_the_one_celery_writes_for_the_same_run(redis_db):
-    wire = publish._standard_wire()
+def test_a_direct_message_equals_the_one_celery_writes_for_the_same_run(settings, redis_db):
+    wire = publish._direct_wire()
     assert wire is not None, "the test settings are the standard setup: the direct path must apply"
+    margin = float(settings.SCHEDULER_HARD_TIMEOUT_MARGIN_SECONDS)
     for run in (message(), message(queue="heavy", attempt=3)):
         publish._publish_with_celery([run])
         theirs = decoded(redis_db.lpop(run.queue))
-        ours = decoded(publish.encode(wire, run))
+        ours = decoded(publish.encode(wire, run, margin=margin))
         for envelope in (theirs, ours):
             tag = envelope["properties"].pop("delivery_tag")
             assert uuid.UUID(tag)  # each message gets its own delivery tag
@@ -61,6 +62,22 @@ def test_publish_writes_every_message_in_order_and_notes_it_in_flight(redis_db):
     assert taken == [run.task_id for run in runs[:-1]], "consumers (BRPOP) take them in publishing order"
     assert redis_db.zcard(publish.INFLIGHT_KEY) == len(runs)
     assert publish.lost_messages([run.run_id for run in runs]) == []
+
+
+def test_the_hard_time_limit_follows_the_margin_setting_of_the_moment(settings, redis_db):
+    publish.publish([message()])  # the constant parts are built and kept
+    settings.SCHEDULER_HARD_TIMEOUT_MARGIN_SECONDS = 7
+    run = message()
+    publish.publish([run])
+    sent = [decoded(raw) for raw in redis_db.lrange("default", 0, -1)]
+    [mine] = [m for m in sent if m["headers"]["id"] == run.task_id]
+    assert mine["headers"]["timelimit"] == [run.timeout_seconds + 7.0, run.timeout_seconds]
+
+
+def test_a_redis_url_other_than_the_brokers_is_not_written_directly(settings):
+    assert publish._direct_wire() is not None
+    settings.REDIS_URL = "redis://127.0.0.1:6379/15"
+    assert publish._direct_wire() is None, "the project's client would write to another database"
 
 
 def test_a_publish_signal_receiver_sends_the_batch_through_celery(redis_db):
