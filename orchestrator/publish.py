@@ -73,6 +73,9 @@ def publish(messages: Sequence[RunMessage]) -> None:
                         shadow=shadow,
                         soft_time_limit=message.timeout_seconds,
                         time_limit=message.timeout_seconds + margin,
+                        # the run's outcome is its row; without this header (which defaults to
+                        # False here, unlike ``send_task``) the worker writes a result row per run
+                        ignore_result=True,
                     )
                     amqp.send_task_message(
                         producer,
