@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from celery import signals
 from django.apps import AppConfig
 
 
@@ -13,6 +14,19 @@ class WorkersConfig(AppConfig):
 
         beat_hooks.on_maintenance(_reap)
         run_hooks.on_run_ended(_release_cancelled)
+        signals.task_postrun.connect(_recycle_db_connections, weak=False, dispatch_uid="ostinato-recycle-db")
+
+
+def _recycle_db_connections(**kwargs: object) -> None:
+    """After each task, what Django does after each request: close a broken or obsolete connection.
+
+    Celery's own fix-up would close it after every task (see ``CELERY_DB_REUSE_MAX``); a
+    connection kept for ``DB_CONN_MAX_AGE`` is health-checked before its next use instead.
+    """
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        conn.close_if_unusable_or_obsolete()
 
 
 def _reap(now: object) -> None:
