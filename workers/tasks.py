@@ -25,7 +25,7 @@ from orchestrator import db, service
 from orchestrator.publish import RUN_TASK_NAME
 from project.celery import app
 from workers.delivery import WAITING_PREFIX, limits_for
-from workers.leases import Heartbeat, Leases
+from workers.leases import Heartbeat, Leases, Renewer
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,12 @@ WAKE_ATTEMPTS = 5
 def leases() -> Leases:
     """One per process (its Redis client is per thread): the scripts are registered once."""
     return Leases()
+
+
+@cache
+def renewer() -> Renewer:
+    """The process's one lease-renewer thread (started on first use, also in a forked pool process)."""
+    return Renewer(leases(), period_seconds=float(settings.SCHEDULER_LEASE_TTL_SECONDS) / 3)
 
 
 @app.task(name=RUN_TASK_NAME, bind=True, ignore_result=True)
@@ -75,7 +81,7 @@ def run(self: Task[Any, Any], run_id: str, attempt: int = 0) -> str:
         return WAITING
     # The job starts now, not at the claim: recorded intervals then never overlap beyond the limits.
     claimed.started_at = timezone.now()
-    heartbeat = Heartbeat(leases(), claimed.id, limits, ttl_seconds=ttl)
+    heartbeat = Heartbeat(renewer(), claimed.id, limits, ttl_seconds=ttl)
     with heartbeat:
         outcome = service.execute_claimed(claimed, timeout_exceptions=(SoftTimeLimitExceeded,))
     wake_waiters(leases(), heartbeat.freed)
