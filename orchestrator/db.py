@@ -28,11 +28,15 @@ def is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def execute(sql: str, params: Sequence[Any], *, fetch: bool = False, binary: bool = False) -> list[tuple[Any, ...]]:
+def execute(
+    sql: str, params: Sequence[Any], *, fetch: bool = False, binary: bool = False, prepare: bool = False
+) -> list[tuple[Any, ...]]:
     """Run one statement; server-side binding on PostgreSQL, Django's cursor elsewhere.
 
     ``binary`` sends the parameters (and reads the results) in PostgreSQL's binary format:
-    arrays of uuids, integers, timestamps and text then need no quoting at all.
+    arrays of uuids, integers, timestamps and text then need no quoting at all. ``prepare``
+    prepares the statement on the connection the first time and reuses the plan afterwards (for
+    the worker's per-run statements; ``settings.DB_PREPARED_STATEMENTS`` turns it off).
     """
     if not is_postgres():
         with connection.cursor() as cursor:
@@ -43,7 +47,7 @@ def execute(sql: str, params: Sequence[Any], *, fetch: bool = False, binary: boo
     connection.ensure_connection()
     started = time.monotonic()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=False, binary=binary)
+        cursor.execute(sql, params, prepare=prepare and settings.DB_PREPARED_STATEMENTS, binary=binary)
         rows = list(cursor.fetchall()) if fetch else []
     if connection.queries_logged:
         connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
