@@ -53,4 +53,4 @@ def _release_cancelled(ended: object) -> None:
 
     if isinstance(ended, RunEnded) and ended.status == RunStatus.CANCELLED:
         leases = Leases()
-        wake_waiters(leases, leases.release(ended.run_id))
+        wake_waiters(leases, leases.release_and_wake(ended.run_id))

@@ -124,6 +124,37 @@ return freed
 """
 
 
+# KEYS: lease key. ARGV: run id, the limit key prefix, the waiting key prefix. ``_RELEASE`` plus,
+# for each scope a slot was freed in, its longest waiter taken out of the waiting room (or '').
+_RELEASE_AND_WAKE = """
+local value = redis.call('GET', KEYS[1])
+redis.call('DEL', KEYS[1])
+local out = {}
+if value then
+  for key in string.gmatch(value, '[^\\n]+') do
+    if redis.call('ZREM', key, ARGV[1]) == 1 then
+      local popped = redis.call('ZPOPMIN', ARGV[3] .. string.sub(key, #ARGV[2] + 1))
+      table.insert(out, key)
+      table.insert(out, popped[1] or '')
+    end
+  end
+end
+return out
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Freed:
+    """A slot freed in ``scope``, and the run taken out of its waiting room for it (None: nobody waited)."""
+
+    scope: str
+    woken: str | None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class Leases:
     """The lease operations, each one round trip to Redis."""
 
@@ -132,6 +163,7 @@ class Leases:
         self._acquire = self.client.register_script(_ACQUIRE)
         self._renew = self.client.register_script(_RENEW)
         self._release = self.client.register_script(_RELEASE)
+        self._release_and_wake = self.client.register_script(_RELEASE_AND_WAKE)
 
     def acquire(self, run_id: uuid.UUID | str, limits: Sequence[Limit], *, ttl_seconds: float) -> Acquired:
         """Take a slot in every limit at once, or none; when one is full, join its waiting room."""
@@ -168,6 +200,17 @@ class Leases:
         """Free the run's slots and heartbeat; returns the scopes a slot was freed in (idempotent)."""
         freed = self._release(keys=[lease_key(run_id)], args=[str(run_id)])
         return [_scope_of(key.decode() if isinstance(key, bytes) else str(key)) for key in freed]
+
+    def release_and_wake(self, run_id: uuid.UUID | str) -> list[Freed]:
+        """``release``, and in the same round trip take the longest waiter of each scope a slot was freed in.
+
+        Most releases free a slot nobody waits for: the caller then needs no further round trip.
+        """
+        flat = self._release_and_wake(keys=[lease_key(run_id)], args=[str(run_id), limit_key(""), waiting_key("")])
+        return [
+            Freed(scope=_scope_of(_text(key)), woken=_text(woken) or None)
+            for key, woken in zip(flat[::2], flat[1::2], strict=True)
+        ]
 
     def wake(self, scope: str, count: int = 1) -> list[str]:
         """Take the ``count`` longest-waiting run ids of ``scope`` out of its waiting room."""
@@ -271,7 +314,7 @@ class Heartbeat:
         self._run_id = run_id
         self._limits = list(limits)
         self._ttl = ttl_seconds
-        self.freed: list[str] = []
+        self.freed: list[Freed] = []
 
     def __enter__(self) -> Heartbeat:
         self._renewer.hold(self._run_id, self._limits, ttl_seconds=self._ttl)
@@ -280,6 +323,6 @@ class Heartbeat:
     def __exit__(self, *exc_info: object) -> None:
         self._renewer.drop(self._run_id)
         try:
-            self.freed = self._renewer.leases.release(self._run_id)
+            self.freed = self._renewer.leases.release_and_wake(self._run_id)
         except redis.RedisError as exc:
             logger.warning("could not release the leases of run %s (they expire by themselves): %s", self._run_id, exc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -25,7 +26,7 @@ from orchestrator import db, service
 from orchestrator.publish import RUN_TASK_NAME
 from project.celery import app
 from workers.delivery import WAITING_PREFIX, limits_for
-from workers.leases import Heartbeat, Leases, Renewer
+from workers.leases import Freed, Heartbeat, Leases, Renewer
 
 logger = logging.getLogger(__name__)
 
@@ -88,15 +89,23 @@ def run(self: Task[Any, Any], run_id: str, attempt: int = 0) -> str:
     return outcome.status
 
 
-def wake_waiters(pool: Leases, scopes: list[str]) -> None:
-    """For each scope a slot was freed in, publish the longest-waiting run that still waits."""
+def wake_waiters(pool: Leases, freed: Sequence[Freed]) -> None:
+    """For each slot freed, publish the longest-waiting run that still waits.
+
+    The release already took each scope's longest waiter (``Leases.release_and_wake``); only
+    when that one no longer waits is the waiting room asked again.
+    """
     now = timezone.now()
-    for scope in scopes:
-        for _ in range(WAKE_ATTEMPTS):
+    for slot in freed:
+        if slot.woken is None:
+            continue  # nobody waited
+        if service.publish_woken([slot.woken], now=now):
+            continue
+        for _ in range(WAKE_ATTEMPTS - 1):
             try:
-                woken = pool.wake(scope)
+                woken = pool.wake(slot.scope)
             except redis.RedisError as exc:
-                logger.warning("could not wake waiters of %s: %s", scope, exc)
+                logger.warning("could not wake waiters of %s: %s", slot.scope, exc)
                 return
             if not woken or service.publish_woken(woken, now=now):
                 break

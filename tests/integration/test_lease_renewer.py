@@ -11,7 +11,7 @@ import threading
 import time
 
 from tests.processes import ROOT, wait_until
-from workers.leases import Heartbeat, Leases, Limit, Renewer, limit_key
+from workers.leases import Freed, Heartbeat, Leases, Limit, Renewer, limit_key
 
 JOB = Limit(scope="job:demo", capacity=5, label="job demo max_concurrency=5")
 
@@ -52,7 +52,7 @@ def test_a_heartbeat_holds_while_the_run_runs_and_releases_after(redis_db):
             assert renewer.held() == ["r"]
             time.sleep(1.2)
             assert leases.alive(["r"]) == {"r"}
-        assert heartbeat.freed == ["job:demo"]
+        assert heartbeat.freed == [Freed(scope="job:demo", woken=None)]
         assert renewer.held() == [] and leases.alive(["r"]) == set()
         assert redis_db.zcard(limit_key("job:demo")) == 0
     finally:
