@@ -2,7 +2,9 @@
 
 Used by ``bench.run`` to profile the real worker path (message, signals, fixups, the task, the
 ack), not only the task's body: run it with ``-P solo`` so the task runs in the profiled process.
-The profile is written to ``OUT.txt`` when the worker exits (SIGTERM: warm shutdown).
+The profile is written to ``OUT.txt`` when the worker exits (SIGTERM: warm shutdown), with
+Celery's and kombu's frames folded; the whole session goes to ``OUT.pyisession`` (not committed:
+``pyinstrument --load OUT.pyisession --show-all`` shows every frame, e.g. the ack and the QoS).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def main() -> None:
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         with open(out + ".txt", "w") as fh:
             fh.write(f"# worker process: {wall:.2f} s wall, {cpu:.2f} s CPU\n")
-            fh.write(profiler.output_text(unicode=False, color=False, show_all=True))
+            fh.write(profiler.output_text(unicode=False, color=False))
         if profiler.last_session is not None:
             profiler.last_session.save(out + ".pyisession")
 

@@ -333,6 +333,7 @@ def run_all(
     m = args.e2e_runs or (300 if args.quick else 500)
     report["e2e"] = end_to_end_step(env, m)
     report["worker_profile"] = worker_profile_step(env, m, stamp)
+    report["solo_profile"] = solo_profile_step(env, m, stamp)
 
 
 if __name__ == "__main__":
