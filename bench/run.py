@@ -153,12 +153,22 @@ def steady(env: dict[str, str], n: int, firings: int, spread: float = 0.0) -> di
     }
 
 
-def drain(env: dict[str, str], m: int, concurrency: int) -> dict[str, Any]:
-    """Start a worker on a filled queue; seconds from its first take to an empty queue with nothing unacked."""
+def drain(env: dict[str, str], m: int, concurrency: int, *, profile: str = "") -> dict[str, Any]:
+    """Start a worker on a filled queue; seconds from its first take to an empty queue with nothing unacked.
+
+    ``profile``: run it as one ``-P solo`` process under pyinstrument instead (``bench.profiled_worker``),
+    writing ``<profile>.txt``.
+    """
     client = redis.Redis.from_url(env["REDIS_URL"])
+    if profile:
+        head = [sys.executable, "-m", "bench.profiled_worker", profile]
+        pool = ["-P", "solo"]
+    else:
+        head = [str(ROOT / ".venv" / "bin" / "celery")]
+        pool = ["-c", str(concurrency), "-P", "prefork"]
     argv = [
-        str(ROOT / ".venv" / "bin" / "celery"), "-A", "project", "worker", "-Q", "default", "-c", str(concurrency),
-        "-P", "prefork", "--without-gossip", "--without-mingle", "--without-heartbeat", "-I", "bench.tasks",
+        *head, "-A", "project", "worker", "-Q", "default", *pool,
+        "--without-gossip", "--without-mingle", "--without-heartbeat", "-I", "bench.tasks",
         "-l", "WARNING", "-n", f"bench-{time.time_ns()}@%h",
     ]  # fmt: skip
     worker = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -210,6 +220,13 @@ def main() -> None:
     parser.add_argument("--sizes", help="comma-separated N to measure instead of the mode's (e.g. 50000)")
     parser.add_argument("--schedulers", default=",".join(SCHEDULERS), help="comma-separated: ours,dcb,redbeat")
     parser.add_argument("--table-only", action="store_true", help="only the per-scheduler table (no beats/lag/e2e)")
+    parser.add_argument(
+        "--only",
+        choices=["e2e", "profiles"],
+        help="only this step: e2e = end to end (raw vs ours) and the worker profiles; profiles = the profiles",
+    )
+    parser.add_argument("--e2e-runs", type=int, default=0, help="messages per side in the e2e step (default 300/500)")
+    parser.add_argument("--repeat", type=int, default=1, help="with --only e2e: measure the pair this many times")
     args = parser.parse_args()
     sizes = [1000] if args.quick else [1000, 10_000, 50_000] + ([100_000] if args.with_100k else [])
     if args.sizes:
@@ -221,80 +238,121 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     mode = "custom" if args.sizes or args.table_only or len(schedulers) < len(SCHEDULERS) else "full"
+    if args.only:
+        mode = args.only
     report: dict[str, Any] = {"mode": "quick" if args.quick else mode, "stamp": stamp, "versions": versions()}
     report["machine"] = {"cpus": __import__("os").cpu_count(), "platform": platform.platform()}
     say(f"versions: {report['versions']}")
     began = time.monotonic()
     with services() as env:
-        say("== startup, RSS, idle tick, change pickup, burst (one beat, in-process, fixed clock where possible)")
-        report["schedulers"] = measure_all(env, sizes, budget=20.0, schedulers=schedulers)
-        if not args.table_only:
-            profile_n = 1000 if args.quick else 10_000
-            say(f"== profile of our burst of {profile_n:,} (pyinstrument; a separate pass, not in the figures above)")
-            child(env, "seed", "--scheduler", "ours", "-n", profile_n)
-            profile = RESULTS / f"{stamp}-profile-burst-ours-{profile_n}"
-            profiled = child(env, "measure", "--scheduler", "ours", "-n", profile_n, "--profile", profile)
-            say(f"  {profiled['exactly_once_summary']}; profile in {profile.relative_to(ROOT)}.txt/.html")
-
-            burst_n = 1000 if args.quick else 10_000
-            say(f"== burst of {burst_n:,} with one and two beat processes (ours)")
-            report["beats"] = {}
-            for beats in (1, 2):
-                result = two_beats(env, burst_n, beats)
-                report["beats"][beats] = result
-                say(
-                    f"  {beats} beat(s): {result['rate']:,.0f}/s ({result['seconds']:.2f} s, split {result['split']}), "
-                    f"{result['exactly_once_summary']}"
-                )
-            say(f"== the same burst of {burst_n:,} as cron schedules sharing one expression (ours)")
-            report["beats_cron"] = {}
-            for beats in (1, 2):
-                result = two_beats(env, burst_n, beats, kind="cron")
-                report["beats_cron"][beats] = result
-                say(
-                    f"  {beats} beat(s): {result['rate']:,.0f}/s ({result['seconds']:.2f} s, split {result['split']}), "
-                    f"{result['exactly_once_summary']}"
-                )
-            redbeat = report["schedulers"].get(f"redbeat:{burst_n}")
-            if redbeat:
-                for beats in (1, 2):
-                    say(
-                        f"    {beats} beat(s) vs celery-redbeat at N={burst_n:,}: "
-                        f"{fmt_ratio(stats.ratio(report['beats'][beats]['rate'], redbeat['burst_rate']))}"
-                    )
-
-            lag_n, firings = (1000, 1) if args.quick else (10_000, 1)
-            report["lag"] = {}
-            for spread, how in ((60.0, "due evenly over the minute"), (0.0, "all at one instant")):
-                say(f"== dispatch lag: {lag_n:,} schedules every 60 s, {how}, two beats, {firings} firing(s)")
-                lag = steady(env, lag_n, firings, spread=spread)
-                report["lag"]["spread" if spread else "instant"] = lag
-                say(
-                    f"  p50 {lag['p50_s']:.3f} s, p99 {lag['p99_s']:.3f} s, max {lag['max_s']:.3f} s "
-                    f"({lag['dispatched']:,} dispatches of {lag_n:,} schedules in {lag['window_s']:.0f} s)"
-                )
-
-            m = 300 if args.quick else 500
-            say(f"== end to end: {m:,} noop runs through the orchestrator vs {m:,} raw no-op tasks, one worker -c 2")
-            e2e = end_to_end(env, m, concurrency=2)
-            report["e2e"] = e2e
-            say(
-                f"  raw Celery {e2e['raw']['rate']:,.0f}/s, ours {e2e['ours']['rate']:,.0f}/s: "
-                f"ratio {e2e['ratio']:.2f} (goal >= 0.5); run statuses {e2e['ours']['statuses']}"
-            )
-            say(f"== profile of the worker's run task body, {m:,} noop runs in one process (pyinstrument, no Celery)")
-            child(env, "e2e-prepare", "--scheduler", "ours", "-n", m)
-            worker_profile = RESULTS / f"{stamp}-profile-worker-noop-{m}"
-            profiled = child(env, "worker-profile", "--profile", worker_profile)
-            report["worker_profile"] = profiled
-            say(
-                f"  {profiled['wall_ms_per_run']:.2f} ms wall, {profiled['cpu_ms_per_run']:.2f} ms CPU per run; "
-                f"profile in {worker_profile.relative_to(ROOT)}.txt"
-            )
+        if args.only:
+            m = args.e2e_runs or (300 if args.quick else 500)
+            if args.only == "e2e":
+                report["e2e_repeats"] = [end_to_end_step(env, m) for _ in range(args.repeat)]
+                report["e2e"] = report["e2e_repeats"][-1]
+            report["worker_profile"] = worker_profile_step(env, m, stamp)
+            report["solo_profile"] = solo_profile_step(env, m, stamp)
+        else:
+            run_all(env, args, report, sizes=sizes, schedulers=schedulers, stamp=stamp)
     report["seconds"] = time.monotonic() - began
     path = RESULTS / f"{stamp}-{report['mode']}.json"
     path.write_text(json.dumps(report, indent=2, default=str))
     say(f"== done in {report['seconds']:.0f} s; results in {path.relative_to(ROOT)}")
+
+
+def end_to_end_step(env: dict[str, str], m: int) -> dict[str, Any]:
+    say(f"== end to end: {m:,} noop runs through the orchestrator vs {m:,} raw no-op tasks, one worker -c 2")
+    e2e = end_to_end(env, m, concurrency=2)
+    say(
+        f"  raw Celery {e2e['raw']['rate']:,.0f}/s, ours {e2e['ours']['rate']:,.0f}/s: "
+        f"ratio {e2e['ratio']:.2f} (goal >= 0.5); run statuses {e2e['ours']['statuses']}"
+    )
+    return e2e
+
+
+def solo_profile_step(env: dict[str, str], m: int, stamp: str) -> dict[str, Any]:
+    say(f"== profile of a -P solo worker draining {m:,} noop runs (pyinstrument around the whole worker)")
+    child(env, "e2e-prepare", "--scheduler", "ours", "-n", m)
+    profile = RESULTS / f"{stamp}-profile-solo-worker-noop-{m}"
+    result = drain(env, m, 1, profile=str(profile))
+    say(f"  {result['rate']:,.0f}/s under the profiler; profile in {profile.relative_to(ROOT)}.txt")
+    return result
+
+
+def worker_profile_step(env: dict[str, str], m: int, stamp: str) -> dict[str, Any]:
+    say(f"== profile of the worker's run task body, {m:,} noop runs in one process (pyinstrument, no Celery)")
+    child(env, "e2e-prepare", "--scheduler", "ours", "-n", m)
+    worker_profile = RESULTS / f"{stamp}-profile-worker-noop-{m}"
+    profiled = child(env, "worker-profile", "--profile", worker_profile)
+    say(
+        f"  {profiled['wall_ms_per_run']:.2f} ms wall, {profiled['cpu_ms_per_run']:.2f} ms CPU per run; "
+        f"profile in {worker_profile.relative_to(ROOT)}.txt"
+    )
+    return profiled
+
+
+def run_all(
+    env: dict[str, str],
+    args: argparse.Namespace,
+    report: dict[str, Any],
+    *,
+    sizes: list[int],
+    schedulers: tuple[str, ...],
+    stamp: str,
+) -> None:
+    say("== startup, RSS, idle tick, change pickup, burst (one beat, in-process, fixed clock where possible)")
+    report["schedulers"] = measure_all(env, sizes, budget=20.0, schedulers=schedulers)
+    if args.table_only:
+        return
+    profile_n = 1000 if args.quick else 10_000
+    say(f"== profile of our burst of {profile_n:,} (pyinstrument; a separate pass, not in the figures above)")
+    child(env, "seed", "--scheduler", "ours", "-n", profile_n)
+    profile = RESULTS / f"{stamp}-profile-burst-ours-{profile_n}"
+    profiled = child(env, "measure", "--scheduler", "ours", "-n", profile_n, "--profile", profile)
+    say(f"  {profiled['exactly_once_summary']}; profile in {profile.relative_to(ROOT)}.txt/.html")
+
+    burst_n = 1000 if args.quick else 10_000
+    say(f"== burst of {burst_n:,} with one and two beat processes (ours)")
+    report["beats"] = {}
+    for beats in (1, 2):
+        result = two_beats(env, burst_n, beats)
+        report["beats"][beats] = result
+        say(
+            f"  {beats} beat(s): {result['rate']:,.0f}/s ({result['seconds']:.2f} s, split {result['split']}), "
+            f"{result['exactly_once_summary']}"
+        )
+    say(f"== the same burst of {burst_n:,} as cron schedules sharing one expression (ours)")
+    report["beats_cron"] = {}
+    for beats in (1, 2):
+        result = two_beats(env, burst_n, beats, kind="cron")
+        report["beats_cron"][beats] = result
+        say(
+            f"  {beats} beat(s): {result['rate']:,.0f}/s ({result['seconds']:.2f} s, split {result['split']}), "
+            f"{result['exactly_once_summary']}"
+        )
+    redbeat = report["schedulers"].get(f"redbeat:{burst_n}")
+    if redbeat:
+        for beats in (1, 2):
+            say(
+                f"    {beats} beat(s) vs celery-redbeat at N={burst_n:,}: "
+                f"{fmt_ratio(stats.ratio(report['beats'][beats]['rate'], redbeat['burst_rate']))}"
+            )
+
+    lag_n, firings = (1000, 1) if args.quick else (10_000, 1)
+    report["lag"] = {}
+    for spread, how in ((60.0, "due evenly over the minute"), (0.0, "all at one instant")):
+        say(f"== dispatch lag: {lag_n:,} schedules every 60 s, {how}, two beats, {firings} firing(s)")
+        lag = steady(env, lag_n, firings, spread=spread)
+        report["lag"]["spread" if spread else "instant"] = lag
+        say(
+            f"  p50 {lag['p50_s']:.3f} s, p99 {lag['p99_s']:.3f} s, max {lag['max_s']:.3f} s "
+            f"({lag['dispatched']:,} dispatches of {lag_n:,} schedules in {lag['window_s']:.0f} s)"
+        )
+
+    m = args.e2e_runs or (300 if args.quick else 500)
+    report["e2e"] = end_to_end_step(env, m)
+    report["worker_profile"] = worker_profile_step(env, m, stamp)
+    report["solo_profile"] = solo_profile_step(env, m, stamp)
 
 
 if __name__ == "__main__":

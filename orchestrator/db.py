@@ -28,13 +28,17 @@ def is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def execute(sql: str, params: Sequence[Any], *, fetch: bool = False, binary: bool = False) -> list[tuple[Any, ...]]:
+def execute(
+    sql: str, params: Sequence[Any], *, fetch: bool = False, binary: bool = False, prepare: bool = False
+) -> list[tuple[Any, ...]]:
     """Run one statement; server-side binding on PostgreSQL, Django's cursor elsewhere.
 
     ``binary`` reads the results in PostgreSQL's binary format. The parameters' format is the
     placeholder's: write ``%b`` for the column arrays of the hot statements. With ``%s`` psycopg
     sends a list as a text array, quoting and escaping every element (about 40 µs per element of
-    a JSON text array, measured); in binary it costs under 1 µs.
+    a JSON text array, measured); in binary it costs under 1 µs. ``prepare`` prepares the
+    statement on the connection the first time and reuses the plan afterwards (for the worker's
+    per-run statements; ``settings.DB_PREPARED_STATEMENTS`` turns it off).
     """
     if not is_postgres():
         with connection.cursor() as cursor:
@@ -45,7 +49,7 @@ def execute(sql: str, params: Sequence[Any], *, fetch: bool = False, binary: boo
     connection.ensure_connection()
     started = time.monotonic()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=False, binary=binary)
+        cursor.execute(sql, params, prepare=prepare and settings.DB_PREPARED_STATEMENTS, binary=binary)
         rows = list(cursor.fetchall()) if fetch else []
     if connection.queries_logged:
         connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})

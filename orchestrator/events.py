@@ -88,8 +88,11 @@ def record_events(events: Sequence[Mapping[str, Any]], path: str | os.PathLike[s
     target = _resolve(path)
     encoded = [_encode(event) for event in events]
     payload = b"".join(data for _, data in encoded)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    except FileNotFoundError:  # its folder is made on the first write only: not a mkdir per event
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         start = os.fstat(fd).st_size

@@ -93,6 +93,9 @@ def _publish_with_celery(messages: Sequence[RunMessage]) -> None:
                     shadow=shadow_of(message),
                     soft_time_limit=message.timeout_seconds,
                     time_limit=message.timeout_seconds + margin,
+                    # the run's outcome is its row; without this header (which defaults to
+                    # False here, unlike ``send_task``) the worker writes a result row per run
+                    ignore_result=True,
                 )
                 amqp.send_task_message(
                     producer,
@@ -151,7 +154,15 @@ def _standard_wire() -> Wire | None:
     ):
         return None
     sample = app.amqp.create_task_message(
-        "sample", RUN_TASK_NAME, ["sample", 0], {}, argsrepr="", kwargsrepr="{}", shadow="", soft_time_limit=1
+        "sample",
+        RUN_TASK_NAME,
+        ["sample", 0],
+        {},
+        argsrepr="",
+        kwargsrepr="{}",
+        shadow="",
+        soft_time_limit=1,
+        ignore_result=True,  # as ``_publish_with_celery``: no result row per run
     )
     _, _, embed = sample.body
     headers = {key: value for key, value in sample.headers.items() if key not in _PER_MESSAGE}

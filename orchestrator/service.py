@@ -325,7 +325,9 @@ def finish_run(
             run_id, attempt=attempt, status=status, started=started, now=now, error=error, result=result
         )
     encoded = None if result is None else json.dumps(result)
-    return bool(db.execute(_FINISH_PG, [status, started, now, error, encoded, run_id, attempt + 1], fetch=True))
+    return bool(
+        db.execute(_FINISH_PG, [status, started, now, error, encoded, run_id, attempt + 1], fetch=True, prepare=True)
+    )
 
 
 def claim_run(run_id: uuid.UUID | str, *, attempt: int, worker: str, now: datetime) -> Run | None:
@@ -339,7 +341,7 @@ def claim_run(run_id: uuid.UUID | str, *, attempt: int, worker: str, now: dateti
         if not Run.objects.claim(run_uuid, attempt=attempt, worker=worker, now=now):
             return None
         return Run.objects.select_related("job").get(id=run_uuid)
-    rows = db.execute(_CLAIM_PG, [now, worker, run_uuid, attempt], fetch=True)
+    rows = db.execute(_CLAIM_PG, [now, worker, run_uuid, attempt], fetch=True, prepare=True)
     if not rows:
         return None
     trigger, snapshot, created_at, wait_reason, job_id, key, queue, timeout, retries, job_max = rows[0]

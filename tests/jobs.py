@@ -66,3 +66,13 @@ def crash(ctx: RunContext) -> Mapping[str, Any]:
     if how == "leak":
         _leaked.append(b"\x01" * (int(ctx.params.get("mb", 64)) * 1024 * 1024))  # touched: resident
     return {"pid": os.getpid(), "leaked_mb": sum(len(b) for b in _leaked) // (1024 * 1024)}
+
+
+@job("db_backend", description="Test job: reports its pool process and the PostgreSQL backend it talks to.")
+def db_backend(ctx: RunContext) -> Mapping[str, Any]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (backend,) = cursor.fetchone() or (None,)
+    return {"pid": os.getpid(), "backend": backend}

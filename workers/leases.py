@@ -14,6 +14,7 @@ to ``ostinato:waiting:<scope>`` (in the same call), and a release wakes the olde
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
@@ -123,6 +124,37 @@ return freed
 """
 
 
+# KEYS: lease key. ARGV: run id, the limit key prefix, the waiting key prefix. ``_RELEASE`` plus,
+# for each scope a slot was freed in, its longest waiter taken out of the waiting room (or '').
+_RELEASE_AND_WAKE = """
+local value = redis.call('GET', KEYS[1])
+redis.call('DEL', KEYS[1])
+local out = {}
+if value then
+  for key in string.gmatch(value, '[^\\n]+') do
+    if redis.call('ZREM', key, ARGV[1]) == 1 then
+      local popped = redis.call('ZPOPMIN', ARGV[3] .. string.sub(key, #ARGV[2] + 1))
+      table.insert(out, key)
+      table.insert(out, popped[1] or '')
+    end
+  end
+end
+return out
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Freed:
+    """A slot freed in ``scope``, and the run taken out of its waiting room for it (None: nobody waited)."""
+
+    scope: str
+    woken: str | None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class Leases:
     """The lease operations, each one round trip to Redis."""
 
@@ -131,6 +163,7 @@ class Leases:
         self._acquire = self.client.register_script(_ACQUIRE)
         self._renew = self.client.register_script(_RENEW)
         self._release = self.client.register_script(_RELEASE)
+        self._release_and_wake = self.client.register_script(_RELEASE_AND_WAKE)
 
     def acquire(self, run_id: uuid.UUID | str, limits: Sequence[Limit], *, ttl_seconds: float) -> Acquired:
         """Take a slot in every limit at once, or none; when one is full, join its waiting room."""
@@ -152,10 +185,32 @@ class Leases:
         keys = [lease_key(run_id), *(limit_key(lim.scope) for lim in limits)]
         return bool(self._renew(keys=keys, args=[str(run_id), int(ttl_seconds * 1000)]))
 
+    def renew_many(self, held: Sequence[tuple[str, Sequence[Limit], float]]) -> list[str]:
+        """``renew`` for many runs in one pipelined round trip; returns the run ids whose leases were restored."""
+        if not held:
+            return []
+        with self.client.pipeline(transaction=False) as pipe:
+            for run_id, limits, ttl_seconds in held:
+                keys = [lease_key(run_id), *(limit_key(lim.scope) for lim in limits)]
+                self._renew(keys=keys, args=[str(run_id), int(ttl_seconds * 1000)], client=pipe)
+            existed = pipe.execute()
+        return [run_id for (run_id, _, _), ok in zip(held, existed, strict=True) if not ok]
+
     def release(self, run_id: uuid.UUID | str) -> list[str]:
         """Free the run's slots and heartbeat; returns the scopes a slot was freed in (idempotent)."""
         freed = self._release(keys=[lease_key(run_id)], args=[str(run_id)])
         return [_scope_of(key.decode() if isinstance(key, bytes) else str(key)) for key in freed]
+
+    def release_and_wake(self, run_id: uuid.UUID | str) -> list[Freed]:
+        """``release``, and in the same round trip take the longest waiter of each scope a slot was freed in.
+
+        Most releases free a slot nobody waits for: the caller then needs no further round trip.
+        """
+        flat = self._release_and_wake(keys=[lease_key(run_id)], args=[str(run_id), limit_key(""), waiting_key("")])
+        return [
+            Freed(scope=_scope_of(_text(key)), woken=_text(woken) or None)
+            for key, woken in zip(flat[::2], flat[1::2], strict=True)
+        ]
 
     def wake(self, scope: str, count: int = 1) -> list[str]:
         """Take the ``count`` longest-waiting run ids of ``scope`` out of its waiting room."""
@@ -183,34 +238,91 @@ class Leases:
         return counts
 
 
-class Heartbeat:
-    """Renews a running run's leases every third of their TTL until the run ends, then releases them."""
+class Renewer:
+    """One thread per process renews the leases of every run the process is executing.
 
-    def __init__(self, leases: Leases, run_id: uuid.UUID | str, limits: Sequence[Limit], *, ttl_seconds: float) -> None:
-        self._leases = leases
+    A thread per run cost more than the rest of a short run (its start and join, see
+    docs/BENCHMARKS.md); one thread per process renews every held lease once per round, a round
+    every third of the TTL, in one pipelined round trip. ``hold`` and ``drop`` take the lock a
+    round holds: once ``drop`` returns, nothing renews the run's lease again, so a release after
+    it is final (a renewal after the release would take the slots back until the TTL ran out).
+    A forked child starts with nothing held and starts its own thread on first use; a killed
+    process renews nothing, and its leases expire by themselves.
+    """
+
+    def __init__(self, leases: Leases, *, period_seconds: float) -> None:
+        self.leases = leases
+        self._period = period_seconds
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._held: dict[str, tuple[list[Limit], float]] = {}
+        self._thread: threading.Thread | None = None
+
+    def hold(self, run_id: uuid.UUID | str, limits: Sequence[Limit], *, ttl_seconds: float) -> None:
+        """Renew ``run_id``'s leases (taken with ``Leases.acquire``) until ``drop``."""
+        with self._lock:
+            self._held[str(run_id)] = (list(limits), ttl_seconds)
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._loop, name="lease-renewer", daemon=True)
+                self._thread.start()
+
+    def drop(self, run_id: uuid.UUID | str) -> None:
+        """Stop renewing ``run_id``; waits for a round in progress to end."""
+        with self._lock:
+            self._held.pop(str(run_id), None)
+
+    def held(self) -> list[str]:
+        """The run ids renewed now."""
+        with self._lock:
+            return list(self._held)
+
+    def close(self) -> None:
+        """Stop the thread (renewing nothing more); the next ``hold`` starts a new one."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self._period + 5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._period):
+            with self._lock:
+                if self._held:
+                    self._round()
+
+    def _round(self) -> None:
+        held = [(run_id, limits, ttl) for run_id, (limits, ttl) in self._held.items()]
+        try:
+            restored = self.leases.renew_many(held)
+        except redis.RedisError as exc:
+            logger.warning("could not renew the leases of %d run(s): %s", len(held), exc)
+            return
+        for run_id in restored:
+            logger.warning("the leases of run %s had expired; restored them", run_id)
+
+
+class Heartbeat:
+    """A run's leases renewed by its process's ``Renewer`` while the run runs, released when it ends."""
+
+    def __init__(
+        self, renewer: Renewer, run_id: uuid.UUID | str, limits: Sequence[Limit], *, ttl_seconds: float
+    ) -> None:
+        self._renewer = renewer
         self._run_id = run_id
         self._limits = list(limits)
         self._ttl = ttl_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"lease-heartbeat-{run_id}", daemon=True)
-        self.freed: list[str] = []
+        self.freed: list[Freed] = []
 
     def __enter__(self) -> Heartbeat:
-        self._thread.start()
+        self._renewer.hold(self._run_id, self._limits, ttl_seconds=self._ttl)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self._ttl)
+        self._renewer.drop(self._run_id)
         try:
-            self.freed = self._leases.release(self._run_id)
+            self.freed = self._renewer.leases.release_and_wake(self._run_id)
         except redis.RedisError as exc:
             logger.warning("could not release the leases of run %s (they expire by themselves): %s", self._run_id, exc)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self._ttl / 3):
-            try:
-                if not self._leases.renew(self._run_id, self._limits, ttl_seconds=self._ttl):
-                    logger.warning("the leases of run %s had expired; restored them", self._run_id)
-            except redis.RedisError as exc:
-                logger.warning("could not renew the leases of run %s: %s", self._run_id, exc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -25,7 +26,7 @@ from orchestrator import db, service
 from orchestrator.publish import RUN_TASK_NAME
 from project.celery import app
 from workers.delivery import WAITING_PREFIX, limits_for
-from workers.leases import Heartbeat, Leases
+from workers.leases import Freed, Heartbeat, Leases, Renewer
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,12 @@ WAKE_ATTEMPTS = 5
 def leases() -> Leases:
     """One per process (its Redis client is per thread): the scripts are registered once."""
     return Leases()
+
+
+@cache
+def renewer() -> Renewer:
+    """The process's one lease-renewer thread (started on first use, also in a forked pool process)."""
+    return Renewer(leases(), period_seconds=float(settings.SCHEDULER_LEASE_TTL_SECONDS) / 3)
 
 
 @app.task(name=RUN_TASK_NAME, bind=True, ignore_result=True)
@@ -75,22 +82,30 @@ def run(self: Task[Any, Any], run_id: str, attempt: int = 0) -> str:
         return WAITING
     # The job starts now, not at the claim: recorded intervals then never overlap beyond the limits.
     claimed.started_at = timezone.now()
-    heartbeat = Heartbeat(leases(), claimed.id, limits, ttl_seconds=ttl)
+    heartbeat = Heartbeat(renewer(), claimed.id, limits, ttl_seconds=ttl)
     with heartbeat:
         outcome = service.execute_claimed(claimed, timeout_exceptions=(SoftTimeLimitExceeded,))
     wake_waiters(leases(), heartbeat.freed)
     return outcome.status
 
 
-def wake_waiters(pool: Leases, scopes: list[str]) -> None:
-    """For each scope a slot was freed in, publish the longest-waiting run that still waits."""
+def wake_waiters(pool: Leases, freed: Sequence[Freed]) -> None:
+    """For each slot freed, publish the longest-waiting run that still waits.
+
+    The release already took each scope's longest waiter (``Leases.release_and_wake``); only
+    when that one no longer waits is the waiting room asked again.
+    """
     now = timezone.now()
-    for scope in scopes:
-        for _ in range(WAKE_ATTEMPTS):
+    for slot in freed:
+        if slot.woken is None:
+            continue  # nobody waited
+        if service.publish_woken([slot.woken], now=now):
+            continue
+        for _ in range(WAKE_ATTEMPTS - 1):
             try:
-                woken = pool.wake(scope)
+                woken = pool.wake(slot.scope)
             except redis.RedisError as exc:
-                logger.warning("could not wake waiters of %s: %s", scope, exc)
+                logger.warning("could not wake waiters of %s: %s", slot.scope, exc)
                 return
             if not woken or service.publish_woken(woken, now=now):
                 break

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from orchestrator.publish import INFLIGHT_KEY
-from workers.leases import Leases, Limit, lease_key, limit_key, waiting_key
+from workers.leases import Freed, Leases, Limit, lease_key, limit_key, waiting_key
 
 JOB = Limit(scope="job:demo", capacity=2, label="job demo max_concurrency=2")
 GLOBAL = Limit(scope="global", capacity=3, label="SCHEDULER_MAX_GLOBAL_RUNS=3")
@@ -65,3 +65,18 @@ def test_renewal_extends_and_restores_a_lost_lease(redis_db):
     redis_db.flushdb()  # Redis lost its data while the run was still running
     assert leases.renew("a", [JOB], ttl_seconds=30) is False
     assert leases.alive(["a"]) == {"a"} and redis_db.zcard(limit_key("job:demo")) == 1
+
+
+def test_a_release_takes_the_longest_waiter_of_each_freed_scope_in_the_same_call(redis_db):
+    leases = Leases(redis_db)
+    wide = Limit(scope="global", capacity=5, label="SCHEDULER_MAX_GLOBAL_RUNS=5")
+    for holder in ("a", "b"):
+        assert leases.acquire(holder, [JOB, wide], ttl_seconds=30).granted
+    for waiter in ("w1", "w2"):
+        assert not leases.acquire(waiter, [JOB, wide], ttl_seconds=30).granted
+        time.sleep(0.002)
+    # the job's room had waiters, the global one none: nobody to wake there, no further round trip
+    assert leases.release_and_wake("a") == [Freed(scope="job:demo", woken="w1"), Freed(scope="global", woken=None)]
+    assert [m.decode() for m in redis_db.zrange(waiting_key("job:demo"), 0, -1)] == ["w2"]
+    assert leases.alive(["a", "b"]) == {"b"} and redis_db.zcard(limit_key("global")) == 1
+    assert leases.release_and_wake("a") == [], "releasing twice frees nothing and wakes nobody"
