@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -223,10 +223,36 @@ class StateCollector(Collector):
 # --- exposition -----------------------------------------------------------------------------------
 
 
+class _FolderCollector(multiprocess.MultiProcessCollector):
+    """prometheus_client's multiprocess collector, tolerant of processes starting and ending.
+
+    A process creates its ``*.db`` file empty and sizes it a moment later; a scrape in between
+    failed reading it (``struct.error``, seen in the test suite), and a file removed between the
+    listing and the read failed it too. Empty files are skipped, and a vanished one retried once.
+    """
+
+    def collect(self) -> Any:
+        for attempt in range(2):
+            files = [str(path) for path in Path(self._path).glob("*.db") if _initialised(path)]
+            try:
+                return self.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+            except FileNotFoundError:
+                if attempt:
+                    raise
+        return []
+
+
+def _initialised(path: Path) -> bool:
+    try:
+        return path.stat().st_size >= 8  # the header: how much of the file is in use
+    except OSError:
+        return False
+
+
 def registry_for(role: Literal["web", "process"]) -> CollectorRegistry:
     """Everything in the multiprocess folder; plus the state metrics for the web's exposition."""
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=str(settings.METRICS_MULTIPROC_DIR))  # type: ignore[no-untyped-call]
+    _FolderCollector(registry, path=str(settings.METRICS_MULTIPROC_DIR))  # type: ignore[no-untyped-call]
     if role == "web":
         registry.register(StateCollector())
     return registry

@@ -144,6 +144,17 @@ def test_metrics_show_runs_lag_skips_misses_queues_and_limit_slots(live, redis_d
     assert not any(name == "ostinato_queue_depth" for name, _ in from_worker)
 
 
+def test_a_process_file_still_being_created_does_not_break_a_scrape(settings):
+    metrics.RUNS_FINISHED.labels("noop", "succeeded").inc()  # this process's own file, with a value
+    half_made = Path(settings.METRICS_MULTIPROC_DIR) / "counter_999999.db"
+    half_made.write_bytes(b"")  # a process that has created its file and not yet sized it
+    try:
+        families = parse(metrics.render("process").decode())
+    finally:
+        half_made.unlink()
+    assert (value(families, "ostinato_runs_finished_total", job="noop", status="succeeded") or 0) >= 1
+
+
 def test_event_log_write_failures_are_counted(settings, tmp_path: Path):
     before = value(parse(metrics.render("process").decode()), "ostinato_event_log_write_failures_total") or 0
     settings.EVENTS_PATH = tmp_path  # a folder: every write fails
