@@ -36,20 +36,20 @@ BENCH_INTERVAL = 3600  # every seeded schedule fires hourly: after its burst it 
 REDBEAT_PREFIX = "bench-redbeat:"
 
 
-def rss_mb() -> float:
+def _status_mb(field: str) -> float:
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def rss_mb() -> float:
+    return _status_mb("VmRSS")
 
 
 def peak_rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    return _status_mb("VmHWM")
 
 
 def redis_client() -> redis.Redis:

@@ -224,13 +224,12 @@ def _publish_direct(wire: Wire, messages: Sequence[RunMessage]) -> None:
     by_queue: dict[str, list[bytes]] = defaultdict(list)
     for message in messages:
         by_queue[message.queue].append(encode(wire, message, margin=margin))
-    ttl_ms = int(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)) * 1000
     pipe = client().pipeline(transaction=False)
     for queue, entries in by_queue.items():
         for start in range(0, len(entries), PIPELINE_SIZE):
             # LPUSH of several values pushes them in order: the first message is the first taken (BRPOP)
             pipe.lpush(queue, *entries[start : start + PIPELINE_SIZE])
-    pipe.zadd(INFLIGHT_KEY, dict.fromkeys((str(m.run_id) for m in messages), int(time.time() * 1000) + ttl_ms))
+    pipe.zadd(INFLIGHT_KEY, _in_flight_notes(messages))
     results = pipe.execute(raise_on_error=False)
     failed = [result for result in results[:-1] if isinstance(result, Exception)]
     if failed:
@@ -246,16 +245,20 @@ def _mark_in_flight(messages: Sequence[RunMessage]) -> None:
     ``lost_messages`` finds the queued runs whose note is gone. Best effort: a missing note only
     means the run is published once more, which executes once.
     """
-    from django.conf import settings
-
     from project.redis import client
 
-    ttl_ms = int(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)) * 1000
-    expires = int(time.time() * 1000) + ttl_ms
     try:
-        client().zadd(INFLIGHT_KEY, {str(message.run_id): expires for message in messages})
+        client().zadd(INFLIGHT_KEY, _in_flight_notes(messages))
     except Exception as exc:  # Redis went away right after the publish
         logger.warning("could not note %d message(s) in flight: %s", len(messages), exc)
+
+
+def _in_flight_notes(messages: Sequence[RunMessage]) -> dict[str, int]:
+    """Each message's in-flight note: run id -> when it expires (ms), a visibility timeout from now."""
+    from django.conf import settings
+
+    ttl_ms = int(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)) * 1000
+    return dict.fromkeys((str(message.run_id) for message in messages), int(time.time() * 1000) + ttl_ms)
 
 
 def lost_messages(run_ids: Sequence[uuid.UUID | str]) -> list[str]:

@@ -160,8 +160,7 @@ class _Shared:
         return found
 
 
-def _claimed(row: Sequence[Any], shared: _Shared | None = None) -> Claimed:
-    shared = shared or _Shared()
+def _claimed(row: Sequence[Any], shared: _Shared) -> Claimed:
     (
         sid, name, tenant, kind, cron, interval_seconds, run_at, zone, start_at, end_at, next_run_at, jitter,
         misfire_policy, misfire_grace, overlap_policy, max_concurrency, params, job_id, job_key, queue,

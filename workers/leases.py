@@ -108,24 +108,9 @@ return existed
 """
 )
 
-# KEYS: lease key. ARGV: run id. Returns the limit keys a slot was freed in.
-_RELEASE = """
-local value = redis.call('GET', KEYS[1])
-redis.call('DEL', KEYS[1])
-local freed = {}
-if value then
-  for key in string.gmatch(value, '[^\\n]+') do
-    if redis.call('ZREM', key, ARGV[1]) == 1 then
-      table.insert(freed, key)
-    end
-  end
-end
-return freed
-"""
-
-
-# KEYS: lease key. ARGV: run id, the limit key prefix, the waiting key prefix. ``_RELEASE`` plus,
-# for each scope a slot was freed in, its longest waiter taken out of the waiting room (or '').
+# KEYS: lease key. ARGV: run id, the limit key prefix, the waiting key prefix, '1' to wake.
+# Frees the run's slots and heartbeat; returns, for each scope a slot was freed in, its limit key
+# and (when waking) its longest waiter taken out of the waiting room, else ''.
 _RELEASE_AND_WAKE = """
 local value = redis.call('GET', KEYS[1])
 redis.call('DEL', KEYS[1])
@@ -133,9 +118,12 @@ local out = {}
 if value then
   for key in string.gmatch(value, '[^\\n]+') do
     if redis.call('ZREM', key, ARGV[1]) == 1 then
-      local popped = redis.call('ZPOPMIN', ARGV[3] .. string.sub(key, #ARGV[2] + 1))
+      local woken = ''
+      if ARGV[4] == '1' then
+        woken = redis.call('ZPOPMIN', ARGV[3] .. string.sub(key, #ARGV[2] + 1))[1] or ''
+      end
       table.insert(out, key)
-      table.insert(out, popped[1] or '')
+      table.insert(out, woken)
     end
   end
 end
@@ -162,7 +150,6 @@ class Leases:
         self.client = client or redis_client()
         self._acquire = self.client.register_script(_ACQUIRE)
         self._renew = self.client.register_script(_RENEW)
-        self._release = self.client.register_script(_RELEASE)
         self._release_and_wake = self.client.register_script(_RELEASE_AND_WAKE)
 
     def acquire(self, run_id: uuid.UUID | str, limits: Sequence[Limit], *, ttl_seconds: float) -> Acquired:
@@ -198,15 +185,18 @@ class Leases:
 
     def release(self, run_id: uuid.UUID | str) -> list[str]:
         """Free the run's slots and heartbeat; returns the scopes a slot was freed in (idempotent)."""
-        freed = self._release(keys=[lease_key(run_id)], args=[str(run_id)])
-        return [_scope_of(key.decode() if isinstance(key, bytes) else str(key)) for key in freed]
+        return [freed.scope for freed in self._free(run_id, wake=False)]
 
     def release_and_wake(self, run_id: uuid.UUID | str) -> list[Freed]:
         """``release``, and in the same round trip take the longest waiter of each scope a slot was freed in.
 
         Most releases free a slot nobody waits for: the caller then needs no further round trip.
         """
-        flat = self._release_and_wake(keys=[lease_key(run_id)], args=[str(run_id), limit_key(""), waiting_key("")])
+        return self._free(run_id, wake=True)
+
+    def _free(self, run_id: uuid.UUID | str, *, wake: bool) -> list[Freed]:
+        args = [str(run_id), limit_key(""), waiting_key(""), "1" if wake else "0"]
+        flat = self._release_and_wake(keys=[lease_key(run_id)], args=args)
         return [
             Freed(scope=_scope_of(_text(key)), woken=_text(woken) or None)
             for key, woken in zip(flat[::2], flat[1::2], strict=True)
