@@ -531,6 +531,7 @@ def step_burst_worker(args: argparse.Namespace) -> dict[str, Any]:
     if delay > 0:
         time.sleep(delay)
     begun = time.time()
+    cpu_begun = time.process_time()
     dispatched = 0
     while True:
         cycle = dispatcher.cycle()
@@ -541,7 +542,8 @@ def step_burst_worker(args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(cycle.sleep_seconds)
     dispatcher.close()
     ended = time.time()
-    return {"begun": begun, "ended": ended, "published": dispatched}
+    cpu = time.process_time() - cpu_begun
+    return {"begun": begun, "ended": ended, "published": dispatched, "cpu_s": cpu}
 
 
 def step_verify(args: argparse.Namespace) -> dict[str, Any]:
