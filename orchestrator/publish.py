@@ -22,7 +22,6 @@ import base64
 import contextlib
 import json
 import logging
-import os
 import time
 import uuid
 from collections import defaultdict
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from functools import cache
 from json.encoder import encode_basestring_ascii as _quote
 
+from orchestrator import ids
 from orchestrator.errors import PublishError
 
 logger = logging.getLogger(__name__)
@@ -190,12 +190,6 @@ def _direct_wire() -> Wire | None:
     return _standard_wire()
 
 
-def _delivery_tag() -> str:
-    """A random UUID-shaped tag, as kombu's; ``uuid.uuid4()`` costs several times more."""
-    raw = os.urandom(16).hex()
-    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
-
-
 def encode(wire: Wire, message: RunMessage, *, margin: float) -> bytes:
     """The Redis list entry kombu's Redis transport would write for ``message`` (see ``Wire``).
 
@@ -210,7 +204,7 @@ def encode(wire: Wire, message: RunMessage, *, margin: float) -> bytes:
         f'"shadow": {_quote(shadow_of(message))}, "argsrepr": {_quote(message.label)}, '
         f'"timelimit": [{float(soft + margin)!r}, {soft}]}}, "properties": {{{wire.properties}, '
         f'"correlation_id": {task_id}, "delivery_info": {{"exchange": "", "routing_key": {_quote(message.queue)}}}, '
-        f'"delivery_tag": "{_delivery_tag()}"}}}}'
+        f'"delivery_tag": "{ids.uuid4_text()}"}}}}'
     ).encode("ascii")
 
 

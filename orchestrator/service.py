@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from orchestrator import db, events, guards, hooks, publish, registry, store
+from orchestrator import db, events, guards, hooks, ids, publish, registry, store
 from orchestrator.context import RunContext
 from orchestrator.errors import PublishError
 from orchestrator.models import ACTIVE_STATUSES, Directive, Job, Run, RunStatus, RunTrigger
@@ -157,7 +157,7 @@ def plan_run(
     if trigger not in _TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}")
     return PlannedRun(
-        id=uuid.uuid4(), job_id=job_id, trigger=trigger, directive_snapshot={**base, **context}, created_at=now
+        id=ids.uuid4(), job_id=job_id, trigger=trigger, directive_snapshot={**base, **context}, created_at=now
     )
 
 
