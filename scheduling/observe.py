@@ -33,18 +33,17 @@ def observe_tick(report: TickReport) -> None:
     from scheduling import metrics
 
     started = report.started_at
-    lag_by_queue: dict[str, Any] = {}  # a burst has thousands of items and few queues
+    lags_by_queue: dict[str, list[float]] = {}  # a burst has thousands of items and few queues
     for item in report.handled:
         if item.action == "dispatch" and started is not None:
             lag = max(0.0, (started - item.scheduled_for).total_seconds())
-            histogram = lag_by_queue.get(item.queue)
-            if histogram is None:
-                histogram = lag_by_queue[item.queue] = metrics.DISPATCH_LAG.labels(item.queue)
-            histogram.observe(lag)
+            lags_by_queue.setdefault(item.queue, []).append(lag)
         elif item.action == "skip":
             metrics.OCCURRENCES_SKIPPED.labels(item.schedule, metrics.reason_code(item.reason)).inc()
         elif item.action == "miss":
             metrics.OCCURRENCES_MISSED.labels(item.schedule, metrics.reason_code(item.reason)).inc(item.missed_count)
+    for queue, lags in lags_by_queue.items():
+        metrics.observe_all(metrics.DISPATCH_LAG.labels(queue), lags)
     metrics.sync_event_log_failures()
 
 
