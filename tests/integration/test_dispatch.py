@@ -57,6 +57,15 @@ def test_a_ticks_query_count_does_not_grow_with_what_exists_or_what_is_due(due, 
     assert redis_db.llen("default") == due
 
 
+def test_the_schedule_table_carries_no_index_that_dispatch_pays_for_and_nothing_reads():
+    """Each dispatch writes a new entry into every index of the schedule table (``due_at`` moves)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'scheduling_schedule'")
+        names = {row[0] for row in cursor.fetchall()}
+    assert not {name for name in names if name.endswith("_like")}, names  # varchar_pattern_ops: no LIKE 'x%' here
+    assert len(names) == 6, names  # pk, unique name, due (partial), tenant, job, directive
+
+
 def test_an_existing_occurrence_is_a_normal_outcome_not_an_error(redis_db):
     schedule = factories.schedule("noop", interval_seconds=60)
     Schedule.objects.filter(pk=schedule.pk).update(next_run_at=NOW, due_at=NOW)
