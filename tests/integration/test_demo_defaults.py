@@ -29,7 +29,15 @@ def demo_env(tmp_path: Path, request: pytest.FixtureRequest):
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY", "EVENTS_PATH", "ARTIFACTS_DIR")
+        if key
+        not in (
+            "DATABASE_URL",
+            "REDIS_URL",
+            "DJANGO_SECRET_KEY",
+            "EVENTS_PATH",
+            "ARTIFACTS_DIR",
+            "PROMETHEUS_MULTIPROC_DIR",
+        )
         and not key.startswith("PYTEST_")
     }
     var = tmp_path / "var"
@@ -155,9 +163,13 @@ def test_the_same_flow_on_sqlite_and_the_embedded_redis(demo_env, tmp_path: Path
 
 
 def test_demo_command_shows_runs_within_ten_seconds_and_leaves_nothing_behind(demo_env):
-    procs, _var = demo_env
+    procs, var = demo_env
+    stale = var / "metrics" / "counter_424242.db"  # a process of an earlier demo
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"\0" * 16)
     demo = procs.manage("demo", "demo", "--for", "25", "--port", "0")
     wait_until(lambda: "Ostinato demo is running" in demo.output(), timeout=90, message="the demo to start")
+    assert not stale.exists()  # its counts are not this demo's
     started = time.monotonic()
     wait_until(lambda: "run_finished" in demo.output(), timeout=10, message="a run within 10 seconds")
     assert time.monotonic() - started <= 10

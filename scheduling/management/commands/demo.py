@@ -42,6 +42,16 @@ def _free_port(host: str, preferred: int) -> int:
     raise CommandError(f"no free port near {preferred} on {host}")
 
 
+def _clear_metrics_folder() -> None:
+    """Start with an empty metrics folder, as prometheus_client's multiprocess mode expects.
+
+    Every process leaves a file there; without this a demo reported the previous demo's counts
+    as its own, and the folder grew with every run.
+    """
+    for stale in Path(settings.METRICS_MULTIPROC_DIR).glob("*.db"):
+        stale.unlink(missing_ok=True)
+
+
 class Command(BaseCommand):
     help = "Run the whole system locally (embedded defaults) and print runs as they happen."
 
@@ -60,11 +70,13 @@ class Command(BaseCommand):
         ensure_embedded()
         logs = Path(settings.VAR_DIR) / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        _clear_metrics_folder()
         port = _free_port(options["host"], options["port"])
         python = sys.executable
+        level = settings.LOG_LEVEL.lower()  # Celery's -l would otherwise override LOG_LEVEL in beat and worker
         commands = {
             "web": [python, "manage.py", "runserver", f"{options['host']}:{port}", "--noreload"],
-            "beat": [python, "-m", "celery", "-A", "project", "beat", "-l", "info", "--pidfile="],
+            "beat": [python, "-m", "celery", "-A", "project", "beat", "-l", level, "--pidfile="],
             "worker": [
                 python,
                 "-m",
@@ -75,7 +87,7 @@ class Command(BaseCommand):
                 "-Q",
                 "default",
                 "-l",
-                "info",
+                level,
                 "-c",
                 str(options["concurrency"]),
                 "-n",
