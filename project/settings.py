@@ -297,10 +297,12 @@ EVENTS_KEEP_FILES = env_int("EVENTS_KEEP_FILES", 5, minimum=1)
 
 # --- REST API (scheduling/api) -----------------------------------------------------------------
 
+#: API tokens are refused this long after they were created or last rotated (0: never).
+API_TOKEN_MAX_AGE_SECONDS = env_int("API_TOKEN_MAX_AGE_SECONDS", 90 * 24 * 3600, minimum=0)
 REST_FRAMEWORK = {
     # Token first: an anonymous request gets 401 with ``WWW-Authenticate: Token``, not a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "scheduling.api.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["scheduling.api.permissions.ModelActionPermission"],

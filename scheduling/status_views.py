@@ -14,10 +14,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from scheduling import health, status
+from scheduling.api.authentication import ExpiringTokenAuthentication
 
 STATUS_REFRESH_SECONDS = 5
 
@@ -27,7 +27,7 @@ def _is_staff(request: HttpRequest) -> bool:
     if user is not None and user.is_authenticated:
         return bool(user.is_staff)
     try:
-        found = TokenAuthentication().authenticate(request)  # type: ignore[arg-type]  # reads only META
+        found = ExpiringTokenAuthentication().authenticate(request)  # type: ignore[arg-type]  # reads only META
     except AuthenticationFailed:
         return False
     return bool(found is not None and found[0].is_staff)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from orchestrator import artifacts
@@ -253,6 +255,31 @@ def test_api_tokens_are_revoked_by_deleting_or_rotating_them(world: World):
     assert new != old and new in out.getvalue()
     assert api.get("/api/schedules/", HTTP_AUTHORIZATION=f"Token {old}").status_code == 401
     assert api.get("/api/schedules/", HTTP_AUTHORIZATION=f"Token {new}").status_code == 200
+
+
+def test_api_tokens_expire_after_their_maximum_age(world: World, settings: LazySettings):
+    user = User.objects.create_user("robot", password="pw-robot", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_schedule"))
+    token = Token.objects.create(user=user)
+    api = Client()
+    settings.API_TOKEN_MAX_AGE_SECONDS = 3600
+    assert api.get("/api/schedules/", HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 200
+    assert "checks" in api.get("/readyz", HTTP_AUTHORIZATION=f"Token {token.key}").json()
+
+    Token.objects.filter(pk=token.pk).update(created=timezone.now() - timedelta(seconds=3601))
+    expired = api.get("/api/schedules/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert expired.status_code == 401
+    assert "expired" in expired.json()["detail"] and "drf_create_token -r" in expired.json()["detail"]
+    assert CANARY.encode() not in expired.content
+    # the detailed readiness answer is for staff only: an expired staff token gets the short one
+    assert "checks" not in api.get("/readyz", HTTP_AUTHORIZATION=f"Token {token.key}").json()
+
+    settings.API_TOKEN_MAX_AGE_SECONDS = 0  # expiry off
+    assert api.get("/api/schedules/", HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 200
+    settings.API_TOKEN_MAX_AGE_SECONDS = 3600
+    call_command("drf_create_token", "robot", reset_token=True, stdout=StringIO())  # rotation renews the age
+    fresh = Token.objects.get(user=user).key
+    assert api.get("/api/schedules/", HTTP_AUTHORIZATION=f"Token {fresh}").status_code == 200
 
 
 def test_user_text_is_escaped_on_every_page(world: World):
