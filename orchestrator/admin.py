@@ -340,7 +340,7 @@ class RunAdmin(admin.ModelAdmin):
 
     @admin.display(description="events")
     def event_table(self, obj: Run) -> SafeString:
-        found = events.events_for_run(obj.pk, limit=EVENTS_SHOWN)
+        found = events.events_for_run(obj.pk, limit=EVENTS_SHOWN, since=obj.created_at)
         shown_keys = ("ts", "event", "status", "worker", "attempt", "duration_ms")
         rows = [
             {

@@ -21,7 +21,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -252,16 +252,43 @@ def index_by(field: str, limit: int = 100, path: str | os.PathLike[str] | None =
     return grouped
 
 
+#: How far back of a run's creation ``events_for_run`` still looks: hosts' clocks disagree a little.
+CLOCK_SKEW = timedelta(minutes=5)
+_TS_PREFIX = b'{"ts":"'
+_STAMP_LENGTH = len("2026-11-23T10:00:00.123Z")
+
+
 def events_for_run(
-    run_id: str | uuid.UUID, path: str | os.PathLike[str] | None = None, limit: int = 200
+    run_id: str | uuid.UUID,
+    path: str | os.PathLike[str] | None = None,
+    limit: int = 200,
+    since: datetime | None = None,
 ) -> list[Event]:
-    """The events of one run, oldest first (scans from the end; bounded by ``limit`` matches)."""
+    """The events of one run, oldest first (scans from the end; bounded by ``limit`` matches).
+
+    ``since`` (the run's creation time) also bounds the scan: it stops at the first line written
+    more than ``CLOCK_SKEW`` before it, instead of reading the whole log for a run with few
+    events. Only lines that mention the run are parsed.
+    """
     wanted = str(run_id)
+    needle = wanted.encode("ascii")
+    floor = utc_stamp(since - CLOCK_SKEW).encode("ascii") if since is not None else None
     matches: list[Event] = []
-    for event in iter_events_backwards(path, lambda e: str(e.get("run_id", "")) == wanted):
-        matches.append(event)
-        if len(matches) >= limit:
-            break
+    try:
+        for line in _lines_backwards(_resolve(path)):
+            if floor is not None and line.startswith(_TS_PREFIX):
+                stamp = line[len(_TS_PREFIX) : len(_TS_PREFIX) + _STAMP_LENGTH]
+                if stamp < floor:  # ISO 8601 stamps of one format sort as text
+                    break
+            if needle not in line:
+                continue
+            event = _parse(line)
+            if event is not None and str(event.get("run_id", "")) == wanted:
+                matches.append(event)
+                if len(matches) >= limit:
+                    break
+    except FileNotFoundError:
+        pass
     return list(reversed(matches))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,44 @@ def test_concurrent_appends_from_many_processes_never_interleave(tmp_path: Path)
     parsed = [json.loads(line) for line in lines[:-1]]
     assert len(parsed) == 2000
     assert {(e["worker"], e["n"]) for e in parsed} == {(w, n) for w in range(4) for n in range(500)}
+
+
+def test_events_for_run_stops_at_the_runs_creation_and_parses_only_its_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    path = tmp_path / "state.jsonl"
+    created = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+    def at(moment: datetime) -> str:
+        return events.utc_stamp(moment)
+
+    stale = created - events.CLOCK_SKEW - timedelta(seconds=1)
+    events.record_events(
+        [
+            {"ts": at(stale), "event": "run_started", "run_id": "r1"},  # before the bound: never reached
+            *({"ts": at(stale), "event": "run_finished", "run_id": f"other-{i}"} for i in range(50)),
+            {"ts": at(created - timedelta(seconds=2)), "event": "schedule_enqueued", "run_id": "r1"},  # skewed clock
+            *({"ts": at(created), "event": "run_finished", "run_id": f"other-{i}"} for i in range(50)),
+            {"ts": at(created + timedelta(seconds=1)), "event": "run_started", "run_id": "r1", "note": "mentions r2"},
+            {"ts": at(created + timedelta(seconds=2)), "event": "run_finished", "run_id": "r2"},
+            {"ts": at(created + timedelta(seconds=3)), "event": "run_finished", "run_id": "r1"},
+        ],
+        path=path,
+    )
+    parsed: list[bytes] = []
+    real_parse = events._parse
+
+    def counting_parse(line: bytes) -> events.Event | None:
+        parsed.append(line)
+        return real_parse(line)
+
+    monkeypatch.setattr(events, "_parse", counting_parse)
+    found = events.events_for_run("r1", path=path, since=created)
+    assert [e["event"] for e in found] == ["schedule_enqueued", "run_started", "run_finished"]  # oldest first
+    assert all(b"r1" in line for line in parsed) and len(parsed) == 3  # no other run's line was parsed
+    # without a bound, the whole log is read
+    assert len(events.events_for_run("r1", path=path)) == 4 and events.events_for_run("r1", path=path)[0][
+        "ts"
+    ] < events.utc_stamp(created)
+    assert [e["event"] for e in events.events_for_run("r2", path=path, since=created)] == ["run_finished"]
+    assert events.events_for_run("r1", path=path, since=created, limit=2)[-1]["event"] == "run_finished"
