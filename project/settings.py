@@ -238,6 +238,11 @@ SCHEDULER_TICK_SECONDS = env_seconds("SCHEDULER_TICK_SECONDS", 1.0, millisecond_
 CELERY_BEAT_MAX_LOOP_INTERVAL = SCHEDULER_TICK_SECONDS
 #: Due schedules claimed per transaction.
 SCHEDULER_BATCH_SIZE = env_int("SCHEDULER_BATCH_SIZE", 500, minimum=1)
+#: A burst (at least SCHEDULER_BATCH_SIZE schedules due at one moment) is prepared up to this long
+#: before that moment: claimed, planned and written in a transaction that commits at the moment.
+SCHEDULER_PREPARE_AHEAD_SECONDS = env_seconds("SCHEDULER_PREPARE_AHEAD_SECONDS", 2.0)
+#: Schedules one beat prepares ahead per burst (0: never prepare; every occurrence is claimed when due).
+SCHEDULER_PREPARE_MAX = env_int("SCHEDULER_PREPARE_MAX", 5000, minimum=0)
 #: A run still `pending` (committed, never published) after this long is published by recovery.
 SCHEDULER_RECOVERY_GRACE_SECONDS = env_seconds("SCHEDULER_RECOVERY_GRACE_SECONDS", 15.0)
 #: A queued run whose message vanished from the broker (Redis lost its data) is published again after this.

@@ -48,6 +48,15 @@ def check_scheduler_settings(app_configs: Sequence[AppConfig] | None, **kwargs: 
                 id="scheduling.W002",
             )
         )
+    if int(settings.SCHEDULER_PREPARE_MAX) > 0 and float(settings.SCHEDULER_PREPARE_AHEAD_SECONDS) <= tick:
+        messages.append(
+            Warning(
+                f"SCHEDULER_PREPARE_AHEAD_SECONDS ({settings.SCHEDULER_PREPARE_AHEAD_SECONDS:g}) is not longer than a "
+                f"tick ({tick:g}s): an idle beat may first see a coming burst too late to prepare it in time.",
+                hint="Make it about twice SCHEDULER_TICK_SECONDS, or set SCHEDULER_PREPARE_MAX=0 to never prepare.",
+                id="scheduling.W003",
+            )
+        )
     return messages
 
 

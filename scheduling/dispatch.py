@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -106,8 +106,12 @@ class TickReport:
     handled: list[Handled] = field(default_factory=list)
     published: int = 0
     conflicts: int = 0
+    #: Claimed while preparing ahead but left for the tick at its time (see ``dispatch_due``).
+    deferred: int = 0
     errors: list[str] = field(default_factory=list)
     next_due_at: datetime | None = None
+    #: When the loop got this report back (runs published, events written): set by ``scheduling.loop``.
+    finished_at: datetime | None = None
 
     def count(self, action: str) -> int:
         return sum(1 for item in self.handled if item.action == action)
@@ -208,6 +212,15 @@ def earliest_due_at() -> datetime | None:
     """
     rows = db.execute(_EARLIEST, [], fetch=True, binary=True)
     return db.as_utc(rows[0][0]) if rows else None
+
+
+_DUE_COUNT = "SELECT count(*) FROM (SELECT 1 FROM scheduling_schedule WHERE enabled AND due_at <= %s LIMIT %s) AS due"
+
+
+def due_count(at: datetime, cap: int) -> int:
+    """How many enabled schedules are due by ``at``, counted up to ``cap`` (the scan stops there)."""
+    rows = db.execute(_DUE_COUNT, [db.db_datetime(at), cap], fetch=True)
+    return int(rows[0][0])
 
 
 def claim_due(now: datetime, limit: int) -> list[Claimed]:
@@ -367,14 +380,23 @@ def advance_schedules(plans: Sequence[tuple[int, planning.Plan]]) -> None:
     )
 
 
-def dispatch_due(now: datetime) -> TickReport:
-    """One dispatch tick at ``now``: claim, plan, write, commit, publish. Returns what it did."""
+def dispatch_due(
+    now: datetime, *, limit: int | None = None, ahead: bool = False, hold: Callable[[], None] | None = None
+) -> TickReport:
+    """One dispatch tick at ``now``: claim, plan, write, commit, publish. Returns what it did.
+
+    ``limit``: schedules claimed (default ``SCHEDULER_BATCH_SIZE``). ``ahead``: ``now`` is a moment
+    still to come (see ``scheduling.loop``, preparing a burst): a schedule whose decision depends
+    on runs that may end before then (an overlap policy other than ``allow``, with a run active
+    or an occurrence buffered) is left as it is, for a tick at that moment. ``hold`` is called
+    just before the commit: it waits until that moment, so nothing is visible or published early.
+    """
     report = TickReport(started_at=now)
     runs: list[PlannedRun] = []
     pending_events: list[dict[str, Any]] = []
     planned: list[tuple[Claimed, Decision, PlannedRun | None]] = []
     with transaction.atomic():
-        claimed = claim_due(now, settings.SCHEDULER_BATCH_SIZE)
+        claimed = claim_due(now, limit or settings.SCHEDULER_BATCH_SIZE)
         report.claimed = len(claimed)
         if not claimed:
             return report
@@ -389,6 +411,13 @@ def dispatch_due(now: datetime) -> TickReport:
         plans: list[tuple[int, planning.Plan]] = []
         to_cancel: list[str] = []
         for schedule in claimed:
+            if (
+                ahead
+                and schedule.state.overlap_policy != "allow"
+                and (active.get(schedule.id) or buffered.get(schedule.id))
+            ):
+                report.deferred += 1
+                continue  # untouched: due as before, dispatched by the tick at ``now`` with what is active then
             try:
                 plan = planning.plan(
                     schedule.state,
@@ -461,6 +490,11 @@ def dispatch_due(now: datetime) -> TickReport:
         advance_schedules(plans)
         if to_cancel:
             service.cancel_runs(to_cancel, reason="replaced by a newer occurrence", now=now)
+        if hold is not None:
+            if db.is_postgres():
+                # the deferred foreign-key checks (three per occurrence) run now, not in the commit at the moment
+                db.execute("SET CONSTRAINTS ALL IMMEDIATE", [])
+            hold()
 
     if settings.SCHEDULER_FAULT_CRASH_AFTER_COMMIT and runs:
         logger.critical("fault injection: exiting after commit, before publish")

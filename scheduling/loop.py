@@ -9,16 +9,27 @@ once, one on a helper thread with its own connection: two beats in one process, 
 rows through ``SKIP LOCKED``. Each batch is written, committed and published in its own thread,
 so one batch's waits on the database and on Redis overlap the other's Python work; a cycle
 returns only when both are done, so nothing is left half-published between cycles.
+
+A burst announced ahead (at least ``SCHEDULER_BATCH_SIZE`` schedules due at one moment, within
+``SCHEDULER_PREPARE_AHEAD_SECONDS``) is prepared before it, on PostgreSQL: a thread of its own
+claims up to ``SCHEDULER_PREPARE_MAX`` of them, plans their occurrences for that moment and
+writes them, then holds the transaction open and commits and publishes at the moment. Nothing is
+visible or published early; the work that made the last of ten thousand schedules due at one
+instant wait a second or two is done before the instant. Meanwhile the loop goes on as usual, and
+the rows the preparation holds are skipped by every claim (``SKIP LOCKED``) until it commits. An
+edit of a held schedule waits for that commit, and a schedule whose overlap decision depends on
+runs that may end before the moment is left for the tick at the moment.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -53,12 +64,23 @@ CycleHook = Callable[[Cycle, float], None]
 
 
 class Dispatcher:
-    def __init__(self, *, clock: Callable[[], datetime] = timezone.now, on_cycle: CycleHook | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime] = timezone.now,
+        on_cycle: CycleHook | None = None,
+        prepare: bool = True,
+    ) -> None:
+        """``prepare=False``: never prepare a burst ahead (a single pass, as ``scheduler --once``)."""
         self._clock = clock
+        self._prepare = prepare
         self._last_maintenance: float | None = None
         self._on_cycle = on_cycle
         self._helper: ThreadPoolExecutor | None = None
         self._bursting = False
+        self._preparer: ThreadPoolExecutor | None = None
+        self._preparing: Future[dispatch.TickReport] | None = None
+        self._prepared_for: datetime | None = None
 
     def cycle(self, *, force_maintenance: bool = False) -> Cycle:
         started = time.monotonic()
@@ -84,7 +106,12 @@ class Dispatcher:
                 else:
                     sleep = 0.0  # look again: the next due time is unknown after a dispatch
             elif earliest is not None:
-                sleep = min(cap, max(0.0, (earliest - now).total_seconds()))
+                wait = (earliest - now).total_seconds()
+                self._maybe_prepare(earliest, wait)
+                sleep = min(cap, max(0.0, wait))
+            prepared = self._collect_prepared()
+            if prepared is not None:
+                report = prepared if report is None else _combined(report, prepared)
             maintenance = None
             if force_maintenance or self._maintenance_due():
                 maintenance = dispatch.maintain(now)
@@ -107,6 +134,7 @@ class Dispatcher:
         """
         if not (self._bursting and connection.vendor == "postgresql"):
             report = dispatch.dispatch_due(now)
+            report.finished_at = self._clock()
             return report, report.claimed
         if self._helper is None:
             self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beat-helper")
@@ -115,10 +143,53 @@ class Dispatcher:
             mine = dispatch.dispatch_due(now)
         finally:
             theirs = helping.result()  # never leave the helper's batch running past the cycle
-        return _combined(mine, theirs), max(mine.claimed, theirs.claimed)
+        combined = _combined(mine, theirs)
+        combined.finished_at = self._clock()
+        return combined, max(mine.claimed, theirs.claimed)
+
+    def _maybe_prepare(self, moment: datetime, wait_seconds: float) -> None:
+        """Start preparing the burst due at ``moment`` if there is one, none is being prepared, and it is close."""
+        limit = int(settings.SCHEDULER_PREPARE_MAX)
+        if (
+            not self._prepare
+            or limit <= 0
+            or wait_seconds > float(settings.SCHEDULER_PREPARE_AHEAD_SECONDS)
+            or self._preparing is not None
+            or self._prepared_for == moment
+            or connection.vendor != "postgresql"
+        ):
+            return
+        self._prepared_for = moment  # once per moment: what it leaves is claimed when due
+        if dispatch.due_count(moment, settings.SCHEDULER_BATCH_SIZE) < settings.SCHEDULER_BATCH_SIZE:
+            return
+        if self._preparer is None:
+            self._preparer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beat-prepare")
+        # held until the moment by the monotonic clock: the loop's clock may be a fixed one in tests
+        until = time.monotonic() + max(0.0, wait_seconds)
+        self._preparing = self._preparer.submit(_prepare_in_thread, moment, limit, until, self._clock)
+
+    def _collect_prepared(self) -> dispatch.TickReport | None:
+        """The prepared burst's report once it has been committed and published (None before)."""
+        preparing = self._preparing
+        if preparing is None or not preparing.done():
+            return None
+        self._preparing = None
+        try:
+            return preparing.result()
+        except DatabaseError:
+            logger.exception("preparing a burst failed; its schedules are dispatched when due")
+            return None
 
     def close(self) -> None:
-        """Stop the helper thread, closing its database connection."""
+        """Stop the helper threads (a prepared burst is committed and published first), closing their connections."""
+        if self._preparer is not None:
+            if self._preparing is not None:
+                with contextlib.suppress(DatabaseError):
+                    self._preparing.result()
+                self._preparing = None
+            self._preparer.submit(_close_thread_connection).result()
+            self._preparer.shutdown()
+            self._preparer = None
         if self._helper is not None:
             self._helper.submit(_close_thread_connection).result()
             self._helper.shutdown()
@@ -145,15 +216,33 @@ def _dispatch_in_thread(now: datetime) -> dispatch.TickReport:
         raise
 
 
+def _prepare_in_thread(
+    moment: datetime, limit: int, until_monotonic: float, clock: Callable[[], datetime]
+) -> dispatch.TickReport:
+    def hold() -> None:
+        time.sleep(max(0.0, until_monotonic - time.monotonic()))
+
+    try:
+        report = dispatch.dispatch_due(moment, limit=limit, ahead=True, hold=hold)
+    except (OperationalError, InterfaceError):
+        connection.close()  # this thread's connection: the next preparation opens a fresh one
+        raise
+    report.finished_at = clock()
+    return report
+
+
 def _combined(first: dispatch.TickReport, second: dispatch.TickReport) -> dispatch.TickReport:
-    """One report for the two batches of a cycle."""
+    """One report for the batches a cycle collected (its own, the helper's, a prepared burst)."""
+    finished = [r.finished_at for r in (first, second) if r.finished_at is not None]
     return dispatch.TickReport(
         started_at=first.started_at,
         claimed=first.claimed + second.claimed,
         handled=first.handled + second.handled,
         published=first.published + second.published,
         conflicts=first.conflicts + second.conflicts,
+        deferred=first.deferred + second.deferred,
         errors=first.errors + second.errors,
+        finished_at=max(finished) if finished else None,
     )
 
 

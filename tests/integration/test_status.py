@@ -67,3 +67,14 @@ def test_a_heartbeat_shorter_than_three_ticks_is_warned_about(settings):
     assert "scheduling.W002" in [message.id for message in run_checks()]
     settings.SCHEDULER_BEAT_HEARTBEAT_SECONDS = 15.0
     assert "scheduling.W002" not in [message.id for message in run_checks()]
+
+
+def test_preparing_ahead_by_no_more_than_a_tick_is_warned_about(settings):
+    settings.SCHEDULER_TICK_SECONDS = 1.0
+    settings.SCHEDULER_PREPARE_AHEAD_SECONDS = 1.0
+    assert "scheduling.W003" in [message.id for message in run_checks()]
+    settings.SCHEDULER_PREPARE_MAX = 0  # never prepares: nothing to warn about
+    assert "scheduling.W003" not in [message.id for message in run_checks()]
+    settings.SCHEDULER_PREPARE_MAX = 5000
+    settings.SCHEDULER_PREPARE_AHEAD_SECONDS = 2.0
+    assert "scheduling.W003" not in [message.id for message in run_checks()]

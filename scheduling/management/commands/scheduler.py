@@ -32,7 +32,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         try:
             if options["once"]:
-                cycle = Dispatcher().cycle(force_maintenance=True)
+                cycle = Dispatcher(prepare=False).cycle(force_maintenance=True)
                 self._print(cycle.tick, cycle.maintenance)
             else:
                 self._serve()
