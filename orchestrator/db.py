@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections
 
 logger = logging.getLogger(__name__)
 
@@ -40,19 +40,22 @@ def execute(
     statement on the connection the first time and reuses the plan afterwards (for the worker's
     per-run statements; ``settings.DB_PREPARED_STATEMENTS`` turns it off).
     """
-    if not is_postgres():
-        with connection.cursor() as cursor:
+    # The connection itself, not the ``connection`` proxy: each attribute read through the proxy
+    # looks the connection up again (an asgiref context-local lookup, several per statement).
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor != "postgresql":
+        with conn.cursor() as cursor:
             cursor.execute(sql, params)
             return list(cursor.fetchall()) if fetch else []
     import psycopg
 
-    connection.ensure_connection()
+    conn.ensure_connection()
     started = time.monotonic()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    with conn.wrap_database_errors, psycopg.Cursor(conn.connection) as cursor:
         cursor.execute(sql, params, prepare=prepare and settings.DB_PREPARED_STATEMENTS, binary=binary)
         rows = list(cursor.fetchall()) if fetch else []
-    if connection.queries_logged:
-        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+    if conn.queries_logged:
+        conn.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
     return rows
 
 

@@ -249,10 +249,19 @@ def _mark_in_flight(messages: Sequence[RunMessage]) -> None:
 
 def _in_flight_notes(messages: Sequence[RunMessage]) -> dict[str, int]:
     """Each message's in-flight note: run id -> when it expires (ms), a visibility timeout from now."""
+    return dict.fromkeys((str(message.run_id) for message in messages), note_expiry_ms(time.time()))
+
+
+def note_expiry_ms(noted_at: float) -> int:
+    """The score of an in-flight note written at ``noted_at`` (epoch seconds): its expiry, epoch ms.
+
+    A worker that took a message forgets only notes written before it did (scores up to this for
+    its take time), so the note of the run's next attempt, published meanwhile, stays.
+    """
     from django.conf import settings
 
     ttl_ms = int(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)) * 1000
-    return dict.fromkeys((str(message.run_id) for message in messages), int(time.time() * 1000) + ttl_ms)
+    return int(noted_at * 1000) + ttl_ms
 
 
 def lost_messages(run_ids: Sequence[uuid.UUID | str]) -> list[str]:

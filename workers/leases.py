@@ -9,6 +9,12 @@ it ends. A worker killed with SIGKILL renews nothing: its slots expire by themse
 ``ostinato:lease:<run id>`` lists the scopes a running run holds and doubles as its heartbeat:
 the reaper treats a ``running`` run without one as lost. A run that finds a scope full is added
 to ``ostinato:waiting:<scope>`` (in the same call), and a release wakes the oldest waiter.
+
+A run to which no limit applies takes nothing at its start and releases nothing at its end: no
+Redis round trip on its path. Its process's ``Renewer`` writes its heartbeat at its next round
+(within a third of the TTL) and forgets its in-flight note then. The reaper only looks at runs
+started more than a TTL ago, so such a run has its heartbeat before the reaper can ask for it,
+with the same margin as any renewal; a run that ends before that round never needs one.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import redis
@@ -131,12 +137,30 @@ return out
 """
 
 
+# KEYS: the in-flight notes. ARGV: run id and the newest note score (ms) to forget, in pairs.
+# A note scored later was written for a later publish of the run (a retry): it stays.
+_FORGET_NOTES = """
+local forgotten = 0
+for i = 1, #ARGV, 2 do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) <= tonumber(ARGV[i + 1]) then
+    forgotten = forgotten + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return forgotten
+"""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Freed:
     """A slot freed in ``scope``, and the run taken out of its waiting room for it (None: nobody waited)."""
 
     scope: str
     woken: str | None
+
+
+def _pairs(notes: Mapping[str, int]) -> list[str | int]:
+    return [item for run_id, score in notes.items() for item in (run_id, int(score))]
 
 
 def _text(value: bytes | str) -> str:
@@ -151,6 +175,7 @@ class Leases:
         self._acquire = self.client.register_script(_ACQUIRE)
         self._renew = self.client.register_script(_RENEW)
         self._release_and_wake = self.client.register_script(_RELEASE_AND_WAKE)
+        self._forget_notes = self.client.register_script(_FORGET_NOTES)
 
     def acquire(self, run_id: uuid.UUID | str, limits: Sequence[Limit], *, ttl_seconds: float) -> Acquired:
         """Take a slot in every limit at once, or none; when one is full, join its waiting room."""
@@ -172,16 +197,35 @@ class Leases:
         keys = [lease_key(run_id), *(limit_key(lim.scope) for lim in limits)]
         return bool(self._renew(keys=keys, args=[str(run_id), int(ttl_seconds * 1000)]))
 
-    def renew_many(self, held: Sequence[tuple[str, Sequence[Limit], float]]) -> list[str]:
-        """``renew`` for many runs in one pipelined round trip; returns the run ids whose leases were restored."""
-        if not held:
+    def renew_many(
+        self, held: Sequence[tuple[str, Sequence[Limit], float]], *, notes: Mapping[str, int] | None = None
+    ) -> list[str]:
+        """``renew`` for many runs in one pipelined round trip; returns the run ids whose leases were not there.
+
+        A run's first renewal writes its lease when it was taken without ``acquire`` (no limit
+        applies). ``notes`` (run id -> newest note score) are forgotten in the same round trip,
+        see ``forget_notes``.
+        """
+        if not held and not notes:
             return []
         with self.client.pipeline(transaction=False) as pipe:
             for run_id, limits, ttl_seconds in held:
                 keys = [lease_key(run_id), *(limit_key(lim.scope) for lim in limits)]
                 self._renew(keys=keys, args=[str(run_id), int(ttl_seconds * 1000)], client=pipe)
+            if notes:
+                self._forget_notes(keys=[INFLIGHT_KEY], args=_pairs(notes), client=pipe)
             existed = pipe.execute()
-        return [run_id for (run_id, _, _), ok in zip(held, existed, strict=True) if not ok]
+        return [run_id for (run_id, _, _), ok in zip(held, existed, strict=False) if not ok]
+
+    def forget_notes(self, notes: Mapping[str, int]) -> int:
+        """Remove the in-flight notes of delivered messages: run id -> the newest note score (ms) to remove.
+
+        A note scored later belongs to a later publish of the same run (its retry) and stays.
+        Returns how many were removed.
+        """
+        if not notes:
+            return 0
+        return int(self._forget_notes(keys=[INFLIGHT_KEY], args=_pairs(notes)))
 
     def release(self, run_id: uuid.UUID | str) -> list[str]:
         """Free the run's slots and heartbeat; returns the scopes a slot was freed in (idempotent)."""
@@ -238,6 +282,12 @@ class Renewer:
     it is final (a renewal after the release would take the slots back until the TTL ran out).
     A forked child starts with nothing held and starts its own thread on first use; a killed
     process renews nothing, and its leases expire by themselves.
+
+    A run held with ``leased=False`` (no limit applies, nothing was acquired) gets its lease from
+    the next round, and the in-flight notes given to ``forget_note`` are removed in the same
+    round trip: a short run costs no Redis round trip of its own. Notes not yet forgotten when a
+    process ends (killed, or replaced) expire with the broker's visibility timeout; until then they
+    do no harm, since only the notes of runs still ``queued`` are looked at.
     """
 
     def __init__(self, leases: Leases, *, period_seconds: float) -> None:
@@ -250,21 +300,47 @@ class Renewer:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._held: dict[str, tuple[list[Limit], float]] = {}
+        self._unleased: set[str] = set()  # held, but no round has written their lease yet
+        self._notes: dict[str, int] = {}  # in-flight notes to forget at the next round
         self._thread: threading.Thread | None = None
 
-    def hold(self, run_id: uuid.UUID | str, limits: Sequence[Limit], *, ttl_seconds: float) -> None:
-        """Renew ``run_id``'s leases (taken with ``Leases.acquire``) until ``drop``."""
+    def hold(
+        self, run_id: uuid.UUID | str, limits: Sequence[Limit], *, ttl_seconds: float, leased: bool = True
+    ) -> None:
+        """Renew ``run_id``'s leases until ``drop``: taken with ``Leases.acquire``, or (``leased=False``)
+        written by the next round."""
+        key = str(run_id)
         with self._lock:
-            self._held[str(run_id)] = (list(limits), ttl_seconds)
-            if self._thread is None or not self._thread.is_alive():
-                self._stop.clear()
-                self._thread = threading.Thread(target=self._loop, name="lease-renewer", daemon=True)
-                self._thread.start()
+            self._held[key] = (list(limits), ttl_seconds)
+            if not leased:
+                self._unleased.add(key)
+            self._ensure_thread()
 
-    def drop(self, run_id: uuid.UUID | str) -> None:
-        """Stop renewing ``run_id``; waits for a round in progress to end."""
+    def forget_note(self, run_id: uuid.UUID | str, *, newest_score_ms: int) -> None:
+        """Remove ``run_id``'s in-flight note (if scored up to ``newest_score_ms``) at the next round."""
         with self._lock:
-            self._held.pop(str(run_id), None)
+            self._notes[str(run_id)] = newest_score_ms
+            self._ensure_thread()
+
+    def drop(self, run_id: uuid.UUID | str) -> bool:
+        """Stop renewing ``run_id``; waits for a round in progress to end.
+
+        Returns whether the run's lease is in Redis (acquired, or written by a round): only then
+        is there anything to release.
+        """
+        key = str(run_id)
+        with self._lock:
+            self._held.pop(key, None)
+            if key in self._unleased:
+                self._unleased.discard(key)
+                return False
+            return True
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="lease-renewer", daemon=True)
+            self._thread.start()
 
     def held(self) -> list[str]:
         """The run ids renewed now."""
@@ -280,38 +356,50 @@ class Renewer:
     def _loop(self) -> None:
         while not self._stop.wait(self._period):
             with self._lock:
-                if self._held:
+                if self._held or self._notes:
                     self._round()
 
     def _round(self) -> None:
         held = [(run_id, limits, ttl) for run_id, (limits, ttl) in self._held.items()]
+        notes, self._notes = self._notes, {}
         try:
-            restored = self.leases.renew_many(held)
+            missing = self.leases.renew_many(held, notes=notes)
         except redis.RedisError as exc:
             logger.warning("could not renew the leases of %d run(s): %s", len(held), exc)
+            self._notes = {**notes, **self._notes}  # forgotten at the next round instead
             return
-        for run_id in restored:
-            logger.warning("the leases of run %s had expired; restored them", run_id)
+        first, self._unleased = self._unleased, set()
+        for run_id in missing:
+            if run_id not in first:
+                logger.warning("the leases of run %s had expired; restored them", run_id)
 
 
 class Heartbeat:
     """A run's leases renewed by its process's ``Renewer`` while the run runs, released when it ends."""
 
     def __init__(
-        self, renewer: Renewer, run_id: uuid.UUID | str, limits: Sequence[Limit], *, ttl_seconds: float
+        self,
+        renewer: Renewer,
+        run_id: uuid.UUID | str,
+        limits: Sequence[Limit],
+        *,
+        ttl_seconds: float,
+        leased: bool = True,
     ) -> None:
         self._renewer = renewer
         self._run_id = run_id
         self._limits = list(limits)
         self._ttl = ttl_seconds
+        self._leased = leased
         self.freed: list[Freed] = []
 
     def __enter__(self) -> Heartbeat:
-        self._renewer.hold(self._run_id, self._limits, ttl_seconds=self._ttl)
+        self._renewer.hold(self._run_id, self._limits, ttl_seconds=self._ttl, leased=self._leased)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._renewer.drop(self._run_id)
+        if not self._renewer.drop(self._run_id):
+            return  # no round wrote its lease (a run without limits that ended first): nothing to free
         try:
             self.freed = self._renewer.leases.release_and_wake(self._run_id)
         except redis.RedisError as exc:

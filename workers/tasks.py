@@ -1,10 +1,10 @@
 """The run task: a Celery message names a run and the attempt it was published for.
 
 Routed by the publisher to the job's queue (``Job.queue``). The task claims the run (a
-compare-and-set; a duplicate or stale message stops here), takes the run's limit slots in Redis,
-and executes it through the orchestrator service, the same path for every trigger. With no free
-slot the claim is undone: the run waits as ``pending`` in the database, not in this worker,
-until a slot frees.
+compare-and-set; a duplicate or stale message stops here), takes the run's limit slots in Redis
+(when a limit applies to it), and executes it through the orchestrator service, the same path
+for every trigger. With no free slot the claim is undone: the run waits as ``pending`` in the
+database, not in this worker, until a slot frees.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from orchestrator import db, service
-from orchestrator.publish import RUN_TASK_NAME
+from orchestrator.models import Run
+from orchestrator.publish import RUN_TASK_NAME, note_expiry_ms
 from project.celery import app
 from workers.delivery import WAITING_PREFIX, limits_for
 from workers.leases import Freed, Heartbeat, Leases, Renewer
@@ -62,6 +63,8 @@ def run(self: Task[Any, Any], run_id: str, attempt: int = 0) -> str:
         return service.DUPLICATE
     limits = limits_for(claimed)
     ttl = float(settings.SCHEDULER_LEASE_TTL_SECONDS)
+    if not limits:
+        return _run_unlimited(claimed, ttl_seconds=ttl)
     recheck = float(settings.SCHEDULER_WAIT_RECHECK_SECONDS)
     try:
         acquired = leases().acquire(claimed.id, limits, ttl_seconds=ttl)
@@ -86,6 +89,22 @@ def run(self: Task[Any, Any], run_id: str, attempt: int = 0) -> str:
     with heartbeat:
         outcome = service.execute_claimed(claimed, timeout_exceptions=(SoftTimeLimitExceeded,))
     wake_waiters(leases(), heartbeat.freed)
+    return outcome.status
+
+
+def _run_unlimited(claimed: Run, *, ttl_seconds: float) -> str:
+    """A run no limit applies to: no slot to take, so no Redis round trip before or after it.
+
+    The process's renewer writes its heartbeat at its next round (see ``workers.leases``) and
+    forgets the message's in-flight note then; only a run that outlived a round has a lease to
+    release at its end.
+    """
+    taken_at = claimed.started_at or timezone.now()
+    renewer().forget_note(claimed.id, newest_score_ms=note_expiry_ms(taken_at.timestamp()))
+    claimed.started_at = timezone.now()
+    heartbeat = Heartbeat(renewer(), claimed.id, [], ttl_seconds=ttl_seconds, leased=False)
+    with heartbeat:
+        outcome = service.execute_claimed(claimed, timeout_exceptions=(SoftTimeLimitExceeded,))
     return outcome.status
 
 

@@ -10,6 +10,7 @@ import textwrap
 import threading
 import time
 
+from orchestrator.publish import INFLIGHT_KEY
 from tests.processes import ROOT, wait_until
 from workers.leases import Freed, Heartbeat, Leases, Limit, Renewer, limit_key
 
@@ -93,3 +94,46 @@ def test_a_killed_processs_leases_expire_by_themselves(redis_db):
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_a_run_without_limits_gets_its_heartbeat_from_the_next_round(redis_db, caplog):
+    leases = Leases(redis_db)
+    renewer = Renewer(leases, period_seconds=0.2)
+    try:
+        with Heartbeat(renewer, "u", [], ttl_seconds=0.6, leased=False) as heartbeat:
+            assert leases.alive(["u"]) == set(), "nothing taken at the start: no round trip"
+            wait_until(lambda: leases.alive(["u"]) == {"u"}, timeout=2, message="the first round to write the lease")
+            time.sleep(1.2)  # twice the TTL: renewed like any lease
+            assert leases.alive(["u"]) == {"u"}
+        assert heartbeat.freed == [] and leases.alive(["u"]) == set(), "released at the end once written"
+        assert "restored" not in caplog.text, "a first lease is not an expired one"
+    finally:
+        renewer.close()
+
+
+def test_a_run_without_limits_that_ends_before_a_round_touches_no_lease(redis_db):
+    leases = Leases(redis_db)
+    renewer = Renewer(leases, period_seconds=0.5)
+    try:
+        with Heartbeat(renewer, "quick", [], ttl_seconds=1.5, leased=False):
+            pass
+        time.sleep(0.8)  # a round after the end must not write it
+        assert leases.alive(["quick"]) == set() and renewer.held() == []
+    finally:
+        renewer.close()
+
+
+def test_the_next_round_forgets_in_flight_notes_written_before_the_take(redis_db):
+    leases = Leases(redis_db)
+    renewer = Renewer(leases, period_seconds=0.2)
+    redis_db.zadd(INFLIGHT_KEY, {"taken": 1_000, "republished": 5_000, "other": 1_000})
+    try:
+        renewer.forget_note("taken", newest_score_ms=2_000)
+        renewer.forget_note("republished", newest_score_ms=2_000)  # its retry was published since
+        assert redis_db.zcard(INFLIGHT_KEY) == 3, "not in the run's path: at the next round"
+        wait_until(lambda: redis_db.zscore(INFLIGHT_KEY, "taken") is None, timeout=2, message="the note to go")
+        assert redis_db.zscore(INFLIGHT_KEY, "republished") == 5_000
+        assert redis_db.zscore(INFLIGHT_KEY, "other") == 1_000
+    finally:
+        renewer.close()
+    assert leases.forget_notes({"other": 1_000, "absent": 9_000}) == 1

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from orchestrator import events, service
 from orchestrator.models import Run, RunTrigger
+from orchestrator.publish import INFLIGHT_KEY
 from tests import factories
 from tests.integration.conftest import wait_ready
 from tests.processes import wait_until
@@ -59,6 +60,24 @@ def test_a_killed_worker_frees_its_slot_and_its_run_fails_as_worker_lost(live, r
     second = start("probe", key="lost-2", seconds=0.2)
     wait_until(lambda: Run.objects.filter(id=second.id, status="succeeded").exists(), timeout=30, message="2nd run")
     assert not Run.objects.filter(status="running").exists()
+
+
+def test_a_run_without_limits_outliving_the_lease_ttl_keeps_its_heartbeat(live, redis_db):
+    """No slot is taken at its start (no limit applies): its process's renewer writes the heartbeat
+    within a third of the TTL, before the reaper may ask for it, and forgets its in-flight note."""
+    factories.job("probe", max_retries=0)
+    wait_ready(live.worker(concurrency=1, env=FAST))
+    wait_ready(live.beat(env=FAST))  # its reaper looks at runs started more than the 3 s TTL ago
+    run = start("probe", key="unlimited-long", seconds=5)
+    wait_until(lambda: Run.objects.filter(id=run.id, status="running").exists(), timeout=30, message="running")
+    wait_until(lambda: redis_db.exists(f"ostinato:lease:{run.id}"), timeout=3, message="its heartbeat")
+    assert redis_db.zscore(INFLIGHT_KEY, str(run.id)) is None, "its in-flight note went with that round"
+    done = wait_until(
+        lambda: Run.objects.filter(id=run.id).exclude(status="running").first(), timeout=30, message="its end"
+    )
+    assert done.status == "succeeded", done.error
+    assert redis_db.llen("unlimited-long:done") == 1
+    assert not redis_db.exists(f"ostinato:lease:{run.id}"), "released at its end"
 
 
 def test_a_killed_workers_run_is_retried_when_its_job_allows(live, redis_db):
