@@ -23,7 +23,6 @@ runs that may end before the moment is left for the tick at the moment.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import logging
 import os
@@ -184,8 +183,10 @@ class Dispatcher:
         """Stop the helper threads (a prepared burst is committed and published first), closing their connections."""
         if self._preparer is not None:
             if self._preparing is not None:
-                with contextlib.suppress(DatabaseError):
+                try:
                     self._preparing.result()
+                except Exception:  # closing must go on: what it did not commit is dispatched when due
+                    logger.exception("preparing a burst failed while the beat stopped")
                 self._preparing = None
             self._preparer.submit(_close_thread_connection).result()
             self._preparer.shutdown()
