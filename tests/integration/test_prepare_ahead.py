@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def burst_settings(settings):
     settings.SCHEDULER_BATCH_SIZE = 5
-    settings.SCHEDULER_PREPARE_AHEAD_SECONDS = 2.0
+    settings.SCHEDULER_PREPARE_AHEAD_SECONDS = 6.0  # room for a slow machine to set the scene before the moment
     settings.SCHEDULER_PREPARE_MAX = 50
     settings.SCHEDULER_MAINTENANCE_SECONDS = 3600.0  # recovery plays no part here
     return settings
@@ -43,7 +43,7 @@ def _due_together(count: int, at, **fields) -> list[Schedule]:
 
 
 def test_a_burst_is_written_ahead_and_committed_and_published_at_its_moment(burst_settings, redis_db):
-    moment = timezone.now() + timedelta(seconds=1.5)
+    moment = timezone.now() + timedelta(seconds=4)
     _due_together(12, moment)
     busy = factories.schedule(
         "noop", name="busy", kind="interval", interval_seconds=3600, start_at=moment, overlap_policy="skip"
@@ -94,7 +94,7 @@ def test_a_burst_is_written_ahead_and_committed_and_published_at_its_moment(burs
 
 
 def test_a_small_or_disabled_burst_is_not_prepared(burst_settings, redis_db):
-    moment = timezone.now() + timedelta(seconds=1.8)
+    moment = timezone.now() + timedelta(seconds=4)
     _due_together(4, moment)  # fewer than SCHEDULER_BATCH_SIZE
     dispatcher = Dispatcher()
     try:
