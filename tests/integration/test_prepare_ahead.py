@@ -56,7 +56,10 @@ def test_a_burst_is_written_ahead_and_committed_and_published_at_its_moment(burs
         first = dispatcher.cycle()
         assert first.tick is None and 0 < first.sleep_seconds <= 1.0  # the loop goes on as usual
         # the preparation holds the due rows (another beat's claim skips them) and nothing is visible yet
-        wait_until(lambda: _held() == 13, timeout=10, message="the burst to be claimed ahead")
+        preparing = dispatcher._preparing
+        assert preparing is not None  # started by the first cycle
+        wait_until(lambda: _held() == 13 or preparing.done(), timeout=10, message="the burst to be claimed ahead")
+        assert not preparing.done(), preparing.result()  # a preparation that ended early says why
         assert timezone.now() < moment
         assert ScheduledRun.objects.filter(scheduled_for=moment).count() == 0
         assert Run.objects.exclude(pk=active.pk).count() == 0 and redis_db.llen("default") == 0
