@@ -58,8 +58,10 @@ def test_a_burst_is_written_ahead_and_committed_and_published_at_its_moment(burs
         # the preparation holds the due rows (another beat's claim skips them) and nothing is visible yet
         preparing = dispatcher._preparing
         assert preparing is not None  # started by the first cycle
-        wait_until(lambda: _held() == 13 or preparing.done(), timeout=10, message="the burst to be claimed ahead")
+        # (looked at only once it holds: the probe's own SKIP LOCKED must not take rows from its claim)
+        wait_until(lambda: _holding() or preparing.done(), timeout=10, message="the burst to be written ahead")
         assert not preparing.done(), preparing.result()  # a preparation that ended early says why
+        assert _held() == 13
         assert timezone.now() < moment
         assert ScheduledRun.objects.filter(scheduled_for=moment).count() == 0
         assert Run.objects.exclude(pk=active.pk).count() == 0 and redis_db.llen("default") == 0
@@ -123,6 +125,17 @@ def test_a_small_or_disabled_burst_is_not_prepared(burst_settings, redis_db):
 
 def _preparing(dispatcher: Dispatcher) -> bool:
     return dispatcher._preparing is not None
+
+
+def _holding() -> bool:
+    """A transaction is written and waiting for its moment (its last statement ran the deferred checks)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND state = 'idle in transaction' AND query LIKE 'SET CONSTRAINTS ALL IMMEDIATE%%'"
+        )
+        (count,) = cursor.fetchone()
+    return bool(count)
 
 
 def _held() -> int:
