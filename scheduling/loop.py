@@ -97,6 +97,7 @@ class Dispatcher:
             sleep = cap
             if earliest is not None and earliest <= now:
                 report, claimed = self._dispatch(now)
+                report.finished_at = self._clock()
                 self._bursting = claimed >= settings.SCHEDULER_BATCH_SIZE
                 if claimed >= settings.SCHEDULER_BATCH_SIZE:
                     sleep = 0.0  # more may be due right now
@@ -133,7 +134,6 @@ class Dispatcher:
         """
         if not (self._bursting and connection.vendor == "postgresql"):
             report = dispatch.dispatch_due(now)
-            report.finished_at = self._clock()
             return report, report.claimed
         if self._helper is None:
             self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beat-helper")
@@ -142,9 +142,7 @@ class Dispatcher:
             mine = dispatch.dispatch_due(now)
         finally:
             theirs = helping.result()  # never leave the helper's batch running past the cycle
-        combined = _combined(mine, theirs)
-        combined.finished_at = self._clock()
-        return combined, max(mine.claimed, theirs.claimed)
+        return _combined(mine, theirs), max(mine.claimed, theirs.claimed)
 
     def _maybe_prepare(self, moment: datetime, wait_seconds: float) -> None:
         """Start preparing the burst due at ``moment`` if there is one, none is being prepared, and it is close."""
@@ -188,12 +186,10 @@ class Dispatcher:
                 except Exception:  # closing must go on: what it did not commit is dispatched when due
                     logger.exception("preparing a burst failed while the beat stopped")
                 self._preparing = None
-            self._preparer.submit(_close_thread_connection).result()
-            self._preparer.shutdown()
+            _shut_down(self._preparer)
             self._preparer = None
         if self._helper is not None:
-            self._helper.submit(_close_thread_connection).result()
-            self._helper.shutdown()
+            _shut_down(self._helper)
             self._helper = None
 
     def tick(self) -> float:
@@ -207,6 +203,12 @@ class Dispatcher:
 
 def _close_thread_connection() -> None:
     connection.close()  # ``connection`` is per thread: this is the helper's own
+
+
+def _shut_down(executor: ThreadPoolExecutor) -> None:
+    """Close the database connection of an executor's one thread, then stop the thread."""
+    executor.submit(_close_thread_connection).result()
+    executor.shutdown()
 
 
 def _dispatch_in_thread(now: datetime) -> dispatch.TickReport:

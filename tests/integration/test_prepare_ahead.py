@@ -129,21 +129,24 @@ def _preparing(dispatcher: Dispatcher) -> bool:
 
 def _holding() -> bool:
     """A transaction is written and waiting for its moment (its last statement ran the deferred checks)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
+    return bool(
+        _count(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND state = 'idle in transaction' AND query LIKE 'SET CONSTRAINTS ALL IMMEDIATE%%'"
         )
-        (count,) = cursor.fetchone()
-    return bool(count)
+    )
 
 
 def _held() -> int:
     """Due schedules a claim from this connection would skip (rows locked by another transaction)."""
+    return _count(
+        "SELECT count(*) FROM scheduling_schedule WHERE enabled AND id NOT IN "
+        "(SELECT id FROM scheduling_schedule WHERE enabled FOR UPDATE SKIP LOCKED)"
+    )
+
+
+def _count(sql: str) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM scheduling_schedule WHERE enabled AND id NOT IN "
-            "(SELECT id FROM scheduling_schedule WHERE enabled FOR UPDATE SKIP LOCKED)"
-        )
+        cursor.execute(sql)
         (count,) = cursor.fetchone()
     return int(count)
