@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -100,8 +101,12 @@ class Handled:
 
 @dataclass(kw_only=True)
 class TickReport:
-    #: The tick's clock reading: dispatch lag is ``started_at - scheduled_for``.
+    #: The tick's clock reading, the time its occurrences are dispatched at (``dispatched_at``).
     started_at: datetime | None = None
+    #: When its runs were published, on the tick's clock (``started_at`` plus the time taken since):
+    #: dispatch lag is ``published_at - scheduled_for``. For a burst prepared ahead, ``started_at``
+    #: is the moment itself and the time taken is from that moment on.
+    published_at: datetime | None = None
     claimed: int = 0
     handled: list[Handled] = field(default_factory=list)
     published: int = 0
@@ -381,7 +386,7 @@ def advance_schedules(plans: Sequence[tuple[int, planning.Plan]]) -> None:
 
 
 def dispatch_due(
-    now: datetime, *, limit: int | None = None, ahead: bool = False, hold: Callable[[], None] | None = None
+    now: datetime, *, limit: int | None = None, ahead: bool = False, hold: Callable[[], float] | None = None
 ) -> TickReport:
     """One dispatch tick at ``now``: claim, plan, write, commit, publish. Returns what it did.
 
@@ -389,9 +394,11 @@ def dispatch_due(
     still to come (see ``scheduling.loop``, preparing a burst): a schedule whose decision depends
     on runs that may end before then (an overlap policy other than ``allow``, with a run active
     or an occurrence buffered) is left as it is, for a tick at that moment. ``hold`` is called
-    just before the commit: it waits until that moment, so nothing is visible or published early.
+    just before the commit: it waits until that moment, so nothing is visible or published early,
+    and returns the moment on the monotonic clock (the lag counts from it, also when it was late).
     """
     report = TickReport(started_at=now)
+    began = time.monotonic()  # ``now`` on the monotonic clock (a test's clock may be fixed)
     runs: list[PlannedRun] = []
     pending_events: list[dict[str, Any]] = []
     planned: list[tuple[Claimed, Decision, PlannedRun | None]] = []
@@ -494,13 +501,14 @@ def dispatch_due(
             if db.is_postgres():
                 # the deferred foreign-key checks (three per occurrence) run now, not in the commit at the moment
                 db.execute("SET CONSTRAINTS ALL IMMEDIATE", [])
-            hold()
+            began = hold()  # ``now``: what was done before it delays nothing
 
     if settings.SCHEDULER_FAULT_CRASH_AFTER_COMMIT and runs:
         logger.critical("fault injection: exiting after commit, before publish")
         os._exit(17)
 
     report.published = len(service.publish_runs(runs, now=now))
+    report.published_at = now + timedelta(seconds=time.monotonic() - began)
 
     for schedule, decision, run in planned:
         if (schedule.id, decision.scheduled_for) not in won:

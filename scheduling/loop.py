@@ -222,8 +222,9 @@ def _dispatch_in_thread(now: datetime) -> dispatch.TickReport:
 def _prepare_in_thread(
     moment: datetime, limit: int, until_monotonic: float, clock: Callable[[], datetime]
 ) -> dispatch.TickReport:
-    def hold() -> None:
+    def hold() -> float:
         time.sleep(max(0.0, until_monotonic - time.monotonic()))
+        return until_monotonic
 
     try:
         report = dispatch.dispatch_due(moment, limit=limit, ahead=True, hold=hold)
@@ -237,6 +238,7 @@ def _prepare_in_thread(
 def _combined(first: dispatch.TickReport, second: dispatch.TickReport) -> dispatch.TickReport:
     """One report for the batches a cycle collected (its own, the helper's, a prepared burst)."""
     finished = [r.finished_at for r in (first, second) if r.finished_at is not None]
+    published = [r.published_at for r in (first, second) if r.published_at is not None]
     return dispatch.TickReport(
         started_at=first.started_at,
         claimed=first.claimed + second.claimed,
@@ -246,6 +248,7 @@ def _combined(first: dispatch.TickReport, second: dispatch.TickReport) -> dispat
         deferred=first.deferred + second.deferred,
         errors=first.errors + second.errors,
         finished_at=max(finished) if finished else None,
+        published_at=max(published) if published else None,
     )
 
 

@@ -80,7 +80,7 @@ RUNS_FINISHED = Counter(
 )
 DISPATCH_LAG = Histogram(
     "ostinato_dispatch_lag_seconds",
-    "Dispatch time minus scheduled time of each dispatched occurrence, by the job's queue.",
+    "Time its run was published minus scheduled time of each dispatched occurrence, by the job's queue.",
     # By queue, not by schedule: a label per schedule made the first dispatch of each schedule cost
     # more than the whole dispatch, and the beat's memory and the scraped series grow with N.
     ["queue"],

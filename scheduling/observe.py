@@ -29,10 +29,10 @@ EVENT_FOR_ACTION = {
 
 
 def observe_tick(report: TickReport) -> None:
-    """Dispatch lag (``started_at - scheduled_for``) of each dispatched occurrence; skipped and missed counts."""
+    """Dispatch lag (``published_at - scheduled_for``) of each dispatched occurrence; skipped and missed counts."""
     from scheduling import metrics
 
-    started = report.started_at
+    started = report.published_at or report.started_at
     lags_by_queue: dict[str, list[float]] = {}  # a burst has thousands of items and few queues
     for item in report.handled:
         if item.action == "dispatch" and started is not None:

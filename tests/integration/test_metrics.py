@@ -40,6 +40,10 @@ def value(samples: Samples, metric: str, /, **labels: str) -> float | None:
     return samples.get((metric, frozenset(labels.items())))
 
 
+#: Seconds from a tick's clock reading to the end of its publish, at most, in these small ticks.
+PUBLISH_SLACK = 1.0
+
+
 def _lags(**filters: Any) -> list[float]:
     """Dispatch lags of the scheduled occurrences matching ``filters``, from their rows."""
     rows = ScheduledRun.objects.filter(status=OccurrenceStatus.DISPATCHED, trigger="schedule", **filters)
@@ -109,13 +113,16 @@ def test_metrics_show_runs_lag_skips_misses_queues_and_limit_slots(live, redis_d
         assert expected > 0
         assert value(samples, "ostinato_runs_finished_total", job=job, status=state) == expected, (job, state)
 
+    # the rows' lags run to the tick's clock reading (dispatched_at); the histogram's to the publish
+    # that followed it, a few milliseconds later, never earlier and never by PUBLISH_SLACK or more
     lags = _lags(schedule__job__queue="default")  # ok, broken, busy and late: all on that queue
     assert len(lags) >= len(_lags(schedule=ok)) + len(_lags(schedule=broken)) >= 6
     assert value(samples, "ostinato_dispatch_lag_seconds_count", queue="default") == len(lags)
-    assert value(samples, "ostinato_dispatch_lag_seconds_sum", queue="default") == pytest.approx(sum(lags), abs=1e-3)
+    lag_sum = value(samples, "ostinato_dispatch_lag_seconds_sum", queue="default")
+    assert sum(lags) - 1e-3 <= lag_sum < sum(lags) + PUBLISH_SLACK * len(lags)
     for bound in metrics.LAG_BUCKETS:
         bucket = value(samples, "ostinato_dispatch_lag_seconds_bucket", queue="default", le=str(bound))
-        assert bucket == _count(lags, bound), bound
+        assert _count(lags, bound - PUBLISH_SLACK) <= bucket <= _count(lags, bound), bound
     assert value(samples, "ostinato_dispatch_lag_seconds_bucket", queue="default", le="+Inf") == len(lags)
     assert value(samples, "ostinato_dispatch_lag_seconds_count", queue="parked") is None, "run-now is no dispatch"
 
