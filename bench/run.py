@@ -24,6 +24,8 @@ from bench.env import ROOT, services
 
 RESULTS = ROOT / "bench" / "results"
 SCHEDULERS = ("ours", "dcb", "redbeat")
+#: Runs the two worker profiles take: enough samples; the profilers slow a run several times over.
+PROFILE_RUNS = 500
 #: How many schedules fall due at once in the burst (of N): the goal's 10,000. RedBeat's burst
 #: cost is flat in N and per entry (one round trip per due entry), so 2,000 measure its rate.
 BURST = {"ours": 10_000, "dcb": 10_000, "redbeat": 2_000}
@@ -192,13 +194,16 @@ def drain(env: dict[str, str], m: int, concurrency: int, *, profile: str = "") -
     return {"m": m, "seconds": done - first, "rate": m / (done - first)}
 
 
-def end_to_end(env: dict[str, str], m: int, concurrency: int) -> dict[str, Any]:
-    child(env, "e2e-prepare", "--scheduler", "raw", "-n", m)
-    raw = drain(env, m, concurrency)
-    child(env, "e2e-prepare", "--scheduler", "ours", "-n", m)
-    ours = drain(env, m, concurrency)
-    ours["statuses"] = child(env, "e2e-check")["statuses"]
-    return {"raw": raw, "ours": ours, "ratio": ours["rate"] / raw["rate"], "concurrency": concurrency}
+def end_to_end(env: dict[str, str], m: int, concurrency: int, *, ours_first: bool = False) -> dict[str, Any]:
+    """One pair: raw no-op tasks then our runs (or the other way round), each drained by a fresh worker."""
+    measured: dict[str, Any] = {}
+    for side in ("ours", "raw") if ours_first else ("raw", "ours"):
+        child(env, "e2e-prepare", "--scheduler", side, "-n", m)
+        measured[side] = drain(env, m, concurrency)
+        if side == "ours":
+            measured[side]["statuses"] = child(env, "e2e-check")["statuses"]
+    ratio = measured["ours"]["rate"] / measured["raw"]["rate"]
+    return {"raw": measured["raw"], "ours": measured["ours"], "ratio": ratio, "concurrency": concurrency}
 
 
 def versions() -> dict[str, str]:
@@ -225,8 +230,13 @@ def main() -> None:
         choices=["e2e", "profiles"],
         help="only this step: e2e = end to end (raw vs ours) and the worker profiles; profiles = the profiles",
     )
-    parser.add_argument("--e2e-runs", type=int, default=0, help="messages per side in the e2e step (default 300/500)")
-    parser.add_argument("--repeat", type=int, default=1, help="with --only e2e: measure the pair this many times")
+    parser.add_argument(
+        "--e2e-runs", type=int, default=0, help="messages per side in the e2e step (default 300 quick, 2,000 full)"
+    )
+    parser.add_argument(
+        "--e2e-pairs", type=int, default=0, help="interleaved raw/ours pairs in the e2e step (default 1 quick, 3 full)"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="with --only e2e: run the whole e2e step this many times")
     args = parser.parse_args()
     sizes = [1000] if args.quick else [1000, 10_000, 50_000] + ([100_000] if args.with_100k else [])
     if args.sizes:
@@ -246,12 +256,12 @@ def main() -> None:
     began = time.monotonic()
     with services() as env:
         if args.only:
-            m = args.e2e_runs or (300 if args.quick else 500)
+            m, pairs = e2e_size(args)
             if args.only == "e2e":
-                report["e2e_repeats"] = [end_to_end_step(env, m) for _ in range(args.repeat)]
+                report["e2e_repeats"] = [end_to_end_step(env, m, pairs) for _ in range(args.repeat)]
                 report["e2e"] = report["e2e_repeats"][-1]
-            report["worker_profile"] = worker_profile_step(env, m, stamp)
-            report["solo_profile"] = solo_profile_step(env, m, stamp)
+            report["worker_profile"] = worker_profile_step(env, PROFILE_RUNS, stamp)
+            report["solo_profile"] = solo_profile_step(env, PROFILE_RUNS, stamp)
         else:
             run_all(env, args, report, sizes=sizes, schedulers=schedulers, stamp=stamp)
     report["seconds"] = time.monotonic() - began
@@ -260,14 +270,33 @@ def main() -> None:
     say(f"== done in {report['seconds']:.0f} s; results in {path.relative_to(ROOT)}")
 
 
-def end_to_end_step(env: dict[str, str], m: int) -> dict[str, Any]:
-    say(f"== end to end: {m:,} noop runs through the orchestrator vs {m:,} raw no-op tasks, one worker -c 2")
-    e2e = end_to_end(env, m, concurrency=2)
+def end_to_end_step(env: dict[str, str], m: int, pairs: int) -> dict[str, Any]:
+    """``pairs`` interleaved pairs, alternating which side goes first; the figure is the median ratio.
+
+    One pair is a few seconds on a shared machine: a neighbour's burst can halve either side. The
+    median of interleaved pairs, each printed, is what holds from run to run.
+    """
     say(
-        f"  raw Celery {e2e['raw']['rate']:,.0f}/s, ours {e2e['ours']['rate']:,.0f}/s: "
-        f"ratio {e2e['ratio']:.2f} (goal >= 0.5); run statuses {e2e['ours']['statuses']}"
+        f"== end to end: {m:,} noop runs through the orchestrator vs {m:,} raw no-op tasks, one worker -c 2, "
+        f"{pairs} interleaved pair(s)"
     )
-    return e2e
+    measured = []
+    for index in range(pairs):
+        pair = end_to_end(env, m, concurrency=2, ours_first=index % 2 == 1)
+        measured.append(pair)
+        say(
+            f"  pair {index + 1}: raw Celery {pair['raw']['rate']:,.0f}/s, ours {pair['ours']['rate']:,.0f}/s: "
+            f"ratio {pair['ratio']:.2f}; run statuses {pair['ours']['statuses']}"
+        )
+    ratio = stats.median([pair["ratio"] for pair in measured])
+    say(f"  median ratio {ratio:.2f} (goal >= 0.5) over {pairs} pair(s)")
+    return {
+        "ratio": ratio,
+        "raw": {"rate": stats.median([pair["raw"]["rate"] for pair in measured])},
+        "ours": {"rate": stats.median([pair["ours"]["rate"] for pair in measured])},
+        "pairs": measured,
+        "m": m,
+    }
 
 
 def solo_profile_step(env: dict[str, str], m: int, stamp: str) -> dict[str, Any]:
@@ -349,10 +378,15 @@ def run_all(
             f"({lag['dispatched']:,} dispatches of {lag_n:,} schedules in {lag['window_s']:.0f} s)"
         )
 
-    m = args.e2e_runs or (300 if args.quick else 500)
-    report["e2e"] = end_to_end_step(env, m)
-    report["worker_profile"] = worker_profile_step(env, m, stamp)
-    report["solo_profile"] = solo_profile_step(env, m, stamp)
+    m, pairs = e2e_size(args)
+    report["e2e"] = end_to_end_step(env, m, pairs)
+    report["worker_profile"] = worker_profile_step(env, PROFILE_RUNS, stamp)
+    report["solo_profile"] = solo_profile_step(env, PROFILE_RUNS, stamp)
+
+
+def e2e_size(args: argparse.Namespace) -> tuple[int, int]:
+    """Messages per side and pairs: a quick run's one short pair, or a full run's three of 2,000."""
+    return args.e2e_runs or (300 if args.quick else 2000), args.e2e_pairs or (1 if args.quick else 3)
 
 
 if __name__ == "__main__":
