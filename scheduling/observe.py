@@ -32,11 +32,11 @@ def observe_tick(report: TickReport) -> None:
     """Dispatch lag (``published_at - scheduled_for``) of each dispatched occurrence; skipped and missed counts."""
     from scheduling import metrics
 
-    started = report.published_at or report.started_at
+    published = report.published_at or report.started_at
     lags_by_queue: dict[str, list[float]] = {}  # a burst has thousands of items and few queues
     for item in report.handled:
-        if item.action == "dispatch" and started is not None:
-            lag = max(0.0, (started - item.scheduled_for).total_seconds())
+        if item.action == "dispatch" and published is not None:
+            lag = max(0.0, (published - item.scheduled_for).total_seconds())
             lags_by_queue.setdefault(item.queue, []).append(lag)
         elif item.action == "skip":
             metrics.OCCURRENCES_SKIPPED.labels(item.schedule, metrics.reason_code(item.reason)).inc()
