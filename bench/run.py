@@ -13,6 +13,7 @@ import platform
 import subprocess
 import sys
 import time
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
@@ -155,12 +156,36 @@ def steady(env: dict[str, str], n: int, firings: int, spread: float = 0.0) -> di
     }
 
 
-def drain(env: dict[str, str], m: int, concurrency: int, *, profile: str = "") -> dict[str, Any]:
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How the end-to-end step's worker runs; raw and ours always get the same.
+
+    ``options``: extra ``celery worker`` options (``--prefetch-multiplier=2``, ``--disable-prefetch``).
+    ``early_ack``: acknowledge each message when its task starts instead of when it ends
+    (``bench.tasks`` applies it in the worker), to measure the trade-off BENCHMARKS.md describes;
+    the project ships late acknowledgement.
+    """
+
+    concurrency: int = 2
+    options: tuple[str, ...] = ()
+    early_ack: bool = False
+
+    def describe(self) -> str:
+        extra = [*self.options, *(["early ack"] if self.early_ack else [])]
+        return f"-c {self.concurrency}" + (f" ({', '.join(extra)})" if extra else "")
+
+
+def drain(
+    env: dict[str, str], m: int, concurrency: int, *, profile: str = "", settings: WorkerSettings | None = None
+) -> dict[str, Any]:
     """Start a worker on a filled queue; seconds from its first take to an empty queue with nothing unacked.
 
     ``profile``: run it as one ``-P solo`` process under pyinstrument instead (``bench.profiled_worker``),
-    writing ``<profile>.txt``.
+    writing ``<profile>.txt``. ``settings``: the end-to-end step's worker (its concurrency wins).
     """
+    if settings is not None:
+        concurrency = settings.concurrency
+        env = {**env, "BENCH_EARLY_ACK": "1" if settings.early_ack else ""}
     client = redis.Redis.from_url(env["REDIS_URL"])
     if profile:
         head = [sys.executable, "-m", "bench.profiled_worker", profile]
@@ -171,7 +196,7 @@ def drain(env: dict[str, str], m: int, concurrency: int, *, profile: str = "") -
     argv = [
         *head, "-A", "project", "worker", "-Q", "default", *pool,
         "--without-gossip", "--without-mingle", "--without-heartbeat", "-I", "bench.tasks",
-        "-l", "WARNING", "-n", f"bench-{time.time_ns()}@%h",
+        "-l", "WARNING", "-n", f"bench-{time.time_ns()}@%h", *(settings.options if settings else ()),
     ]  # fmt: skip
     worker = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -194,16 +219,22 @@ def drain(env: dict[str, str], m: int, concurrency: int, *, profile: str = "") -
     return {"m": m, "seconds": done - first, "rate": m / (done - first)}
 
 
-def end_to_end(env: dict[str, str], m: int, concurrency: int, *, ours_first: bool = False) -> dict[str, Any]:
+def end_to_end(env: dict[str, str], m: int, settings: WorkerSettings, *, ours_first: bool = False) -> dict[str, Any]:
     """One pair: raw no-op tasks then our runs (or the other way round), each drained by a fresh worker."""
     measured: dict[str, Any] = {}
     for side in ("ours", "raw") if ours_first else ("raw", "ours"):
         child(env, "e2e-prepare", "--scheduler", side, "-n", m)
-        measured[side] = drain(env, m, concurrency)
+        measured[side] = drain(env, m, settings.concurrency, settings=settings)
         if side == "ours":
             measured[side]["statuses"] = child(env, "e2e-check")["statuses"]
     ratio = measured["ours"]["rate"] / measured["raw"]["rate"]
-    return {"raw": measured["raw"], "ours": measured["ours"], "ratio": ratio, "concurrency": concurrency}
+    return {
+        "raw": measured["raw"],
+        "ours": measured["ours"],
+        "ratio": ratio,
+        "concurrency": settings.concurrency,
+        "worker": asdict(settings),
+    }
 
 
 def versions() -> dict[str, str]:
@@ -236,6 +267,22 @@ def main() -> None:
     parser.add_argument(
         "--e2e-pairs", type=int, default=0, help="interleaved raw/ours pairs in the e2e step (default 1 quick, 3 full)"
     )
+    parser.add_argument(
+        "--e2e-concurrency", type=int, default=2, help="pool processes of the e2e step's worker, both sides (default 2)"
+    )
+    parser.add_argument(
+        "--e2e-worker-option",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="an extra celery worker option for the e2e step, both sides (repeatable): "
+        "--e2e-worker-option=--disable-prefetch",
+    )
+    parser.add_argument(
+        "--e2e-early-ack",
+        action="store_true",
+        help="e2e step: acknowledge messages when their task starts, both sides (not what the project ships)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="with --only e2e: run the whole e2e step this many times")
     args = parser.parse_args()
     sizes = [1000] if args.quick else [1000, 10_000, 50_000] + ([100_000] if args.with_100k else [])
@@ -258,7 +305,8 @@ def main() -> None:
         if args.only:
             m, pairs = e2e_size(args)
             if args.only == "e2e":
-                report["e2e_repeats"] = [end_to_end_step(env, m, pairs) for _ in range(args.repeat)]
+                worker = e2e_worker(args)
+                report["e2e_repeats"] = [end_to_end_step(env, m, pairs, worker) for _ in range(args.repeat)]
                 report["e2e"] = report["e2e_repeats"][-1]
             report["worker_profile"] = worker_profile_step(env, PROFILE_RUNS, stamp)
             report["solo_profile"] = solo_profile_step(env, PROFILE_RUNS, stamp)
@@ -270,19 +318,19 @@ def main() -> None:
     say(f"== done in {report['seconds']:.0f} s; results in {path.relative_to(ROOT)}")
 
 
-def end_to_end_step(env: dict[str, str], m: int, pairs: int) -> dict[str, Any]:
+def end_to_end_step(env: dict[str, str], m: int, pairs: int, settings: WorkerSettings) -> dict[str, Any]:
     """``pairs`` interleaved pairs, alternating which side goes first; the figure is the median ratio.
 
     One pair is a few seconds on a shared machine: a neighbour's burst can halve either side. The
     median of interleaved pairs, each printed, is what holds from run to run.
     """
     say(
-        f"== end to end: {m:,} noop runs through the orchestrator vs {m:,} raw no-op tasks, one worker -c 2, "
-        f"{pairs} interleaved pair(s)"
+        f"== end to end: {m:,} noop runs through the orchestrator vs {m:,} raw no-op tasks, one worker "
+        f"{settings.describe()}, {pairs} interleaved pair(s)"
     )
     measured = []
     for index in range(pairs):
-        pair = end_to_end(env, m, concurrency=2, ours_first=index % 2 == 1)
+        pair = end_to_end(env, m, settings, ours_first=index % 2 == 1)
         measured.append(pair)
         say(
             f"  pair {index + 1}: raw Celery {pair['raw']['rate']:,.0f}/s, ours {pair['ours']['rate']:,.0f}/s: "
@@ -296,6 +344,7 @@ def end_to_end_step(env: dict[str, str], m: int, pairs: int) -> dict[str, Any]:
         "ours": {"rate": stats.median([pair["ours"]["rate"] for pair in measured])},
         "pairs": measured,
         "m": m,
+        "worker": asdict(settings),
     }
 
 
@@ -379,9 +428,15 @@ def run_all(
         )
 
     m, pairs = e2e_size(args)
-    report["e2e"] = end_to_end_step(env, m, pairs)
+    report["e2e"] = end_to_end_step(env, m, pairs, e2e_worker(args))
     report["worker_profile"] = worker_profile_step(env, PROFILE_RUNS, stamp)
     report["solo_profile"] = solo_profile_step(env, PROFILE_RUNS, stamp)
+
+
+def e2e_worker(args: argparse.Namespace) -> WorkerSettings:
+    return WorkerSettings(
+        concurrency=args.e2e_concurrency, options=tuple(args.e2e_worker_option), early_ack=args.e2e_early_ack
+    )
 
 
 def e2e_size(args: argparse.Namespace) -> tuple[int, int]:
