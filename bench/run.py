@@ -175,28 +175,24 @@ class WorkerSettings:
         return f"-c {self.concurrency}" + (f" ({', '.join(extra)})" if extra else "")
 
 
-def drain(
-    env: dict[str, str], m: int, concurrency: int, *, profile: str = "", settings: WorkerSettings | None = None
-) -> dict[str, Any]:
+def drain(env: dict[str, str], m: int, settings: WorkerSettings, *, profile: str = "") -> dict[str, Any]:
     """Start a worker on a filled queue; seconds from its first take to an empty queue with nothing unacked.
 
     ``profile``: run it as one ``-P solo`` process under pyinstrument instead (``bench.profiled_worker``),
-    writing ``<profile>.txt``. ``settings``: the end-to-end step's worker (its concurrency wins).
+    writing ``<profile>.txt``; the settings' concurrency does not apply then.
     """
-    if settings is not None:
-        concurrency = settings.concurrency
-        env = {**env, "BENCH_EARLY_ACK": "1" if settings.early_ack else ""}
+    env = {**env, "BENCH_EARLY_ACK": "1" if settings.early_ack else ""}
     client = redis.Redis.from_url(env["REDIS_URL"])
     if profile:
         head = [sys.executable, "-m", "bench.profiled_worker", profile]
         pool = ["-P", "solo"]
     else:
         head = [str(ROOT / ".venv" / "bin" / "celery")]
-        pool = ["-c", str(concurrency), "-P", "prefork"]
+        pool = ["-c", str(settings.concurrency), "-P", "prefork"]
     argv = [
         *head, "-A", "project", "worker", "-Q", "default", *pool,
         "--without-gossip", "--without-mingle", "--without-heartbeat", "-I", "bench.tasks",
-        "-l", "WARNING", "-n", f"bench-{time.time_ns()}@%h", *(settings.options if settings else ()),
+        "-l", "WARNING", "-n", f"bench-{time.time_ns()}@%h", *settings.options,
     ]  # fmt: skip
     worker = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -224,7 +220,7 @@ def end_to_end(env: dict[str, str], m: int, settings: WorkerSettings, *, ours_fi
     measured: dict[str, Any] = {}
     for side in ("ours", "raw") if ours_first else ("raw", "ours"):
         child(env, "e2e-prepare", "--scheduler", side, "-n", m)
-        measured[side] = drain(env, m, settings.concurrency, settings=settings)
+        measured[side] = drain(env, m, settings)
         if side == "ours":
             measured[side]["statuses"] = child(env, "e2e-check")["statuses"]
     ratio = measured["ours"]["rate"] / measured["raw"]["rate"]
@@ -352,7 +348,7 @@ def solo_profile_step(env: dict[str, str], m: int, stamp: str) -> dict[str, Any]
     say(f"== profile of a -P solo worker draining {m:,} noop runs (pyinstrument around the whole worker)")
     child(env, "e2e-prepare", "--scheduler", "ours", "-n", m)
     profile = RESULTS / f"{stamp}-profile-solo-worker-noop-{m}"
-    result = drain(env, m, 1, profile=str(profile))
+    result = drain(env, m, WorkerSettings(), profile=str(profile))
     say(f"  {result['rate']:,.0f}/s under the profiler; profile in {profile.relative_to(ROOT)}.txt")
     return result
 

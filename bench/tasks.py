@@ -24,7 +24,6 @@ def acknowledge_early() -> None:
     """Both tasks acknowledge at start in this process (the worker reads each task's own flag)."""
     from workers.tasks import run
 
-    app.conf.task_acks_late = False
     for task in (noop, run):
         task.acks_late = False
 
