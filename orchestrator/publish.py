@@ -248,7 +248,7 @@ def _mark_in_flight(messages: Sequence[RunMessage]) -> None:
 
 
 def _in_flight_notes(messages: Sequence[RunMessage]) -> dict[str, int]:
-    """Each message's in-flight note: run id -> when it expires (ms), a visibility timeout from now."""
+    """Each message's in-flight note: run id -> when it expires (ms), ``SCHEDULER_INFLIGHT_NOTE_SECONDS`` from now."""
     return dict.fromkeys((str(message.run_id) for message in messages), note_expiry_ms(time.time()))
 
 
@@ -260,7 +260,7 @@ def note_expiry_ms(noted_at: float) -> int:
     """
     from django.conf import settings
 
-    ttl_ms = int(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)) * 1000
+    ttl_ms = int(settings.SCHEDULER_INFLIGHT_NOTE_SECONDS) * 1000
     return int(noted_at * 1000) + ttl_ms
 
 

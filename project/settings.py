@@ -187,14 +187,27 @@ WHITENOISE_AUTOREFRESH = not STATIC_ROOT.is_dir()
 
 # --- Celery (read by project.celery with namespace CELERY) -------------------------------------
 
-#: The longest a job may run; the broker's visibility timeout is kept longer than this.
+#: The longest a job may run; the broker's visibility timeout is kept longer than this by default.
 SCHEDULER_MAX_JOB_TIMEOUT_SECONDS = env_int("SCHEDULER_MAX_JOB_TIMEOUT_SECONDS", 6 * 3600, minimum=1)
+#: A message delivered and not acknowledged within this time is put back in its queue (kombu's
+#: Redis ``visibility_timeout``): what a killed worker held comes back after it. Longer than every
+#: job by default, so a running run's message is never delivered twice; shorter is safe (the
+#: second delivery loses the claim's compare-and-set) and brings a dead worker's messages back
+#: sooner (README, "Scaling workers").
+BROKER_VISIBILITY_TIMEOUT_SECONDS = env_int(
+    "BROKER_VISIBILITY_TIMEOUT_SECONDS", SCHEDULER_MAX_JOB_TIMEOUT_SECONDS + 3600, minimum=1
+)
+#: How long a published message's in-flight note lasts (``orchestrator.publish``): as long as a
+#: message may wait in a queue and a worker, whatever the visibility timeout.
+SCHEDULER_INFLIGHT_NOTE_SECONDS = SCHEDULER_MAX_JOB_TIMEOUT_SECONDS + 3600
 
 CELERY_BROKER_URL = kombu_url(REDIS_URL)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # A message not acknowledged within this time is delivered again: keep it past every job's timeout.
-    "visibility_timeout": SCHEDULER_MAX_JOB_TIMEOUT_SECONDS + 3600,
+    "visibility_timeout": BROKER_VISIBILITY_TIMEOUT_SECONDS,
+    # Each worker looks for messages past that timeout every 10 s (kombu's restore interval), not
+    # every tenth time (kombu's default throttle): one cheap sorted-set query per worker.
+    "unacked_restore_throttle": 1,
     "socket_connect_timeout": 2,
     # A publisher facing a dead broker fails fast instead of blocking the beat: the runs stay
     # pending and recovery publishes them. (Workers reconnect through their own consumer loop.)
@@ -208,7 +221,13 @@ CELERY_RESULT_EXTENDED = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TASK_ACKS_LATE = True
+#: Late acknowledgement (the default): a worker holds only messages it is running, and a message
+#: whose pool process dies goes back to the queue. ``WORKER_ACKS_LATE=false`` acknowledges a run's
+#: message when a pool process starts it and keeps one more in reserve per process: faster for
+#: queues of short runs, at the cost of a reserved run waiting behind its worker's current ones
+#: (README, "Scaling workers"). The claim's compare-and-set keeps each delivery to one execution either way.
+WORKER_ACKS_LATE = env_bool("WORKER_ACKS_LATE", default=True)
+CELERY_TASK_ACKS_LATE = WORKER_ACKS_LATE
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False

@@ -23,11 +23,14 @@ def check_scheduler_settings(app_configs: Sequence[AppConfig] | None, **kwargs: 
             )
         )
     visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
-    if visibility <= settings.SCHEDULER_MAX_JOB_TIMEOUT_SECONDS:
+    patience = float(settings.SCHEDULER_DB_PATIENCE_SECONDS)
+    if visibility <= patience:
         messages.append(
             Error(
-                f"The broker visibility timeout ({visibility}s) is not longer than the longest job timeout "
-                f"({settings.SCHEDULER_MAX_JOB_TIMEOUT_SECONDS}s): a long run would be delivered twice.",
+                f"BROKER_VISIBILITY_TIMEOUT_SECONDS ({visibility}) is not longer than SCHEDULER_DB_PATIENCE_SECONDS "
+                f"({patience:g}): while the database is down, every message a worker holds would be delivered "
+                "again and again.",
+                hint="Keep it at a few minutes at least; the default is longer than the longest job timeout.",
                 id="scheduling.E002",
             )
         )
@@ -76,8 +79,8 @@ def check_job_timeouts(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -
     return [
         Error(
             f"Job {key!r} has timeout_seconds={timeout}, more than SCHEDULER_MAX_JOB_TIMEOUT_SECONDS={limit}.",
-            hint="Lower the job's timeout or raise SCHEDULER_MAX_JOB_TIMEOUT_SECONDS (the broker's visibility "
-            "timeout follows it).",
+            hint="Lower the job's timeout or raise SCHEDULER_MAX_JOB_TIMEOUT_SECONDS (the broker's default "
+            "visibility timeout and the in-flight notes follow it).",
             id="scheduling.E003",
         )
         for key, timeout in too_long

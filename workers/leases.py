@@ -286,7 +286,7 @@ class Renewer:
     A run held with ``leased=False`` (no limit applies, nothing was acquired) gets its lease from
     the next round, and the in-flight notes given to ``forget_note`` are removed in the same
     round trip: a short run costs no Redis round trip of its own. Notes not yet forgotten when a
-    process ends (killed, or replaced) expire with the broker's visibility timeout; until then they
+    process ends (killed, or replaced) expire (``SCHEDULER_INFLIGHT_NOTE_SECONDS``); until then they
     do no harm, since only the notes of runs still ``queued`` are looked at.
     """
 

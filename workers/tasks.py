@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -32,6 +33,8 @@ from workers.leases import Freed, Heartbeat, Leases, Renewer
 logger = logging.getLogger(__name__)
 
 WAITING = "waiting"
+#: The claim failed for want of a database and the message was already acknowledged (see ``leave_for_recovery``).
+LEFT_FOR_RECOVERY = "left for recovery"
 #: How many stale waiters a freed slot may skip before giving up (the beat's recheck covers the rest).
 WAKE_ATTEMPTS = 5
 
@@ -56,8 +59,10 @@ def run(self: Task[Any, Any], run_id: str, attempt: int = 0) -> str:
         claimed = db.patiently(
             lambda: service.claim_run(run_id, attempt=attempt, worker=worker, now=timezone.now()), what="claim a run"
         )
-    except (OperationalError, InterfaceError) as exc:  # still no database: the message goes back to the queue
-        raise Reject(f"database unavailable: {exc}", requeue=True) from exc
+    except (OperationalError, InterfaceError) as exc:  # still no database
+        if self.acks_late:  # the message goes back to the queue
+            raise Reject(f"database unavailable: {exc}", requeue=True) from exc
+        return leave_for_recovery(run_id, exc)
     if claimed is None:
         logger.debug("run %s attempt %s is not runnable any more; message dropped", run_id, attempt)
         return service.DUPLICATE
@@ -90,6 +95,22 @@ def run(self: Task[Any, Any], run_id: str, attempt: int = 0) -> str:
         outcome = service.execute_claimed(claimed, timeout_exceptions=(SoftTimeLimitExceeded,))
     wake_waiters(leases(), heartbeat.freed)
     return outcome.status
+
+
+def leave_for_recovery(run_id: str, exc: BaseException) -> str:
+    """A message acknowledged at start (``WORKER_ACKS_LATE=false``) whose run could not be claimed.
+
+    Rejecting it would requeue nothing: the broker already forgot it. The run is still ``queued``;
+    forgetting its in-flight note makes the beats' recovery (``service.republish_lost``) publish it
+    again once the database is back, ``SCHEDULER_LOST_MESSAGE_SECONDS`` after it was queued.
+    """
+    try:
+        leases().forget_notes({str(run_id): note_expiry_ms(time.time())})
+    except redis.RedisError as note_exc:  # the run is published again when its note expires instead
+        logger.error("run %s: could not claim it (%s) nor forget its in-flight note (%s)", run_id, exc, note_exc)
+        return LEFT_FOR_RECOVERY
+    logger.warning("run %s: database unavailable to claim it (%s); recovery publishes it again", run_id, exc)
+    return LEFT_FOR_RECOVERY
 
 
 def _run_unlimited(claimed: Run, *, ttl_seconds: float) -> str:

@@ -1,0 +1,173 @@
+"""When a worker acknowledges a run's message, and what it holds meanwhile (``WORKER_ACKS_LATE``).
+
+Late (the default): the message of the run being executed stays unacknowledged until the run
+ends, and nothing more is taken, so nothing waits inside a busy worker. At start
+(``WORKER_ACKS_LATE=false``): the running run's message is acknowledged and one more is held in
+reserve per process. Both read from a real worker against Redis's ``unacked`` hash (kombu's record
+of messages delivered and not yet acknowledged).
+
+A worker that acknowledged at start cannot hand a message back when the database stays down past
+its patience: the run's in-flight note goes instead, so the beats' recovery publishes it again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from celery.exceptions import Reject
+from django.core.checks import run_checks
+from django.db import OperationalError
+from django.utils import timezone
+
+from orchestrator import events, publish, service
+from orchestrator.models import Run, RunStatus, RunTrigger
+from tests import factories
+from tests.integration.conftest import wait_finished, wait_ready
+from tests.processes import wait_until
+from workers import tasks
+
+#: Leases and the reaper fast; the visibility timeout short, and the patience shorter still (scheduling.E002).
+FAST = {
+    "SCHEDULER_LEASE_TTL_SECONDS": "3",
+    "SCHEDULER_MAINTENANCE_SECONDS": "0.5",
+    "SCHEDULER_DB_PATIENCE_SECONDS": "1",
+    "BROKER_VISIBILITY_TIMEOUT_SECONDS": "3",
+}
+
+
+def start(job, **params) -> Run:
+    return service.create_run(service.RunRequest(job=job, trigger=RunTrigger.API, params=params))
+
+
+def unacked_task_ids(redis_db) -> list[str]:
+    """The task ids of the messages delivered and not yet acknowledged (kombu's ``unacked`` hash)."""
+    entries = redis_db.hvals("unacked")
+    return sorted(json.loads(entry)[0]["headers"]["id"] for entry in entries)
+
+
+@pytest.mark.parametrize(
+    ("acks_late", "held"),
+    [
+        ("true", "the running run's message only"),
+        ("false", "the next run's message only: the running one's was acknowledged at start"),
+    ],
+)
+def test_what_a_busy_worker_holds_unacknowledged(live, redis_db, acks_late, held):
+    job = factories.job("probe", max_retries=0)
+    wait_ready(live.worker(concurrency=1, env={"WORKER_ACKS_LATE": acks_late}))
+    runs = [start(job, key=f"ack-{acks_late}", seconds=2) for _ in range(3)]
+
+    def first_running():
+        return Run.objects.filter(status=RunStatus.RUNNING).values_list("id", flat=True).first()
+
+    running = wait_until(first_running, timeout=30, message="a run to start")
+    # the worker settles: in reserve mode it takes the next message as soon as the first starts
+    wait_until(lambda: redis_db.hlen("unacked") == 1, timeout=5, message="one message held")
+    others = [run.id for run in runs if run.id != running]
+    holding, queued = unacked_task_ids(redis_db), redis_db.llen("default")
+    print(f"\nWORKER_ACKS_LATE={acks_late}: unacked {holding}, queue {queued}, running {running}")
+
+    if acks_late == "true":
+        assert holding == [str(running)], held
+        assert queued == 2, "nothing else taken while the only process is busy"
+    else:
+        assert len(holding) == 1 and holding[0] in {str(other) for other in others}, held
+        assert queued == 1, "one message in reserve, the last still in the queue"
+
+    ended = [wait_finished(run, timeout=60) for run in runs]
+    assert [run.status for run in ended] == ["succeeded"] * 3
+    # a late acknowledgement follows the run's recorded end
+    wait_until(lambda: redis_db.hlen("unacked") == 0, timeout=5, message="every message acknowledged")
+    assert redis_db.llen("default") == 0
+
+
+def test_a_killed_worker_s_reserved_run_comes_back_after_the_visibility_timeout(live, redis_db):
+    """Acknowledged at start, the running run is the reaper's; the reserved one goes back to the queue."""
+    job = factories.job("probe", max_retries=0)
+    victim = live.worker("victim", concurrency=1, env={**FAST, "WORKER_ACKS_LATE": "false"})
+    wait_ready(victim)
+    wait_ready(live.beat(env=FAST))  # its reaper ends the run the killed worker was running
+    long = start(job, key="victim", seconds=60)
+    wait_until(lambda: Run.objects.get(id=long.id).status == RunStatus.RUNNING, timeout=30, message="long to start")
+    reserved = start(job, key="victim", seconds=0.2)
+    wait_until(
+        lambda: redis_db.llen("default") == 0 and unacked_task_ids(redis_db) == [str(reserved.id)],
+        timeout=10,
+        message="the victim to hold the second run in reserve",
+    )
+
+    victim.kill()
+    wait_ready(live.worker("rescuer", concurrency=1, env={**FAST, "WORKER_ACKS_LATE": "false"}))
+
+    # with the default timeout (hours) the reserved run would still be queued long after this
+    came_back = wait_finished(reserved, timeout=60)
+    lost = wait_finished(long, timeout=60)
+    print(f"\nreserved: {came_back.status} on {came_back.worker}; running at the kill: {lost.status}, {lost.error}")
+    assert came_back.status == "succeeded" and came_back.worker.startswith("rescuer")
+    assert lost.status == "failed" and lost.error.startswith("worker lost")
+    started = [e for e in events.events_for_run(reserved.id) if e["event"] == "run_started"]
+    assert len(started) == 1, "the reserved run executed once"
+    assert redis_db.hlen("unacked") == 0
+
+
+@pytest.fixture
+def database_down_at_claim(monkeypatch, settings):
+    """The claim fails as with a database that stays down past the worker's patience."""
+    settings.SCHEDULER_DB_PATIENCE_SECONDS = 0
+
+    def refused(*args, **kwargs):
+        raise OperationalError("connection refused (injected)")
+
+    monkeypatch.setattr(service, "claim_run", refused)
+
+
+def test_acknowledged_at_start_and_no_database_the_run_is_published_again_by_recovery(
+    transactional_db, redis_db, monkeypatch, settings, database_down_at_claim
+):
+    run = start(factories.job("noop"))
+    assert redis_db.zscore(publish.INFLIGHT_KEY, str(run.id)) is not None
+    redis_db.delete("default")  # the worker took the message and acknowledged it at start
+    monkeypatch.setattr(tasks.run, "acks_late", False)
+
+    outcome = tasks.run.apply(args=(str(run.id), 0)).get()
+
+    assert outcome == tasks.LEFT_FOR_RECOVERY
+    assert redis_db.zscore(publish.INFLIGHT_KEY, str(run.id)) is None, "its note is gone: recovery will see it"
+    monkeypatch.undo()  # the database is back
+    later = timezone.now() + timedelta(seconds=float(settings.SCHEDULER_LOST_MESSAGE_SECONDS) + 1)
+    republished = service.republish_lost(now=later)
+    assert [r.id for r in republished] == [run.id]
+    message = json.loads(redis_db.lindex("default", 0))
+    assert message["headers"]["id"] == publish.task_id_for(run.id, 0)
+    assert Run.objects.get(id=run.id).status == RunStatus.QUEUED
+
+
+def test_acknowledged_late_and_no_database_the_message_is_rejected_with_requeue(
+    transactional_db, redis_db, database_down_at_claim
+):
+    run = start(factories.job("noop"))
+    assert tasks.run.acks_late, "the default"
+    result = tasks.run.apply(args=(str(run.id), 0))
+    assert str(result.state) == "REJECTED"
+    assert isinstance(result.result, Reject) and getattr(result.result, "requeue", False) is True
+    assert redis_db.zscore(publish.INFLIGHT_KEY, str(run.id)) is not None, "the message is still in the broker"
+
+
+def test_a_visibility_timeout_within_the_database_patience_is_refused(settings):
+    settings.SCHEDULER_DB_PATIENCE_SECONDS = 60.0
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "visibility_timeout": 60}
+    assert "scheduling.E002" in [message.id for message in run_checks()]
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "visibility_timeout": 300}
+    assert "scheduling.E002" not in [message.id for message in run_checks()]
+
+
+def test_in_flight_notes_outlast_a_short_visibility_timeout(transactional_db, redis_db, settings):
+    """A message may wait in a long queue for far longer than a short visibility timeout."""
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "visibility_timeout": 300}
+    run = start(factories.job("noop"))
+    score = redis_db.zscore(publish.INFLIGHT_KEY, str(run.id))
+    assert score is not None
+    assert score / 1000 - time.time() > settings.SCHEDULER_MAX_JOB_TIMEOUT_SECONDS
