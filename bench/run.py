@@ -161,27 +161,28 @@ class WorkerSettings:
     """How the end-to-end step's worker runs; raw and ours always get the same.
 
     ``options``: extra ``celery worker`` options (``--prefetch-multiplier=2``, ``--disable-prefetch``).
-    ``early_ack``: acknowledge each message when its task starts instead of when it ends
-    (``bench.tasks`` applies it in the worker), to measure the trade-off BENCHMARKS.md describes;
-    the project ships late acknowledgement.
+    ``acks_late``: the worker's ``WORKER_ACKS_LATE`` (README, "Scaling workers"), which applies to every
+    task of the worker, the raw no-op's as well as the run task's.
     """
 
     concurrency: int = 2
     options: tuple[str, ...] = ()
-    early_ack: bool = False
+    acks_late: bool = True
 
     def describe(self) -> str:
-        extra = [*self.options, *(["early ack"] if self.early_ack else [])]
-        return f"-c {self.concurrency}" + (f" ({', '.join(extra)})" if extra else "")
+        extra = [*self.options, f"WORKER_ACKS_LATE={'true' if self.acks_late else 'false'}"]
+        return f"-c {self.concurrency} ({', '.join(extra)})"
 
 
-def drain(env: dict[str, str], m: int, settings: WorkerSettings, *, profile: str = "") -> dict[str, Any]:
+def drain(env: dict[str, str], m: int, settings: WorkerSettings, *, ours: bool, profile: str = "") -> dict[str, Any]:
     """Start a worker on a filled queue; seconds from its first take to an empty queue with nothing unacked.
 
+    With ``ours`` (our runs, not raw tasks) the runs must also have ended: a message acknowledged at start leaves the
+    unacknowledged set before its run is claimed, so an empty set alone would end the count early.
     ``profile``: run it as one ``-P solo`` process under pyinstrument instead (``bench.profiled_worker``),
     writing ``<profile>.txt``; the settings' concurrency does not apply then.
     """
-    env = {**env, "BENCH_EARLY_ACK": "1" if settings.early_ack else ""}
+    env = {**env, "WORKER_ACKS_LATE": "true" if settings.acks_late else "false"}
     client = redis.Redis.from_url(env["REDIS_URL"])
     if profile:
         head = [sys.executable, "-m", "bench.profiled_worker", profile]
@@ -202,7 +203,7 @@ def drain(env: dict[str, str], m: int, settings: WorkerSettings, *, profile: str
             waiting = client.llen("default")
             if first is None and waiting < m:
                 first = time.perf_counter()
-            if waiting == 0 and client.hlen("unacked") == 0:
+            if waiting == 0 and client.hlen("unacked") == 0 and (not ours or not active_runs(env)):
                 break
             time.sleep(0.01)
         else:
@@ -220,7 +221,7 @@ def end_to_end(env: dict[str, str], m: int, settings: WorkerSettings, *, ours_fi
     measured: dict[str, Any] = {}
     for side in ("ours", "raw") if ours_first else ("raw", "ours"):
         child(env, "e2e-prepare", "--scheduler", side, "-n", m)
-        measured[side] = drain(env, m, settings)
+        measured[side] = drain(env, m, settings, ours=side == "ours")
         if side == "ours":
             measured[side]["statuses"] = child(env, "e2e-check")["statuses"]
     ratio = measured["ours"]["rate"] / measured["raw"]["rate"]
@@ -275,9 +276,11 @@ def main() -> None:
         "--e2e-worker-option=--disable-prefetch",
     )
     parser.add_argument(
-        "--e2e-early-ack",
-        action="store_true",
-        help="e2e step: acknowledge messages when their task starts, both sides (not what the project ships)",
+        "--e2e-acks",
+        choices=["late", "start", "both"],
+        default="both",
+        help="e2e step: the worker's acknowledgement, both sides: late (WORKER_ACKS_LATE=true, the default), "
+        "start (WORKER_ACKS_LATE=false), or each in turn (default)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="with --only e2e: run the whole e2e step this many times")
     args = parser.parse_args()
@@ -299,11 +302,12 @@ def main() -> None:
     began = time.monotonic()
     with services() as env:
         if args.only:
-            m, pairs = e2e_size(args)
             if args.only == "e2e":
-                worker = e2e_worker(args)
-                report["e2e_repeats"] = [end_to_end_step(env, m, pairs, worker) for _ in range(args.repeat)]
-                report["e2e"] = report["e2e_repeats"][-1]
+                repeats = []
+                for _ in range(args.repeat):
+                    e2e_all(env, args, report)
+                    repeats.append({key: value for key, value in report.items() if key.startswith("e2e_acks")})
+                report["e2e_repeats"] = repeats
             report["worker_profile"] = worker_profile_step(env, PROFILE_RUNS, stamp)
             report["solo_profile"] = solo_profile_step(env, PROFILE_RUNS, stamp)
         else:
@@ -312,6 +316,15 @@ def main() -> None:
     path = RESULTS / f"{stamp}-{report['mode']}.json"
     path.write_text(json.dumps(report, indent=2, default=str))
     say(f"== done in {report['seconds']:.0f} s; results in {path.relative_to(ROOT)}")
+
+
+def active_runs(env: dict[str, str]) -> int:
+    """Runs not yet ended in the bench database (one query; only asked once the queue looks drained)."""
+    import psycopg
+
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        row = conn.execute("SELECT count(*) FROM orchestrator_run WHERE status IN ('pending', 'queued', 'running')")
+        return int(row.fetchone()[0])
 
 
 def end_to_end_step(env: dict[str, str], m: int, pairs: int, settings: WorkerSettings) -> dict[str, Any]:
@@ -348,7 +361,7 @@ def solo_profile_step(env: dict[str, str], m: int, stamp: str) -> dict[str, Any]
     say(f"== profile of a -P solo worker draining {m:,} noop runs (pyinstrument around the whole worker)")
     child(env, "e2e-prepare", "--scheduler", "ours", "-n", m)
     profile = RESULTS / f"{stamp}-profile-solo-worker-noop-{m}"
-    result = drain(env, m, WorkerSettings(), profile=str(profile))
+    result = drain(env, m, WorkerSettings(), ours=True, profile=str(profile))
     say(f"  {result['rate']:,.0f}/s under the profiler; profile in {profile.relative_to(ROOT)}.txt")
     return result
 
@@ -423,16 +436,29 @@ def run_all(
             f"({lag['dispatched']:,} dispatches of {lag_n:,} schedules in {lag['window_s']:.0f} s)"
         )
 
-    m, pairs = e2e_size(args)
-    report["e2e"] = end_to_end_step(env, m, pairs, e2e_worker(args))
+    e2e_all(env, args, report)
     report["worker_profile"] = worker_profile_step(env, PROFILE_RUNS, stamp)
     report["solo_profile"] = solo_profile_step(env, PROFILE_RUNS, stamp)
 
 
-def e2e_worker(args: argparse.Namespace) -> WorkerSettings:
-    return WorkerSettings(
-        concurrency=args.e2e_concurrency, options=tuple(args.e2e_worker_option), early_ack=args.e2e_early_ack
-    )
+def e2e_workers(args: argparse.Namespace) -> dict[str, WorkerSettings]:
+    """The e2e step's worker settings by name: late acknowledgement (the default), at start, or both."""
+    modes = {"late": True, "start": False}
+    chosen = list(modes) if args.e2e_acks == "both" else [args.e2e_acks]
+    return {
+        f"acks_{name}": WorkerSettings(
+            concurrency=args.e2e_concurrency, options=tuple(args.e2e_worker_option), acks_late=modes[name]
+        )
+        for name in chosen
+    }
+
+
+def e2e_all(env: dict[str, str], args: argparse.Namespace, report: dict[str, Any]) -> None:
+    """The e2e step for each chosen acknowledgement mode; ``report["e2e"]`` is the default's (late) when measured."""
+    m, pairs = e2e_size(args)
+    for name, worker in e2e_workers(args).items():
+        report[f"e2e_{name}"] = end_to_end_step(env, m, pairs, worker)
+    report["e2e"] = report.get("e2e_acks_late") or report["e2e_acks_start"]
 
 
 def e2e_size(args: argparse.Namespace) -> tuple[int, int]:
