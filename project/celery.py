@@ -43,3 +43,7 @@ def _configure_logging(loglevel: int | str | None = None, **kwargs: Any) -> None
 app = ProjectCelery("project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["workers"])
+
+from workers.timers import PruneCancelledTimers  # noqa: E402  (also registers ``inspect timers``)
+
+app.steps["worker"].add(PruneCancelledTimers)

@@ -231,6 +231,9 @@ CELERY_TASK_ACKS_LATE = WORKER_ACKS_LATE
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+#: How often a worker drops the cancelled time-limit timers of ended runs from its event loop
+#: (``workers.timers``): without it each run's timer stayed in memory for the job's whole timeout.
+WORKER_TIMER_PRUNE_SECONDS = env_seconds("WORKER_TIMER_PRUNE_SECONDS", 30.0)
 #: A pool process whose memory (resident, KiB) grew past this is replaced after its current run (None: never).
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_optional_int("WORKER_MAX_MEMORY_PER_CHILD_KB", minimum=1)
 CELERY_TASK_DEFAULT_QUEUE = "default"
