@@ -58,24 +58,32 @@ def unacked_task_ids(redis_db) -> list[str]:
 def test_what_a_busy_worker_holds_unacknowledged(live, redis_db, acks_late, held):
     job = factories.job("probe", max_retries=0)
     wait_ready(live.worker(concurrency=1, env={"WORKER_ACKS_LATE": acks_late}))
-    runs = [start(job, key=f"ack-{acks_late}", seconds=2) for _ in range(3)]
+    runs = [start(job, key=f"ack-{acks_late}", seconds=4) for _ in range(3)]
 
     def first_running():
         return Run.objects.filter(status=RunStatus.RUNNING).values_list("id", flat=True).first()
 
-    running = wait_until(first_running, timeout=30, message="a run to start")
-    # the worker settles: in reserve mode it takes the next message as soon as the first starts
-    wait_until(lambda: redis_db.hlen("unacked") == 1, timeout=5, message="one message held")
-    others = [run.id for run in runs if run.id != running]
-    holding, queued = unacked_task_ids(redis_db), redis_db.llen("default")
-    print(f"\nWORKER_ACKS_LATE={acks_late}: unacked {holding}, queue {queued}, running {running}")
+    running = str(wait_until(first_running, timeout=30, message="a run to start"))
+    others = {str(run.id) for run in runs} - {running}
+
+    def settled() -> tuple[list[str], int] | None:
+        """What the worker holds and what is left in the queue, once it holds exactly one message."""
+        holding = unacked_task_ids(redis_db)
+        return (holding, redis_db.llen("default")) if len(holding) == 1 else None
 
     if acks_late == "true":
-        assert holding == [str(running)], held
-        assert queued == 2, "nothing else taken while the only process is busy"
+        holding, queued = wait_until(settled, timeout=10, message="one message held")
+        time.sleep(1)  # were it to take another message, it would within this (the run lasts 4 s)
+        assert (holding, queued) == ([running], 2) == settled(), held
     else:
-        assert len(holding) == 1 and holding[0] in {str(other) for other in others}, held
+        # the running run's acknowledgement and the next message's delivery follow its start
+        holding, queued = wait_until(
+            lambda: (found := settled()) and found[0][0] in others and found,
+            timeout=10,
+            message=held,
+        )
         assert queued == 1, "one message in reserve, the last still in the queue"
+    print(f"\nWORKER_ACKS_LATE={acks_late}: unacked {holding}, queue {queued}, running {running}")
 
     ended = [wait_finished(run, timeout=60) for run in runs]
     assert [run.status for run in ended] == ["succeeded"] * 3
