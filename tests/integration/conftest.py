@@ -108,12 +108,37 @@ def write_dag(folder: Path, name: str, text: str) -> str:
     return str(path)
 
 
-def wait_finished(run, timeout: float = 60.0):
-    """The run once it has left pending, queued and running (fails after ``timeout``)."""
+#: The events that record a run's end in the event log.
+END_EVENTS = frozenset({"run_finished", "run_cancelled"})
+
+
+def wait_finished(run, timeout: float = 60.0, *, recorded: bool = True):
+    """The run once it has left pending, queued and running (fails after ``timeout``).
+
+    ``recorded``: also once its end is in the event log (``settings.EVENTS_PATH``). The event is
+    appended just after the end is committed, so a test that reads the log as soon as the row
+    says so could miss it.
+    """
     from orchestrator.models import ACTIVE_STATUSES, Run
 
-    return wait_until(
+    ended = wait_until(
         lambda: Run.objects.filter(pk=run.pk).exclude(status__in=ACTIVE_STATUSES).first(),
         timeout=timeout,
         message=f"run {run.pk} to finish",
     )
+    if recorded:
+        wait_recorded(run)
+    return ended
+
+
+def wait_recorded(run) -> list[dict]:
+    """The run's events once its end (``END_EVENTS``) is in the event log (``settings.EVENTS_PATH``)."""
+    from django.conf import settings
+
+    from orchestrator import events
+
+    def ended() -> list[dict] | None:
+        found = events.events_for_run(run.pk, settings.EVENTS_PATH)
+        return found if any(e.get("event") in END_EVENTS for e in found) else None
+
+    return wait_until(ended, timeout=10, message=f"the end of run {run.pk} in the event log")

@@ -11,7 +11,7 @@ from orchestrator import events
 from orchestrator.models import Run
 from scheduling.models import ScheduledRun
 from tests import factories
-from tests.integration.conftest import wait_ready
+from tests.integration.conftest import wait_ready, wait_recorded
 from tests.processes import wait_until
 
 
@@ -39,6 +39,7 @@ def test_run_now_through_the_api_executes_like_a_scheduled_run(live):
     assert done.trigger == "api" and done.worker
     occurrence = ScheduledRun.objects.get(run=done)
     assert occurrence.trigger == "api" and occurrence.scheduled_for is None
+    wait_recorded(done)  # its run_finished follows the committed end
     recorded = [e for e in events.iter_events(settings.EVENTS_PATH) if e.get("run_id") == body["id"]]
     assert [e["event"] for e in recorded] == ["schedule_enqueued", "run_started", "run_finished"]
     assert {e["trigger"] for e in recorded} == {"api"} and recorded[-1]["schedule"] == "api-now"

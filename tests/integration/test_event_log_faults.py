@@ -19,7 +19,7 @@ from orchestrator import service
 from orchestrator.models import Run, RunTrigger
 from tests import factories
 from tests.integration.conftest import wait_finished, wait_ready
-from tests.processes import ROOT
+from tests.processes import ROOT, wait_until
 
 SHORT_WRITE = textwrap.dedent(
     """
@@ -90,14 +90,21 @@ def test_a_worker_that_cannot_write_its_event_log_still_runs_and_records_everyth
 
     def run_some(count: int) -> list[Run]:
         runs = [service.create_run(service.RunRequest(job=job, trigger=RunTrigger.API)) for _ in range(count)]
-        return [wait_finished(run, timeout=60) for run in runs]
+        return [wait_finished(run, timeout=60, recorded=False) for run in runs]  # its log is elsewhere
 
     while_blocked = run_some(3)
     failures = write_failures_counted(metrics_dir)
     logged = worker.output().count("could not write 1 event(s) to the event log")
     blocked.unlink()  # the obstacle goes: the next events are written
     after = run_some(2)
-    written = [json.loads(line) for line in worker_log.read_text().splitlines()]
+
+    def written_events() -> list[dict]:
+        lines = worker_log.read_text().splitlines() if worker_log.exists() else []
+        return [json.loads(line) for line in lines]
+
+    # run_finished is appended just after the run's end is committed, which wait_finished sees
+    wait_until(lambda: len(written_events()) >= 4, timeout=10, message="the last runs' events")
+    written = written_events()
     print(
         f"\nunwritable event log: {len(while_blocked)} runs {[r.status for r in while_blocked]}, "
         f"{failures:.0f} failed writes counted, {logged} logged; after: {len(written)} events written"

@@ -11,7 +11,7 @@ from orchestrator import events, service
 from orchestrator.models import Run, RunTrigger
 from orchestrator.publish import INFLIGHT_KEY
 from tests import factories
-from tests.integration.conftest import wait_ready
+from tests.integration.conftest import wait_ready, wait_recorded
 from tests.processes import wait_until
 
 FAST = {
@@ -53,7 +53,7 @@ def test_a_killed_worker_frees_its_slot_and_its_run_fails_as_worker_lost(live, r
     )
     print(f"\nslot free {freed_after:.1f}s after SIGKILL (lease TTL 3s); run ended: {lost.error}")
     assert lost.error.startswith("worker lost")
-    assert [e["event"] for e in events_of(run)][-1] == "run_finished"
+    assert [e["event"] for e in wait_recorded(run)][-1] == "run_finished"
 
     # the freed slot is usable: a new run of the same limited job succeeds on another worker
     wait_ready(live.worker("survivor", concurrency=1, env=FAST))
@@ -106,7 +106,7 @@ def test_soft_timeout_ends_timed_out(live):
         lambda: Run.objects.filter(id=run.id, status="timed_out").first(), timeout=30, message="timed_out"
     )
     assert "timed out after 1s" in done.error
-    assert events_of(run)[-1]["status"] == "timed_out"
+    assert wait_recorded(run)[-1]["status"] == "timed_out"
 
 
 def test_a_job_ignoring_its_timeout_is_killed_and_ends_timed_out(live, settings):

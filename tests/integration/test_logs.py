@@ -10,7 +10,7 @@ from django.conf import settings
 from orchestrator import events
 from orchestrator.models import Run
 from tests import factories
-from tests.integration.conftest import wait_ready
+from tests.integration.conftest import wait_ready, wait_recorded
 from tests.processes import wait_until
 
 KEYS = ("event", "schedule_id", "run_id", "scheduled_for")
@@ -35,17 +35,28 @@ def test_worker_and_beat_log_one_json_line_per_event_with_the_event_log_values(l
     beat.stop()
     wait_until(lambda: not Run.objects.filter(status__in=("pending", "queued", "running")).exists(), timeout=20)
 
-    logged: dict[tuple[str, str], dict] = {}
-    for record in _json_lines(worker.output()) + _json_lines(beat.output()):
-        assert {"ts", "level", "logger", "message"} <= set(record)
-        if record.get("event") and record.get("run_id"):
-            logged[(record["event"], record["run_id"])] = record
+    runs = Run.objects.filter(occurrence__schedule=schedule, status="succeeded")
+    for run in runs:
+        wait_recorded(run)  # a run's run_finished (and its log line) follows its committed end
+
+    def logged_lines() -> dict[tuple[str, str], dict]:
+        found: dict[tuple[str, str], dict] = {}
+        for record in _json_lines(worker.output()) + _json_lines(beat.output()):
+            assert {"ts", "level", "logger", "message"} <= set(record)
+            if record.get("event") and record.get("run_id"):
+                found[(record["event"], record["run_id"])] = record
+        return found
+
+    logged = wait_until(
+        lambda: (found := logged_lines()) and all(("run_finished", str(run.pk)) in found for run in runs) and found,
+        timeout=10,
+        message="each run's run_finished log line",
+    )
 
     stored: dict[str, dict[str, dict]] = defaultdict(dict)
     for event in events.iter_events(settings.EVENTS_PATH):
         if event.get("run_id"):
             stored[event["run_id"]][event["event"]] = event
-    runs = Run.objects.filter(occurrence__schedule=schedule, status="succeeded")
     for run in runs:
         for name in ("schedule_enqueued", "run_started", "run_finished"):
             line = logged.get((name, str(run.pk)))

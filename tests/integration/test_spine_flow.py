@@ -17,7 +17,7 @@ from orchestrator.models import Run, RunArtifact
 from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun
 from scheduling.services import run_now
 from tests import factories
-from tests.integration.conftest import wait_ready
+from tests.integration.conftest import wait_ready, wait_recorded
 from tests.processes import wait_until
 
 FINAL = ("succeeded", "failed", "timed_out", "cancelled")
@@ -52,6 +52,8 @@ def test_interval_schedule_runs_every_occurrence_exactly_once(live):
     assert set(runs.values_list("status", flat=True)) == {"succeeded"}
     assert all(r.trigger == "schedule" and r.worker and r.started_at and r.finished_at for r in runs)
 
+    for run in runs:
+        wait_recorded(run)  # its run_finished follows its committed end
     by_run = _events_by_run()
     for run in runs:
         names = [e["event"] for e in by_run[str(run.id)]]
@@ -75,7 +77,7 @@ def test_failing_job_ends_failed_with_its_error(live):
     )
     assert run.error.startswith("JobFailed: disk on fire")
     assert "Traceback" in run.error
-    finished = [e for e in _events_by_run()[str(run.id)] if e["event"] == "run_finished"]
+    finished = [e for e in wait_recorded(run) if e["event"] == "run_finished"]
     assert finished and finished[0]["status"] == "failed" and "disk on fire" in finished[0]["error"]
 
 
