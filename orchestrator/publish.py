@@ -50,6 +50,7 @@ class RunMessage:
     task_id: str
     timeout_seconds: int
     label: str
+    job_key: str
 
 
 def task_id_for(run_id: uuid.UUID | str, attempt: int) -> str:
@@ -110,8 +111,13 @@ def _publish_with_celery(messages: Sequence[RunMessage]) -> None:
 
 
 def shadow_of(message: RunMessage) -> str:
-    """The name ``celery inspect active|reserved|scheduled`` and worker logs show for the run."""
-    return f"{RUN_TASK_NAME}{message.label}"
+    """The task name workers show for the run: ``workers.run:<job>``, one per job, never one per run.
+
+    A worker counts the tasks it accepted by this name for as long as it lives (``inspect stats``,
+    ``total``): a name unique to each run grew that count by an entry per run, which nothing
+    removes. The run itself is in the task id and in ``argsrepr`` (``inspect``'s ``args``).
+    """
+    return f"{RUN_TASK_NAME}:{message.job_key}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -189,11 +189,12 @@ def message_for(run: RunLike, *, attempt: int | None = None) -> publish.RunMessa
         task_id=publish.task_id_for(run.id, attempt),
         timeout_seconds=int(job.get("timeout_seconds") or 3600),
         label=describe(run, attempt),
+        job_key=str(job.get("key") or "?"),
     )
 
 
 def describe(run: RunLike, attempt: int) -> str:
-    """How a run reads in ``celery inspect active``: run id, job, schedule and time, attempt."""
+    """How a run reads in ``celery inspect runs``: run id, job, schedule and time, attempt."""
     snapshot = run.directive_snapshot or {}
     job = (snapshot.get("job") or {}).get("key", "?")
     parts = [f"run={run.id}", f"job={job}"]

@@ -44,6 +44,7 @@ app = ProjectCelery("project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["workers"])
 
+import workers.inspect_runs  # noqa: E402, F401  (registers ``inspect runs``)
 from workers.timers import PruneCancelledTimers  # noqa: E402  (also registers ``inspect timers``)
 
 app.steps["worker"].add(PruneCancelledTimers)

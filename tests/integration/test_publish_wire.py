@@ -30,6 +30,7 @@ def message(queue: str = "default", attempt: int = 0, label: str = "") -> RunMes
         task_id=publish.task_id_for(run_id, attempt),
         timeout_seconds=900,
         label=label or f"(run={run_id}, job=noop, schedule='nightly \"é\"', trigger=schedule, attempt={attempt})",
+        job_key="noop",
     )
 
 
