@@ -27,6 +27,7 @@ import redis  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from bench import stats  # noqa: E402
+from bench.procfs import status_mb  # noqa: E402
 from bench.tasks import RAW_TASK  # noqa: E402
 from project.celery import app  # noqa: E402
 
@@ -36,20 +37,12 @@ BENCH_INTERVAL = 3600  # every seeded schedule fires hourly: after its burst it 
 REDBEAT_PREFIX = "bench-redbeat:"
 
 
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
 def rss_mb() -> float:
-    return _status_mb("VmRSS")
+    return status_mb("VmRSS")
 
 
 def peak_rss_mb() -> float:
-    return _status_mb("VmHWM")
+    return status_mb("VmHWM")
 
 
 def redis_client() -> redis.Redis:

@@ -22,6 +22,7 @@ import redis
 
 from bench import stats
 from bench.env import ROOT, services
+from bench.procfs import status_mb
 
 RESULTS = ROOT / "bench" / "results"
 SCHEDULERS = ("ours", "dcb", "redbeat")
@@ -182,8 +183,31 @@ def drain(env: dict[str, str], m: int, settings: WorkerSettings, *, ours: bool, 
     ``profile``: run it as one ``-P solo`` process under pyinstrument instead (``bench.profiled_worker``),
     writing ``<profile>.txt``; the settings' concurrency does not apply then.
     """
-    env = {**env, "WORKER_ACKS_LATE": "true" if settings.acks_late else "false"}
     client = redis.Redis.from_url(env["REDIS_URL"])
+    worker = start_worker(env, settings, profile=profile)
+    try:
+        first = None
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            waiting = client.llen("default")
+            if first is None and waiting < m:
+                first = time.perf_counter()
+            if drained(env, client, ours=ours, waiting=waiting):
+                break
+            time.sleep(0.01)
+        else:
+            raise SystemExit("error: the worker did not drain the queue within 900 s")
+        done = time.perf_counter()
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    assert first is not None
+    return {"m": m, "seconds": done - first, "rate": m / (done - first)}
+
+
+def start_worker(env: dict[str, str], settings: WorkerSettings, *, profile: str = "") -> subprocess.Popen[bytes]:
+    """A worker on the ``default`` queue with ``settings`` (the caller stops it); see ``drain`` for ``profile``."""
+    env = {**env, "WORKER_ACKS_LATE": "true" if settings.acks_late else "false"}
     if profile:
         head = [sys.executable, "-m", "bench.profiled_worker", profile]
         pool = ["-P", "solo"]
@@ -195,25 +219,58 @@ def drain(env: dict[str, str], m: int, settings: WorkerSettings, *, ours: bool, 
         "--without-gossip", "--without-mingle", "--without-heartbeat", "-I", "bench.tasks",
         "-l", "WARNING", "-n", f"bench-{time.time_ns()}@%h", *settings.options,
     ]  # fmt: skip
-    worker = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def drained(env: dict[str, str], client: redis.Redis, *, ours: bool, waiting: int | None = None) -> bool:
+    """Nothing queued or unacknowledged and, for our runs, none still to end (see ``drain``)."""
+    waiting = client.llen("default") if waiting is None else waiting
+    return waiting == 0 and client.hlen("unacked") == 0 and (not ours or not active_runs(env))
+
+
+def worker_memory(env: dict[str, str], batches: int, m: int, *, ours: bool) -> list[float]:
+    """One worker drains ``batches`` queues of ``m`` messages; its main process's RSS (MB) before and after each.
+
+    The pool processes are left out: they are recycled by ``WORKER_MAX_TASKS_PER_CHILD`` and
+    ``WORKER_MAX_MEMORY_PER_CHILD_KB``; the main process lives as long as the worker.
+    """
+    client = redis.Redis.from_url(env["REDIS_URL"])
+    worker = start_worker(env, WorkerSettings())
     try:
-        first = None
-        deadline = time.monotonic() + 900
-        while time.monotonic() < deadline:
-            waiting = client.llen("default")
-            if first is None and waiting < m:
-                first = time.perf_counter()
-            if waiting == 0 and client.hlen("unacked") == 0 and (not ours or not active_runs(env)):
-                break
-            time.sleep(0.01)
-        else:
-            raise SystemExit("error: the worker did not drain the queue within 900 s")
-        done = time.perf_counter()
+        time.sleep(3)  # the pool is up
+        figures = [status_mb("VmRSS", worker.pid)]
+        for _ in range(batches):
+            child(env, "e2e-prepare", "--scheduler", "ours" if ours else "raw", "-n", m)
+            deadline = time.monotonic() + 900
+            while not drained(env, client, ours=ours):
+                if time.monotonic() > deadline:
+                    raise SystemExit("error: the worker did not drain the queue within 900 s")
+                time.sleep(0.05)
+            figures.append(status_mb("VmRSS", worker.pid))
     finally:
         worker.terminate()
         worker.wait(timeout=60)
-    assert first is not None
-    return {"m": m, "seconds": done - first, "rate": m / (done - first)}
+    return figures
+
+
+def worker_memory_step(env: dict[str, str], batches: int, m: int) -> dict[str, Any]:
+    """The worker's main-process memory over ``batches`` x ``m`` messages, raw no-op tasks then our runs.
+
+    The growth is counted from the third batch on, past the first batches' warm-up and the time-limit
+    timers still held (``WORKER_TIMER_PRUNE_SECONDS``): a leak shows as KB per 1,000 messages there.
+    """
+    say(f"== worker memory: one worker -c 2 drains {batches} x {m:,} messages (main process RSS after each)")
+    measured: dict[str, Any] = {}
+    for side in ("raw", "ours"):
+        figures = worker_memory(env, batches, m, ours=side == "ours")
+        later = figures[3:] if len(figures) > 4 else figures
+        per_1000 = (later[-1] - later[0]) * 1024 / (m * (len(later) - 1) / 1000)
+        measured[side] = {"rss_mb": figures, "growth_kb_per_1000": per_1000}
+        say(
+            f"  {side}: start {figures[0]:.1f} MB, after {batches * m:,} {figures[-1]:.1f} MB; "
+            f"from batch 3 on {per_1000:+.1f} KB per 1,000 ({' '.join(f'{f:.1f}' for f in figures)})"
+        )
+    return {"batches": batches, "m": m, **measured}
 
 
 def end_to_end(env: dict[str, str], m: int, settings: WorkerSettings, *, ours_first: bool = False) -> dict[str, Any]:
@@ -255,8 +312,15 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true", help="only the per-scheduler table (no beats/lag/e2e)")
     parser.add_argument(
         "--only",
-        choices=["e2e", "profiles"],
-        help="only this step: e2e = end to end (raw vs ours) and the worker profiles; profiles = the profiles",
+        choices=["e2e", "profiles", "worker-memory"],
+        help="only this step: e2e = end to end (raw vs ours) and the worker profiles; profiles = the profiles; "
+        "worker-memory = a worker's main-process memory over many messages (raw vs ours)",
+    )
+    parser.add_argument(
+        "--memory-batches", type=int, default=12, help="with --only worker-memory: batches per side (default 12)"
+    )
+    parser.add_argument(
+        "--memory-runs", type=int, default=4000, help="with --only worker-memory: messages per batch (default 4,000)"
     )
     parser.add_argument(
         "--e2e-runs", type=int, default=0, help="messages per side in the e2e step (default 300 quick, 2,000 full)"
@@ -301,7 +365,9 @@ def main() -> None:
     say(f"versions: {report['versions']}")
     began = time.monotonic()
     with services() as env:
-        if args.only:
+        if args.only == "worker-memory":
+            report["worker_memory"] = worker_memory_step(env, args.memory_batches, args.memory_runs)
+        elif args.only:
             if args.only == "e2e":
                 repeats = []
                 for _ in range(args.repeat):
