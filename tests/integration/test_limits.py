@@ -125,7 +125,7 @@ def test_runs_go_to_their_jobs_queue(live, redis_db):
     assert done.status == "succeeded" and done.worker.startswith("heavy")
 
 
-def test_inspect_active_shows_readable_runs(live):
+def test_inspect_runs_shows_readable_runs(live):
     wait_ready(live.worker(concurrency=1))
     wait_ready(live.beat())
     schedule = factories.schedule("probe", interval_seconds=2, params={"key": "inspect", "seconds": 8})
@@ -134,7 +134,9 @@ def test_inspect_active_shows_readable_runs(live):
         timeout=30,
         message="running",
     )
-    output = live.run_celery("inspect", "active", "--timeout", "5")
+    active = live.run_celery("inspect", "active", "--timeout", "5")
+    assert f"'id': '{run.id}', 'name': 'workers.run:probe'" in active
+    output = live.run_celery("inspect", "runs", "--timeout", "5")
     assert f"run={run.id}" in output
     assert "job=probe" in output
     assert f"schedule='{schedule.name}'" in output
