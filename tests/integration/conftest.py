@@ -7,6 +7,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis as redis_lib
@@ -142,3 +143,11 @@ def wait_recorded(run) -> list[dict]:
         return found if any(e.get("event") in END_EVENTS for e in found) else None
 
     return wait_until(ended, timeout=10, message=f"the end of run {run.pk} in the event log")
+
+
+def worker_reply(command: str) -> Any:
+    """The one worker's answer to an ``inspect`` command (a broadcast with replies); None before it answers."""
+    from project.celery import app
+
+    replies = app.control.broadcast(command, reply=True, timeout=2)
+    return next((reply for answer in replies for reply in answer.values()), None)

@@ -8,20 +8,11 @@ with all of them.
 
 from __future__ import annotations
 
-from typing import Any
-
 from orchestrator import service
 from orchestrator.models import Run, RunStatus, RunTrigger
-from project.celery import app
 from tests import factories
-from tests.integration.conftest import wait_finished, wait_ready
+from tests.integration.conftest import wait_finished, wait_ready, worker_reply
 from tests.processes import wait_until
-
-
-def one_reply(command: str) -> Any:
-    """The one worker's answer to an ``inspect`` command (a broadcast with replies)."""
-    replies = app.control.broadcast(command, reply=True, timeout=2)
-    return next((reply for answer in replies for reply in answer.values()), None)
 
 
 def test_a_worker_counts_runs_per_job_and_inspect_runs_describes_each(live):
@@ -33,12 +24,12 @@ def test_a_worker_counts_runs_per_job_and_inspect_runs_describes_each(live):
     wait_until(
         lambda: Run.objects.get(id=slow.id).status == RunStatus.RUNNING, timeout=30, message="the sleep run to start"
     )
-    active = wait_until(lambda: one_reply("active"), timeout=10, message="the worker to list its active run")
+    active = wait_until(lambda: worker_reply("active"), timeout=10, message="the worker to list its active run")
     assert [(task["name"], task["id"], task["args"]) for task in active] == [
         ("workers.run:sleep", str(slow.id), [str(slow.id), 0])
     ]
 
-    listed = one_reply("runs")  # the CLI form is in test_limits (a scheduled run)
+    listed = worker_reply("runs")  # the CLI form is in test_limits (a scheduled run)
     assert [(run["run"], run["name"], run["description"]) for run in listed] == [
         (str(slow.id), "workers.run:sleep", f"(run={slow.id}, job=sleep, trigger=api, attempt=0)")
     ]
@@ -46,5 +37,5 @@ def test_a_worker_counts_runs_per_job_and_inspect_runs_describes_each(live):
     runs = [service.create_run(service.RunRequest(job=noop, trigger=RunTrigger.API)) for _ in range(25)]
     assert {wait_finished(run).status for run in [slow, *runs]} == {"succeeded"}
 
-    stats = wait_until(lambda: one_reply("stats"), timeout=10, message="the worker's stats")
+    stats = wait_until(lambda: worker_reply("stats"), timeout=10, message="the worker's stats")
     assert stats["total"] == {"workers.run:sleep": 1, "workers.run:noop": 25}
