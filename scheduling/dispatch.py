@@ -416,7 +416,6 @@ def dispatch_due(
 
         occurrences: list[_Occurrence] = []
         plans: list[tuple[int, planning.Plan]] = []
-        to_cancel: list[str] = []
         for schedule in claimed:
             if (
                 ahead
@@ -475,7 +474,6 @@ def dispatch_due(
                     run = service.plan_run(
                         job_id=schedule.job.id, base=base, context=context, trigger=RunTrigger.SCHEDULE, now=now
                     )
-                    to_cancel += decision.cancel_run_ids
                 planned.append((schedule, decision, run))
                 occurrences.append(
                     _Occurrence(
@@ -493,6 +491,14 @@ def dispatch_due(
         won = insert_occurrences(occurrences, now=now)
         report.conflicts = len(occurrences) - len(won)
         runs = [run for schedule, decision, run in planned if run and (schedule.id, decision.scheduled_for) in won]
+        # Only a decision this tick carried out may cancel: a lost insert means another beat handled
+        # that occurrence, and the active run ``replace`` saw may be that beat's run of it.
+        to_cancel = [
+            run_id
+            for schedule, decision, _ in planned
+            if (schedule.id, decision.scheduled_for) in won
+            for run_id in decision.cancel_run_ids
+        ]
         service.insert_runs(runs)
         advance_schedules(plans)
         if to_cancel:

@@ -180,7 +180,8 @@ class ScheduleForm(forms.ModelForm):
     misfire_grace_seconds = forms.IntegerField(
         min_value=0,
         initial=3600,
-        help_text="Occurrences later than this many seconds are recorded missed under every misfire policy.",
+        help_text="Occurrences that became due (jitter included) more than this many seconds ago are recorded "
+        "missed under every misfire policy; at least 1.",
     )
     max_concurrency = forms.IntegerField(
         required=False,

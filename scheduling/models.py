@@ -215,6 +215,11 @@ class Schedule(models.Model):
                 )
         if self.max_concurrency is not None and self.max_concurrency < 1:
             errors.setdefault("max_concurrency", []).append("must be at least 1, or empty for no limit")
+        if self.misfire_grace_seconds is not None and self.misfire_grace_seconds < 1:
+            errors.setdefault("misfire_grace_seconds", []).append(
+                "must be at least 1 second: a beat dispatches a moment after an occurrence's due time, "
+                "so with no grace every occurrence would be missed"
+            )
         if self.jitter_seconds and self.kind == ScheduleKind.ONCE:
             errors.setdefault("jitter_seconds", []).append("does not apply to one-off schedules; use 0")
         if self.job_id is not None and isinstance(self.params, dict):

@@ -9,6 +9,10 @@ each of the two regions below, and a longer range collapses into one counted ``m
     |-- expired ----|------- live ---------|
     expired: older than the misfire grace, missed under every policy
     live: subject to the misfire policy, then to the overlap policy
+
+Lateness counts from an occurrence's due time (nominal time plus its jitter offset), the time the
+beat meant to dispatch it, so a jitter longer than the grace never makes an on-time beat miss:
+the last occurrence before ``now - grace`` whose due time is later belongs to the live region.
 """
 
 from __future__ import annotations
@@ -87,6 +91,17 @@ def _collapsed(spec: timing.Spec, first: datetime, until: datetime, reason: str)
     )
 
 
+def _straddler(state: ScheduleState, cursor: datetime, boundary: datetime, bounds: Bounds) -> datetime | None:
+    """The last fire time in ``[cursor, boundary)`` if its jittered due time is not older than ``boundary``."""
+    if not state.jitter_seconds:
+        return None
+    start = max(cursor, boundary - timedelta(seconds=state.jitter_seconds))
+    last = timing.last_fire_time_before(state.spec, start, boundary, bounds.max_enumerate)
+    if last is None or _due_time(state, last, None) < boundary:
+        return None
+    return last
+
+
 def plan(
     state: ScheduleState,
     *,
@@ -98,19 +113,26 @@ def plan(
     spec = state.spec
     decisions: list[Decision] = []
     cursor = state.next_run_at
-    grace = timedelta(seconds=state.misfire_grace_seconds)
-    live_start = max(cursor, now - grace)
+    boundary = now - timedelta(seconds=state.misfire_grace_seconds)
+    live_start = max(cursor, boundary)
+    # The last fire time before the boundary may still be within the grace: lateness counts from
+    # its jittered due time, which can lie past the boundary (never past the next fire time, so
+    # no earlier one can). It then joins the live ones.
+    straddler = _straddler(state, cursor, boundary, bounds) if cursor < live_start else None
 
     if cursor < live_start:
-        expired, more = timing.fire_times_between(spec, cursor - EPSILON, live_start - EPSILON, bounds.max_enumerate)
+        expired_until = straddler or live_start
+        expired, more = timing.fire_times_between(spec, cursor - EPSILON, expired_until - EPSILON, bounds.max_enumerate)
         if more:
-            decisions.append(_collapsed(spec, expired[0], live_start, "were older than the misfire grace"))
+            decisions.append(_collapsed(spec, expired[0], expired_until, "were older than the misfire grace"))
         else:
             reason = f"older than the misfire grace ({state.misfire_grace_seconds}s)"
             decisions += [Decision(scheduled_for=t, action=Action.MISS, reason=reason) for t in expired]
 
     # ``beyond``: the first fire time after now, from the same walk (None if none, or if ``more``)
     live, more, beyond = timing.fire_times_window(spec, live_start - EPSILON, now, bounds.max_enumerate)
+    if straddler is not None:
+        live = [straddler, *live]
     if more:
         # Too many live occurrences to list: keep the most recent ones, collapse the rest.
         window = now - live_start

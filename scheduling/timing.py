@@ -54,6 +54,7 @@ MACROS = {
 #: Stop enumerating after this many cron candidates without a fire time (a spec that never fires).
 _MAX_CANDIDATES = 100_000
 _LAST_YEAR = 9000
+_EPSILON = timedelta(microseconds=1)
 
 
 class TimingSpec(Protocol):
@@ -383,20 +384,40 @@ def _iter_cron(expression: str, zone: ZoneInfo, after: datetime) -> Iterator[dat
 
 
 def jitter_offset(seed: str, fire_time: datetime, jitter_seconds: int, next_fire_time: datetime | None) -> timedelta:
-    """A deterministic delay in ``[0, jitter_seconds)`` for one occurrence, never reaching the next one.
+    """A deterministic delay for one occurrence: uniform in ``[0, min(jitter_seconds, gap))``.
 
-    Derived from ``seed`` (the schedule's identity) and the occurrence, so every beat computes
-    the same value. Resolution: milliseconds.
+    ``gap`` is the time to ``next_fire_time`` (None: no later occurrence, no cap), so the delay
+    never reaches the next occurrence, and a jitter as long as the gap or longer spreads the
+    occurrences over the whole gap instead of piling them up at its end. Derived from ``seed``
+    (the schedule's identity) and the occurrence, so every beat computes the same value.
+    Resolution: milliseconds.
     """
     if jitter_seconds <= 0:
         return timedelta(0)
+    span_ms = jitter_seconds * 1000
+    if next_fire_time is not None:
+        gap_ms = (next_fire_time - fire_time) // timedelta(milliseconds=1)
+        span_ms = max(0, min(span_ms, gap_ms))
     digest = hashlib.blake2b(f"{seed}|{fire_time.astimezone(UTC).isoformat()}".encode(), digest_size=8).digest()
     fraction = int.from_bytes(digest, "big") / 2**64
-    offset = timedelta(milliseconds=int(fraction * jitter_seconds * 1000))
-    if next_fire_time is not None:
-        room = next_fire_time - fire_time - timedelta(milliseconds=1)
-        offset = max(timedelta(0), min(offset, room))
-    return offset
+    return timedelta(milliseconds=int(fraction * span_ms))
+
+
+def last_fire_time_before(spec: TimingSpec, start: datetime, until: datetime, limit: int) -> datetime | None:
+    """The last fire time in ``[start, until)``, or None; found by enumerating at most ``limit`` at a time.
+
+    A window holding more than ``limit`` fire times is split in two and its later half searched
+    first, so the work stays bounded by ``limit`` times the number of halvings.
+    """
+    if until <= start:
+        return None
+    times, more = fire_times_between(spec, start - _EPSILON, until - _EPSILON, limit)
+    if not more:
+        return times[-1] if times else None
+    middle = until - (until - start) / 2
+    if middle <= start or middle >= until:
+        return times[-1]  # a window too short to split: the best found so far
+    return last_fire_time_before(spec, middle, until, limit) or last_fire_time_before(spec, start, middle, limit)
 
 
 def count_fire_times(spec: TimingSpec, after: datetime, until: datetime) -> int | None:

@@ -191,6 +191,7 @@ QUERIES_PER_SCHEDULE_LIST = 7
         ({"kind": "once", "run_at": "2030-03-31T02:30", "cron": ""}, "run_at", "does not exist in Europe/Berlin"),
         ({"kind": "once", "run_at": "2030-06-01T10:00", "jitter_seconds": "5"}, "jitter_seconds", "does not apply"),
         ({"run_at": "tomorrow"}, "run_at", "is not a date and time"),
+        ({"misfire_grace_seconds": "0"}, "misfire_grace_seconds", "at least 1 second"),
     ],
 )
 def test_invalid_input_is_refused_at_the_field_with_what_is_wrong(

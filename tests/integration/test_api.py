@@ -185,6 +185,7 @@ def test_create_list_retrieve_patch_delete(admin):
         ({"start_at": "2030-01-02T00:00:00Z", "end_at": "2030-01-01T00:00:00Z"}, "end_at", "after start_at"),
         ({"kind": "once", "run_at": "2030-01-01T00:00:00Z", "jitter_seconds": 5}, "jitter_seconds", "one-off"),
         ({"name": ""}, "name", ""),
+        ({"misfire_grace_seconds": 0}, "misfire_grace_seconds", "at least 1 second"),
     ],
 )
 def test_validation_errors_name_the_field(admin, payload, field, fragment):

@@ -54,6 +54,11 @@ BAD_FILES = {
     "job a list": ("- id: x\n  job: [noop]\n  interval_seconds: 60\n", "job", "must be a job key"),
     "unknown job": ("- id: x\n  job: no_such_job\n  interval_seconds: 60\n", "job", ""),
     "enabled not a boolean": ("- id: x\n  job: noop\n  interval_seconds: 60\n  enabled: maybe\n", "enabled", ""),
+    "no misfire grace": (
+        "- id: x\n  job: noop\n  interval_seconds: 60\n  misfire_grace_seconds: 0\n",
+        "misfire_grace_seconds",
+        "at least 1 second",
+    ),
     "limit zero": ("- id: x\n  job: noop\n  interval_seconds: 60\n  max_concurrency: 0\n", "max_concurrency", ""),
     "naive date": ("- id: x\n  job: noop\n  run_at: 2026-01-01T02:00:00\n", "run_at", "time zone"),
     "year one": (
