@@ -311,7 +311,7 @@ class Soak:
         from django.db.models import Count
 
         from orchestrator.models import Run
-        from scheduling import timing
+        from scheduling.core import timing
         from scheduling.metrics import reason_code
         from scheduling.models import Schedule, ScheduledRun
 

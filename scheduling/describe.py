@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cron_descriptor import ExpressionDescriptor, Options
 
-from scheduling import timing
+from scheduling.core import cron, timing
 
 _UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 
@@ -44,7 +44,7 @@ def describe_interval(seconds: int) -> str:
 
 def describe_cron(expression: str) -> str:
     """``Every 5 minutes``, ``At 02:30, Monday through Friday``; the expression itself when it cannot."""
-    text = timing.normalise_cron(expression)
+    text = cron.normalise_cron(expression)
     options = Options()
     options.use_24hour_time_format = True
     options.verbose = False

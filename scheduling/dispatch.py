@@ -35,9 +35,10 @@ from django.db import connection, transaction
 from orchestrator import db, events, service
 from orchestrator.models import Run, RunTrigger
 from orchestrator.service import DirectiveRef, JobSettings, PlannedRun
-from scheduling import hooks, planning, timing
+from scheduling import hooks
+from scheduling.core import planning, timing
+from scheduling.core.policies import Action, Decision
 from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun
-from scheduling.policies import Action, Decision
 
 logger = logging.getLogger(__name__)
 

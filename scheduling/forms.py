@@ -32,9 +32,12 @@ from orchestrator import registry
 from orchestrator.errors import UnknownJobError
 from orchestrator.forms import JSONObjectField
 from orchestrator.models import Directive, Job
-from scheduling import describe, timing
+from scheduling import describe
+from scheduling.core import timing
+from scheduling.core.policies import MisfirePolicy, OverlapPolicy
+from scheduling.core.timing import Kind
 from scheduling.inputs import year_problem
-from scheduling.models import MisfirePolicy, OverlapPolicy, Schedule, ScheduleKind, ScheduleSource
+from scheduling.models import Schedule, ScheduleSource
 
 PREVIEW_COUNT = 5
 DATETIME_FIELDS = ("run_at", "start_at", "end_at")
@@ -132,7 +135,7 @@ class ScheduleForm(forms.ModelForm):
         help_text='A JSON object merged over the directive\'s params, e.g. {"path": "var/app.log"}; empty for none.',
     )
     kind = forms.ChoiceField(
-        choices=ScheduleKind.choices,
+        choices=Kind.choices(),
         widget=forms.RadioSelect,
         help_text=_choice_help(
             "How the fire times are defined:",
@@ -166,13 +169,13 @@ class ScheduleForm(forms.ModelForm):
     start_at = WallTimeField(required=False, help_text="Optional: no runs before this (in the schedule's zone).")
     end_at = WallTimeField(required=False, help_text="Optional: no runs after this (in the schedule's zone).")
     overlap_policy = forms.ChoiceField(
-        choices=OverlapPolicy.choices,
+        choices=OverlapPolicy.choices(),
         widget=forms.RadioSelect,
         initial=OverlapPolicy.SKIP,
         help_text="When an occurrence is due while a run of this schedule is still pending, queued or running.",
     )
     misfire_policy = forms.ChoiceField(
-        choices=MisfirePolicy.choices,
+        choices=MisfirePolicy.choices(),
         widget=forms.RadioSelect,
         initial=MisfirePolicy.RUN_ONCE,
         help_text="For occurrences that fell due more than 30 seconds ago while no beat ran (or while disabled).",

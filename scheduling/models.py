@@ -20,31 +20,14 @@ from django.utils import timezone
 from orchestrator import registry
 from orchestrator.errors import ValidationError
 from orchestrator.models import ACTIVE_STATUSES, Directive, Job, Run, RunTrigger
-from scheduling import timing
+from scheduling.core import timing
+from scheduling.core.jitter import due_time
+from scheduling.core.policies import MisfirePolicy, OverlapPolicy
+from scheduling.core.timing import Kind
 
 #: Written only by the beat (and by an edit that recomputes them).
 BEAT_FIELDS = ("next_run_at", "due_at", "last_run_at")
 TIMING_FIELDS = ("kind", "cron", "interval_seconds", "run_at", "timezone", "start_at", "end_at", "jitter_seconds")
-
-
-class ScheduleKind(models.TextChoices):
-    CRON = timing.CRON, "cron"
-    INTERVAL = timing.INTERVAL, "fixed interval"
-    ONCE = timing.ONCE, "one-off"
-
-
-class OverlapPolicy(models.TextChoices):
-    SKIP = "skip", "skip: record the new occurrence as skipped while a run is active"
-    ALLOW = "allow", "allow: start it anyway (limits still apply)"
-    BUFFER_ONE = "buffer_one", "buffer one: keep one occurrence waiting, skip the rest"
-    BUFFER_ALL = "buffer_all", "buffer all: keep every occurrence, run them one after another"
-    REPLACE = "replace", "replace: cancel the active run and start the new one"
-
-
-class MisfirePolicy(models.TextChoices):
-    RUN_ONCE = "run_once", "run once: run the latest missed occurrence, record the others missed"
-    RUN_ALL = "run_all", "run all: run every missed occurrence within the grace (bounded)"
-    SKIP = "skip", "skip: run none of the missed occurrences, record them missed"
 
 
 class ScheduleSource(models.TextChoices):
@@ -108,7 +91,7 @@ class Schedule(models.Model):
         help_text="Optional: the directive whose params the runs start from.",
     )
     params = models.JSONField(default=dict, blank=True, help_text="A JSON object merged over the directive's params.")
-    kind = models.CharField(max_length=20, choices=ScheduleKind.choices, default=ScheduleKind.CRON)
+    kind = models.CharField(max_length=20, choices=Kind.choices(), default=Kind.CRON)
     cron = models.CharField(
         max_length=200,
         blank=True,
@@ -132,13 +115,13 @@ class Schedule(models.Model):
     )
     overlap_policy = models.CharField(
         max_length=20,
-        choices=OverlapPolicy.choices,
+        choices=OverlapPolicy.choices(),
         default=OverlapPolicy.SKIP,
         help_text="What happens when an occurrence is due while a run of this schedule is still active.",
     )
     misfire_policy = models.CharField(
         max_length=20,
-        choices=MisfirePolicy.choices,
+        choices=MisfirePolicy.choices(),
         default=MisfirePolicy.RUN_ONCE,
         help_text="What happens to occurrences that fell due while no beat ran (or while disabled).",
     )
@@ -220,7 +203,7 @@ class Schedule(models.Model):
                 "must be at least 1 second: a beat dispatches a moment after an occurrence's due time, "
                 "so with no grace every occurrence would be missed"
             )
-        if self.jitter_seconds and self.kind == ScheduleKind.ONCE:
+        if self.jitter_seconds and self.kind == Kind.ONCE:
             errors.setdefault("jitter_seconds", []).append("does not apply to one-off schedules; use 0")
         if self.job_id is not None and isinstance(self.params, dict):
             errors.update(self._job_params_errors())
@@ -246,8 +229,6 @@ class Schedule(models.Model):
 
     def reschedule(self, now: datetime) -> None:
         """Point ``next_run_at``/``due_at`` at the first occurrence after ``now`` (and after the last run)."""
-        from scheduling.planning import due_time
-
         after = max(now, self.last_run_at) if self.last_run_at else now
         upcoming = timing.next_fire_times(self, after, 1)
         self.next_run_at = upcoming[0] if upcoming else None
@@ -285,9 +266,9 @@ class Schedule(models.Model):
 
     def describe_timing(self) -> str:
         """A short machine-neutral description: ``cron 0 2 * * * (Europe/Berlin)``, ``every 300s``."""
-        if self.kind == ScheduleKind.CRON:
+        if self.kind == Kind.CRON:
             return f"cron {self.cron} ({self.timezone})"
-        if self.kind == ScheduleKind.INTERVAL:
+        if self.kind == Kind.INTERVAL:
             return f"every {self.interval_seconds}s"
         return f"once at {self.run_at.astimezone(UTC).isoformat() if self.run_at else '?'}"
 

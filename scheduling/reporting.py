@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import OuterRef, Q, Subquery
 
-from scheduling import timing
+from scheduling.core import timing
 from scheduling.models import Schedule, ScheduledRun
 
 

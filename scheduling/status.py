@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from orchestrator.models import Job, Run, RunStatus
 from project.redis import client as redis_client
-from scheduling import health, heartbeat, timing
+from scheduling import health, heartbeat
+from scheduling.core import timing
 from scheduling.models import Schedule
 
 #: Due-soon schedules looked at for the next minute's occurrences (a bound on the page's cost).

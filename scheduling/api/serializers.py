@@ -12,8 +12,9 @@ from rest_framework import serializers
 
 from orchestrator import registry
 from orchestrator.models import Directive, Job, LLMCall, Run, RunArtifact, RunStatus, RunTrigger, token_totals
+from scheduling.core.timing import Kind
 from scheduling.inputs import contains_nul
-from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun, ScheduleKind, ScheduleSource
+from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun, ScheduleSource
 
 #: The largest ``params`` object accepted, serialised as JSON.
 MAX_PARAMS_BYTES = 64 * 1024
@@ -295,7 +296,7 @@ class ScheduleFilterSerializer(serializers.Serializer[dict[str, Any]]):
     enabled = StrictBooleanField(required=False, help_text="true or false.")
     job = serializers.CharField(required=False, max_length=100, help_text="A job key.")
     tenant = serializers.CharField(required=False, max_length=100)
-    kind = serializers.ChoiceField(choices=ScheduleKind.choices, required=False)
+    kind = serializers.ChoiceField(choices=Kind.choices(), required=False)
     source = serializers.ChoiceField(choices=ScheduleSource.choices, required=False)  # type: ignore[assignment]
     name = serializers.CharField(required=False, max_length=200, help_text="Part of the name (case-insensitive).")
 

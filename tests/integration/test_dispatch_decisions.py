@@ -12,7 +12,7 @@ import pytest
 
 from orchestrator import events
 from orchestrator.models import ACTIVE_STATUSES, Run, RunStatus
-from scheduling import planning
+from scheduling.core import jitter
 from scheduling.loop import Dispatcher
 from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun
 from tests import factories
@@ -75,7 +75,7 @@ def test_a_jitter_longer_than_the_grace_loses_nothing_on_a_beat_that_is_on_time(
         start_at=NOW,
         overlap_policy="allow",  # no worker runs them here: each run stays queued
     )
-    first_due = planning.due_time(schedule, schedule.pk, 86_400, NOW, None)
+    first_due = jitter.due_time(schedule, schedule.pk, 86_400, NOW, None)
     Schedule.objects.filter(pk=schedule.pk).update(next_run_at=NOW, due_at=first_due)  # as if created at NOW
     schedule.refresh_from_db()
     clock = {"now": NOW}

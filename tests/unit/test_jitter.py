@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from scheduling import planning, timing
-from scheduling.policies import Action
+from scheduling.core import planning, timing
+from scheduling.core.jitter import due_time, jitter_offset
+from scheduling.core.policies import Action
 
 BOUNDS = planning.Bounds(late_after=timedelta(seconds=30), max_catchup=100, max_enumerate=1000)
 START = datetime(2026, 3, 27, 0, 0, tzinfo=UTC)
@@ -22,7 +23,7 @@ def utc(text: str) -> datetime:
 
 
 def offsets(jitter: int, when: datetime, following: datetime | None, count: int = 400) -> list[timedelta]:
-    return [timing.jitter_offset(f"schedule:{n}", when, jitter, following) for n in range(count)]
+    return [jitter_offset(f"schedule:{n}", when, jitter, following) for n in range(count)]
 
 
 # (what, jitter seconds, fire time, next fire time): the gap is the time to the next fire time.
@@ -66,7 +67,7 @@ def test_jitter_follows_the_gap_of_each_occurrence_across_a_dst_change():
     times = timing.next_fire_times(spec, START, 5)
     for n in range(50):
         for when, following in itertools.pairwise(times):
-            offset = timing.jitter_offset(f"schedule:{n}", when, 172_800, following)
+            offset = jitter_offset(f"schedule:{n}", when, 172_800, following)
             assert timedelta(0) <= offset < following - when
     gaps = {following - when for when, following in itertools.pairwise(times)}
     assert min(gaps) < timedelta(hours=24), "the table crosses the spring-forward night"
@@ -117,7 +118,7 @@ def state(spec: timing.Spec, next_run_at: datetime, **changes: Any) -> planning.
 def on_time_beat(first: planning.ScheduleState, hours: int, latency: timedelta) -> list[tuple[str, datetime]]:
     """Every decision a beat makes when it ticks ``latency`` after each due time, for ``hours``."""
     current, decided = first, []
-    due_at = planning.due_time(first.spec, first.schedule_id, first.jitter_seconds, first.next_run_at, None)
+    due_at = due_time(first.spec, first.schedule_id, first.jitter_seconds, first.next_run_at, None)
     end = first.next_run_at + timedelta(hours=hours)
     while current.next_run_at < end:
         plan = planning.plan(current, now=due_at + latency, active_run_ids=[], buffered=0, bounds=BOUNDS)
@@ -164,9 +165,9 @@ def test_lateness_beyond_the_grace_counts_from_the_due_time():
     spec = timing.Spec(kind="interval", interval_seconds=5400)
     first = timing.next_fire_times(spec, START, 1)[0]
     # a schedule whose offset for this occurrence is longer than the grace
-    schedule_id = next(n for n in range(1, 100) if planning.due_time(spec, n, 86_400, first, None) - first > HOUR)
+    schedule_id = next(n for n in range(1, 100) if due_time(spec, n, 86_400, first, None) - first > HOUR)
     jittered = state(spec, first, schedule_id=schedule_id, jitter_seconds=86_400, misfire_grace_seconds=3600)
-    due_at = planning.due_time(spec, schedule_id, 86_400, first, None)
+    due_at = due_time(spec, schedule_id, 86_400, first, None)
     within = planning.plan(jittered, now=due_at + timedelta(minutes=59), active_run_ids=[], buffered=0, bounds=BOUNDS)
     assert [(d.action, d.scheduled_for) for d in within.decisions] == [(Action.DISPATCH, first)]
     beyond = planning.plan(jittered, now=due_at + timedelta(minutes=61), active_run_ids=[], buffered=0, bounds=BOUNDS)

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scheduling import policies
+from scheduling.core import policies
+from scheduling.core.policies import Due
 from scheduling.metrics import reason_code
-from scheduling.policies import Due
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from scheduling import planning, timing
-from scheduling.policies import Action
+from scheduling.core import planning, timing
+from scheduling.core.jitter import due_time
+from scheduling.core.policies import Action
 
 NOW = datetime(2026, 1, 11, 0, 0, tzinfo=UTC)
 BOUNDS = planning.Bounds(late_after=timedelta(seconds=30), max_catchup=100, max_enumerate=1000)
@@ -71,7 +72,7 @@ def test_expired_occurrences_are_missed_under_every_policy():
 def test_jitter_delays_dispatch_but_keeps_the_nominal_time():
     minutely = timing.Spec(kind="interval", interval_seconds=60)
     jittery = state(minutely, NOW, jitter_seconds=50, schedule_id=42)
-    due_at = planning.due_time(minutely, 42, 50, NOW, NOW + timedelta(seconds=60))
+    due_at = due_time(minutely, 42, 50, NOW, NOW + timedelta(seconds=60))
     assert NOW < due_at < NOW + timedelta(seconds=50)
     early = planning.plan(jittery, now=due_at - timedelta(milliseconds=1), active_run_ids=[], buffered=0, bounds=BOUNDS)
     assert early.decisions == [] and early.next_run_at == NOW and early.due_at == due_at

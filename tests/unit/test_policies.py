@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scheduling.policies import Action, Due, misfire, overlap
+from scheduling.core.policies import Action, Due, misfire, overlap
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 LATE_AFTER = timedelta(seconds=30)

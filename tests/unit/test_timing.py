@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduling import timing
+from scheduling.core import timing
+from scheduling.core.cron import is_wildcard
+from scheduling.core.jitter import jitter_offset
 from scheduling.timing import Spec, ValidationError, next_fire_times, validate_spec
 
 
@@ -261,24 +263,22 @@ def test_valid_specs_pass():
 def test_jitter_is_stable_bounded_and_never_reaches_the_next_occurrence():
     when = utc("2026-01-01T00:00Z")
     following = utc("2026-01-01T00:01Z")
-    offsets = {timing.jitter_offset(f"schedule:{n}", when, 30, following) for n in range(200)}
+    offsets = {jitter_offset(f"schedule:{n}", when, 30, following) for n in range(200)}
     assert all(timedelta(0) <= o < timedelta(seconds=30) for o in offsets)
     assert len(offsets) > 100, "jitter should spread schedules out"
-    assert timing.jitter_offset("schedule:1", when, 30, following) == timing.jitter_offset(
-        "schedule:1", when, 30, following
-    )
-    capped = {timing.jitter_offset(f"schedule:{n}", when, 3600, following) for n in range(200)}
+    assert jitter_offset("schedule:1", when, 30, following) == jitter_offset("schedule:1", when, 30, following)
+    capped = {jitter_offset(f"schedule:{n}", when, 3600, following) for n in range(200)}
     assert max(capped) < following - when
-    assert timing.jitter_offset("schedule:1", when, 0, following) == timedelta(0)
+    assert jitter_offset("schedule:1", when, 0, following) == timedelta(0)
 
 
 def test_wildcard_rule_matches_vixie_cron():
-    assert timing.is_wildcard("*/15 * * * *")
-    assert timing.is_wildcard("0 * * * *")
-    assert timing.is_wildcard("@hourly")
-    assert not timing.is_wildcard("30 2 * * *")
-    assert not timing.is_wildcard("@daily")
-    assert timing.is_wildcard("0 * 2 * * *")  # six fields: the minute is '*'
+    assert is_wildcard("*/15 * * * *")
+    assert is_wildcard("0 * * * *")
+    assert is_wildcard("@hourly")
+    assert not is_wildcard("30 2 * * *")
+    assert not is_wildcard("@daily")
+    assert is_wildcard("0 * 2 * * *")  # six fields: the minute is '*'
 
 
 def test_schedules_sharing_a_cron_window_walk_it_once(monkeypatch):

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from scheduling import timing
+from scheduling.core import cron, timing
 from scheduling.timing import Spec, ValidationError, next_fire_times, validate_spec
 
 #: Far above the milliseconds an example takes, even on a loaded machine: catches a search that does not stop.
@@ -63,7 +63,7 @@ seconds_cron = st.tuples(_cron_field(0, 59), structured_cron).map(" ".join)
 cron_strings = st.one_of(
     structured_cron,
     seconds_cron,
-    st.sampled_from([*timing.MACROS, "@reboot", "@every 5m", "@HOURLY"]),
+    st.sampled_from([*cron.MACROS, "@reboot", "@every 5m", "@HOURLY"]),
     st.text(max_size=40),
     st.text(alphabet="0123456789*/,-LW# ", max_size=30),
 )
@@ -106,7 +106,7 @@ specs = st.builds(
 valid_cron_specs = st.builds(
     Spec,
     kind=st.just(timing.CRON),
-    cron=st.one_of(structured_cron, seconds_cron, st.sampled_from(list(timing.MACROS))),
+    cron=st.one_of(structured_cron, seconds_cron, st.sampled_from(list(cron.MACROS))),
     timezone=st.sampled_from(DST_ZONES),
     start_at=st.one_of(st.none(), near_transitions),
     end_at=st.one_of(st.none(), near_transitions.map(lambda moment: moment + timedelta(days=2))),
@@ -143,7 +143,7 @@ def _check_fire_times(spec: Spec, after: datetime) -> list[datetime]:
 plausible_specs = st.builds(
     Spec,
     kind=st.sampled_from(timing.KINDS),
-    cron=st.one_of(structured_cron, seconds_cron, st.sampled_from(list(timing.MACROS))),
+    cron=st.one_of(structured_cron, seconds_cron, st.sampled_from(list(cron.MACROS))),
     interval_seconds=st.integers(min_value=1, max_value=timing.MAX_INTERVAL_SECONDS),
     run_at=aware_datetimes,
     timezone=st.sampled_from(ZONES),

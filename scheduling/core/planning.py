@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from scheduling import policies, timing
-from scheduling.policies import Action, Decision, Due
+from scheduling.core import jitter, policies, timing
+from scheduling.core.policies import Action, Decision, Due
 
-EPSILON = timedelta(microseconds=1)
+EPSILON = timing.EPSILON
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,24 +59,8 @@ class Plan:
     disable: bool
 
 
-def jitter_seed(schedule_id: int) -> str:
-    return f"schedule:{schedule_id}"
-
-
-def due_time(
-    spec: timing.TimingSpec, schedule_id: int, jitter_seconds: int, when: datetime, following: datetime | None
-) -> datetime:
-    """When occurrence ``when`` should be dispatched: plus its stable jitter, never reaching ``following``."""
-    if not jitter_seconds:
-        return when
-    if following is None:
-        upcoming = timing.next_fire_times(spec, when, 1)
-        following = upcoming[0] if upcoming else None
-    return when + timing.jitter_offset(jitter_seed(schedule_id), when, jitter_seconds, following)
-
-
 def _due_time(state: ScheduleState, when: datetime, following: datetime | None) -> datetime:
-    return due_time(state.spec, state.schedule_id, state.jitter_seconds, when, following)
+    return jitter.due_time(state.spec, state.schedule_id, state.jitter_seconds, when, following)
 
 
 def _collapsed(spec: timing.Spec, first: datetime, until: datetime, reason: str) -> Decision:
@@ -177,5 +161,5 @@ def plan(
         next_run_at=next_run_at,
         due_at=due_at,
         last_run_at=max(started) if started else None,
-        disable=spec.kind == timing.ONCE and next_run_at is None,
+        disable=spec.kind == timing.Kind.ONCE and next_run_at is None,
     )

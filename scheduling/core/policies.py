@@ -13,14 +13,70 @@ from enum import StrEnum
 
 
 class Action(StrEnum):
+    """What a tick does with one occurrence."""
+
     DISPATCH = "dispatch"
     SKIP = "skip"
     MISS = "miss"
     BUFFER = "buffer"
 
 
-OVERLAP_POLICIES = ("skip", "allow", "buffer_one", "buffer_all", "replace")
-MISFIRE_POLICIES = ("run_once", "run_all", "skip")
+class OverlapPolicy(StrEnum):
+    """What happens to an occurrence due while a run of its schedule is still active."""
+
+    SKIP = "skip"
+    ALLOW = "allow"
+    BUFFER_ONE = "buffer_one"
+    BUFFER_ALL = "buffer_all"
+    REPLACE = "replace"
+
+    @property
+    def label(self) -> str:
+        return _OVERLAP_LABELS[self]
+
+    @classmethod
+    def choices(cls) -> list[tuple[str, str]]:
+        """``(value, label)`` pairs, for model and form fields."""
+        return [(member.value, member.label) for member in cls]
+
+    @property
+    def buffers(self) -> bool:
+        """Whether occurrences may wait (``buffered``) for the active run to end."""
+        return self in (OverlapPolicy.BUFFER_ONE, OverlapPolicy.BUFFER_ALL)
+
+
+class MisfirePolicy(StrEnum):
+    """What happens to occurrences that became due while no beat ran (or while disabled)."""
+
+    RUN_ONCE = "run_once"
+    RUN_ALL = "run_all"
+    SKIP = "skip"
+
+    @property
+    def label(self) -> str:
+        return _MISFIRE_LABELS[self]
+
+    @classmethod
+    def choices(cls) -> list[tuple[str, str]]:
+        """``(value, label)`` pairs, for model and form fields."""
+        return [(member.value, member.label) for member in cls]
+
+
+_OVERLAP_LABELS = {
+    OverlapPolicy.SKIP: "skip: record the new occurrence as skipped while a run is active",
+    OverlapPolicy.ALLOW: "allow: start it anyway (limits still apply)",
+    OverlapPolicy.BUFFER_ONE: "buffer one: keep one occurrence waiting, skip the rest",
+    OverlapPolicy.BUFFER_ALL: "buffer all: keep every occurrence, run them one after another",
+    OverlapPolicy.REPLACE: "replace: cancel the active run and start the new one",
+}
+#: Membership by value (``"skip" in OverlapPolicy`` raises on Python 3.11).
+_OVERLAP_VALUES = frozenset(OverlapPolicy)
+_MISFIRE_VALUES = frozenset(MisfirePolicy)
+_MISFIRE_LABELS = {
+    MisfirePolicy.RUN_ONCE: "run once: run the latest missed occurrence, record the others missed",
+    MisfirePolicy.RUN_ALL: "run all: run every missed occurrence within the grace (bounded)",
+    MisfirePolicy.SKIP: "skip: run none of the missed occurrences, record them missed",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,7 +121,7 @@ def misfire(
     * ``run_all``: run every one, oldest first, at most ``max_catchup`` in all; the rest are missed.
     * ``skip``: run none of them.
     """
-    if policy not in MISFIRE_POLICIES:
+    if policy not in _MISFIRE_VALUES:
         raise ValueError(f"unknown misfire policy {policy!r}")
     on_time = [o for o in due if now - o.due_at <= late_after]
     late = [o for o in due if now - o.due_at > late_after]
@@ -74,12 +130,12 @@ def misfire(
     def miss(occurrence: Due, reason: str) -> None:
         missed.append(Decision(scheduled_for=occurrence.scheduled_for, action=Action.MISS, reason=reason))
 
-    if policy == "run_all":
+    if policy == MisfirePolicy.RUN_ALL:
         runnable = sorted(on_time + late, key=lambda o: o.scheduled_for)
         for occurrence in runnable[max_catchup:]:
             miss(occurrence, f"more than {max_catchup} occurrences to catch up (misfire policy run_all)")
         return runnable[:max_catchup], missed
-    if policy == "run_once":
+    if policy == MisfirePolicy.RUN_ONCE:
         if on_time:
             for occurrence in late:
                 miss(occurrence, "superseded by an on-time occurrence (misfire policy run_once)")
@@ -112,12 +168,12 @@ def overlap(
     and skips the rest; ``buffer_all`` keeps every one waiting; ``replace`` dispatches the latest
     one and cancels the active runs (earlier ones of the same tick are skipped as superseded).
     """
-    if policy not in OVERLAP_POLICIES:
+    if policy not in _OVERLAP_VALUES:
         raise ValueError(f"unknown overlap policy {policy!r}")
     decisions: list[Decision] = []
     active = list(active_run_ids)
     waiting = buffered
-    if policy == "replace" and len(to_run) > 1:
+    if policy == OverlapPolicy.REPLACE and len(to_run) > 1:
         latest = to_run[-1]
         for occurrence in to_run[:-1]:
             decisions.append(
@@ -135,9 +191,9 @@ def overlap(
             active = ["(this tick)"]
             continue
         holder = f"run {active[0]}" if active else "an earlier buffered occurrence"
-        if policy == "allow":
+        if policy == OverlapPolicy.ALLOW:
             decisions.append(Decision(scheduled_for=when, action=Action.DISPATCH))
-        elif policy == "skip":
+        elif policy == OverlapPolicy.SKIP:
             decisions.append(
                 Decision(
                     scheduled_for=when,
@@ -145,7 +201,7 @@ def overlap(
                     reason=f"{holder} of this schedule is still active (overlap policy skip)",
                 )
             )
-        elif policy == "buffer_one":
+        elif policy == OverlapPolicy.BUFFER_ONE:
             if waiting == 0:
                 decisions.append(
                     Decision(scheduled_for=when, action=Action.BUFFER, reason=f"waiting for {holder} to end")
@@ -159,7 +215,7 @@ def overlap(
                         reason="one occurrence is already waiting (overlap policy buffer_one)",
                     )
                 )
-        elif policy == "buffer_all":
+        elif policy == OverlapPolicy.BUFFER_ALL:
             decisions.append(Decision(scheduled_for=when, action=Action.BUFFER, reason=f"waiting for {holder} to end"))
             waiting += 1
         else:  # replace
