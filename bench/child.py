@@ -20,7 +20,7 @@ STARTED = time.perf_counter()
 
 import django  # noqa: E402
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 django.setup()
 
 import redis  # noqa: E402
@@ -124,7 +124,7 @@ def seed_ours(
 
 def seed_history() -> None:
     """Real history rows written by our own dispatch path, then their schedules disabled."""
-    from scheduling import dispatch
+    from scheduling.engine import dispatch
 
     past = datetime.now(UTC) - timedelta(days=1)
     sql(
@@ -275,7 +275,7 @@ class Ours(Beat):
         self.clock = clock
 
     def start(self) -> None:
-        from scheduling.loop import Dispatcher
+        from scheduling.engine.loop import Dispatcher
 
         self.dispatcher = Dispatcher(clock=self.clock) if self.clock else Dispatcher()
 
@@ -517,7 +517,7 @@ def step_measure(args: argparse.Namespace) -> dict[str, Any]:
 
 def step_burst_worker(args: argparse.Namespace) -> dict[str, Any]:
     """One of several beat processes draining one burst (real clock), started together at ``--start``."""
-    from scheduling.loop import Dispatcher
+    from scheduling.engine.loop import Dispatcher
 
     dispatcher = Dispatcher()
     delay = args.start - time.time()
@@ -546,7 +546,7 @@ def step_verify(args: argparse.Namespace) -> dict[str, Any]:
 
 def step_steady(args: argparse.Namespace) -> dict[str, Any]:
     """A beat process under steady load until ``--until``: lag of every dispatch it made."""
-    from scheduling.loop import Dispatcher
+    from scheduling.engine.loop import Dispatcher
 
     dispatcher = Dispatcher()
     lags = []
@@ -568,7 +568,7 @@ def step_e2e_prepare(args: argparse.Namespace) -> dict[str, Any]:
         now = datetime.now(UTC)
         seed_ours(args.n, start_at=now - timedelta(seconds=1), due_at=now - timedelta(seconds=1))
         sql("ANALYZE")
-        from scheduling import dispatch
+        from scheduling.engine import dispatch
 
         while dispatch.dispatch_due(now).claimed:
             pass

@@ -45,7 +45,7 @@ def services() -> Iterator[dict[str, str]]:
         "REDIS_URL": f"redis://127.0.0.1:6379/{slot}",
         "DJANGO_SECRET_KEY": "bench-only-secret-key-not-for-production-use-0123456789",
         "DJANGO_DEBUG": "false",
-        "DJANGO_SETTINGS_MODULE": "project.settings",
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
         "SCHEDULER_VAR_DIR": str(scratch / "var"),
         "EVENTS_PATH": str(scratch / "events.jsonl"),
         "ARTIFACTS_DIR": str(scratch / "artifacts"),

@@ -290,18 +290,18 @@ class Soak:
         return False
 
     def queue_depth(self) -> int:
-        from project.redis import client
+        from orchestrator.connections import redis_client as client
 
         return int(client().llen("default"))
 
     def held_by_killed_workers(self) -> set[str]:
         """Run ids whose message sits unacknowledged in the broker (reserved by a worker now dead)."""
-        from project.redis import client
+        from orchestrator.connections import redis_client as client
 
         return run_ids_of(client().hvals("unacked"))
 
     def in_queue(self) -> set[str]:
-        from project.redis import client
+        from orchestrator.connections import redis_client as client
 
         return run_ids_of(client().lrange("default", 0, -1))
 
@@ -312,8 +312,8 @@ class Soak:
 
         from orchestrator.models import Run
         from scheduling.core import timing
-        from scheduling.metrics import reason_code
         from scheduling.models import Schedule, ScheduledRun
+        from scheduling.ops.metrics import reason_code
 
         # Occurrences due well before the end: each one must be recorded, however late the beats ran.
         window_end = end_at - timedelta(seconds=min(15.0, self.args.duration / 4))

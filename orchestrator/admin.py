@@ -2,7 +2,7 @@
 
 Runs are records, not settings: read-only, with everything needed to understand one afterwards
 (the frozen directive, timings, worker, error, artifacts, token totals, its events from the JSONL
-log). The one thing an operator does to a run is cancel it, through ``service.cancel_runs``.
+log). The one thing an operator does to a run is cancel it, through ``cancelling.cancel_runs``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
-from orchestrator import artifacts, events, registry, service
+from orchestrator import artifacts, cancelling, events, registry
 from orchestrator.admin_helpers import ValuesInHistoryMixin, muted, status_badge
 from orchestrator.errors import ArtifactNameError
 from orchestrator.forms import DirectiveForm, JobForm
@@ -367,7 +367,7 @@ class RunAdmin(admin.ModelAdmin):
     def _cancel(self, request: HttpRequest, run_ids: list[Any]) -> None:
         reason = f"cancelled by {request.user.get_username()} in the admin"
         with transaction.atomic():
-            cancelled = service.cancel_runs(run_ids, reason=reason, now=timezone.now())
+            cancelled = cancelling.cancel_runs(run_ids, reason=reason, now=timezone.now())
             for run in cancelled:
                 self.log_change(request, run, f"Cancelled ({reason}).")
         kept = len(run_ids) - len(cancelled)

@@ -2,6 +2,10 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 
+from orchestrator import conf
+
+conf.apply_defaults()
+
 
 class OrchestratorConfig(AppConfig):
     name = "orchestrator"

@@ -37,6 +37,12 @@ RUN_CANCELLED = "run_cancelled"
 RUN_BUFFERED = "run_buffered"
 RUN_WAITING = "run_waiting"
 RUN_PUBLISH_FAILED = "run_publish_failed"
+#: A beat could not plan a schedule (the error is kept; the schedule is tried again a minute later).
+SCHEDULE_ERROR = "schedule_error"
+#: Log lines only (``extra={"event": ...}``), not written to the event log: a beat's recovery
+#: published a pending run; a buffered occurrence got its run.
+RUN_RECOVERED = "run_recovered"
+RUN_RELEASED = "run_released"
 #: A guard refused a job's access to a file or host (``orchestrator.guards``); the run fails.
 ACCESS_DENIED = "access_denied"
 STEP_STARTED = "step_started"

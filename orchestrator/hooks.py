@@ -1,7 +1,11 @@
-"""After-hooks on run lifecycle changes, each taking one frozen value.
+"""The one extension mechanism: typed after-hooks, each passing one frozen value to its subscribers.
 
-The orchestrator knows nothing of schedules; ``scheduling`` subscribes here (e.g. to start a
-buffered occurrence when the active run ends). A failing hook is logged and never breaks the run.
+A ``Hook[T]`` is named and typed by the value it sends, so a subscriber declares what it takes
+(``def release(ended: RunEnded) -> None``) instead of checking types. Sending calls every
+subscriber in order; a failing one is logged and never breaks the work that sent the hook. The
+orchestrator knows nothing of schedules: ``scheduling`` subscribes here (e.g. to start a buffered
+occurrence when the active run ends), and defines its own hooks the same way
+(``scheduling.engine.hooks``).
 """
 
 from __future__ import annotations
@@ -10,37 +14,47 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Hook(Generic[T]):
+    """Subscribers to one kind of event, each called with the event's frozen value."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._subscribers: list[Callable[[T], None]] = []
+
+    def connect(self, subscriber: Callable[[T], None]) -> Callable[[T], None]:
+        """Subscribe (idempotent); returns ``subscriber``, so it works as a decorator."""
+        if subscriber not in self._subscribers:
+            self._subscribers.append(subscriber)
+        return subscriber
+
+    def disconnect(self, subscriber: Callable[[T], None]) -> None:
+        if subscriber in self._subscribers:
+            self._subscribers.remove(subscriber)
+
+    def send(self, value: T) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(value)
+            except Exception:  # a subscriber's failure must never break the work that sent the hook
+                logger.exception("%s hook %s failed", self.name, getattr(subscriber, "__qualname__", subscriber))
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunEnded:
+    """A run reached a final status (succeeded, failed, timed_out, cancelled)."""
+
     run_id: uuid.UUID
     job_key: str
     status: str
     snapshot: Mapping[str, Any]
 
 
-RunEndedHook = Callable[[RunEnded], None]
-_run_ended: list[RunEndedHook] = []
-
-
-def on_run_ended(hook: RunEndedHook) -> RunEndedHook:
-    """Register ``hook`` to be called after a run reaches a final status (idempotent)."""
-    if hook not in _run_ended:
-        _run_ended.append(hook)
-    return hook
-
-
-def run_ended(value: RunEnded) -> None:
-    for hook in list(_run_ended):
-        try:
-            hook(value)
-        except Exception:
-            logger.exception(
-                "run-ended hook %s failed",
-                getattr(hook, "__qualname__", hook),
-                extra={"run_id": str(value.run_id)},
-            )
+#: After a run reached a final status, in the process that recorded it.
+run_ended: Hook[RunEnded] = Hook("run_ended")

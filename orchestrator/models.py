@@ -7,9 +7,9 @@ The orchestrator knows nothing of schedules: a run's schedule, if any, is data i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from django.core.validators import RegexValidator
 from django.db import models
@@ -108,21 +108,6 @@ class RunQuerySet(models.QuerySet["Run"]):
     def active(self) -> RunQuerySet:
         return self.filter(status__in=ACTIVE_STATUSES)
 
-    def claim(self, run_id: uuid.UUID | str, *, attempt: int, worker: str, now: datetime) -> bool:
-        """Compare-and-set ``pending|queued`` -> ``running`` for the delivery of ``attempt``.
-
-        A message carries the attempt it was published for, so a late duplicate of an earlier
-        attempt's message can never start a later attempt. True when this caller won.
-        """
-        won = self.filter(id=run_id, status__in=(RunStatus.PENDING, RunStatus.QUEUED), attempt=attempt).update(
-            status=RunStatus.RUNNING,
-            attempt=attempt + 1,
-            started_at=now,
-            finished_at=None,
-            worker=worker,
-        )
-        return won == 1
-
     def unclaim(self, run_id: uuid.UUID | str, *, attempt: int, reason: str, publish_after: datetime) -> bool:
         """Undo the claim of ``attempt`` (it found no free limit slot): back to ``pending``, waiting.
 
@@ -139,36 +124,6 @@ class RunQuerySet(models.QuerySet["Run"]):
                 publish_after=publish_after,
             )
             == 1
-        )
-
-    def finish(
-        self,
-        run_id: uuid.UUID | str,
-        *,
-        attempt: int,
-        status: str,
-        started: datetime,
-        now: datetime,
-        error: str = "",
-        result: Any = None,
-    ) -> bool:
-        """Compare-and-set ``running`` -> a final status, for the attempt this worker claimed.
-
-        ``started`` is when the job began, after its limit slots were granted (later than the claim).
-        """
-        return (
-            self.filter(id=run_id, status=RunStatus.RUNNING, attempt=attempt + 1).update(
-                status=status, started_at=started, finished_at=now, error=error, result=result, wait_reason=""
-            )
-            == 1
-        )
-
-    def mark_queued(self, run_ids: Sequence[uuid.UUID | str], *, now: datetime) -> int:
-        """``pending`` -> ``queued`` after their messages were published (running runs stay as they are)."""
-        if not run_ids:
-            return 0
-        return self.filter(id__in=list(run_ids), status=RunStatus.PENDING).update(
-            status=RunStatus.QUEUED, queued_at=now
         )
 
     def publishable(self, *, now: datetime, limit: int) -> RunQuerySet:

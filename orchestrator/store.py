@@ -1,7 +1,9 @@
-"""The run table's hot statements: insert planned runs, mark published ones queued.
+"""The run table's hot statements, each written once, PostgreSQL and SQLite side by side.
 
-PostgreSQL gets one statement per batch with columns as arrays (server-side binding, see
-``orchestrator.db``); SQLite (the demo) gets portable multi-row statements.
+Insert planned runs, mark published ones queued, claim a delivery, record its end: the statements
+of every dispatch and every run. PostgreSQL gets one server-bound statement per batch with
+columns as arrays (see ``orchestrator.db``); SQLite (the demo) gets the same statement in its own
+dialect. Each status change is a compare-and-set: a caller that lost it learns so from the count.
 """
 
 from __future__ import annotations
@@ -10,32 +12,69 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
-from django.db import connection
 
 from orchestrator import db
-from orchestrator.models import Run
+from orchestrator.models import Job, Run, RunStatus
+from orchestrator.snapshots import PlannedRun
 
-if TYPE_CHECKING:
-    from orchestrator.service import PlannedRun
+#: Rows per SQLite statement (its parameter limit is 32,766 from 3.32 on; 13 a row here).
+_SQLITE_CHUNK = 500
 
-_CHUNK = 500
-
-_INSERT_PG = """
+_INSERT_RUNS = {
+    "postgresql": """
 INSERT INTO orchestrator_run (id, job_id, directive_snapshot, "trigger", status, created_at, publish_after,
                               task_id, attempt, wait_reason, error, worker, steps)
 SELECT u.id, u.job_id, u.snapshot::jsonb, u.trigger, 'pending', u.created_at,
        u.created_at + %b * interval '1 second', u.id::text, 0, '', '', '', '[]'::jsonb
 FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::text[], %b::timestamptz[])
-     AS u(id, job_id, snapshot, trigger, created_at)
-"""
+     AS u(id, job_id, snapshot, trigger, created_at)""",
+    "sqlite": """
+INSERT INTO orchestrator_run (id, job_id, directive_snapshot, "trigger", status, created_at, publish_after,
+                              task_id, attempt, wait_reason, error, worker, steps)
+VALUES {rows}""",
+}
+_SQLITE_RUN_ROW = "(%s, %s, %s, %s, 'pending', %s, %s, %s, 0, '', '', '', '[]')"
 
-_MARK_QUEUED_PG = """
-UPDATE orchestrator_run SET status = 'queued', queued_at = %b
-WHERE id = ANY(%b::uuid[]) AND status = 'pending'
-"""
+_MARK_QUEUED = {
+    "postgresql": "UPDATE orchestrator_run SET status = 'queued', queued_at = %b "
+    "WHERE id = ANY(%b::uuid[]) AND status = 'pending'",
+    "sqlite": "UPDATE orchestrator_run SET status = 'queued', queued_at = %s "
+    "WHERE id IN ({ids}) AND status = 'pending'",
+}
+
+_CLAIM = {
+    # the job's current settings come back with the claim: one round trip per delivery
+    "postgresql": """
+UPDATE orchestrator_run AS r
+SET status = 'running', attempt = r.attempt + 1, started_at = %s, finished_at = NULL, worker = %s
+FROM orchestrator_job AS j
+WHERE j.id = r.job_id AND r.id = %s AND r.status IN ('pending', 'queued') AND r.attempt = %s
+RETURNING r.trigger, r.directive_snapshot, r.created_at, r.wait_reason, r.job_id, j.key, j.queue,
+          j.timeout_seconds, j.max_retries, j.max_concurrency""",
+    # SQLite's RETURNING sees only the updated table: the job is read in a second statement
+    "sqlite": """
+UPDATE orchestrator_run
+SET status = 'running', attempt = attempt + 1, started_at = %s, finished_at = NULL, worker = %s
+WHERE id = %s AND status IN ('pending', 'queued') AND attempt = %s
+RETURNING "trigger", directive_snapshot, created_at, wait_reason, job_id""",
+}
+_JOB_SETTINGS = "SELECT key, queue, timeout_seconds, max_retries, max_concurrency FROM orchestrator_job WHERE id = %s"
+
+_FINISH = {
+    "postgresql": """
+UPDATE orchestrator_run SET status = %s, started_at = %s, finished_at = %s, error = %s, result = %s::jsonb,
+    wait_reason = ''
+WHERE id = %s AND status = 'running' AND attempt = %s
+RETURNING id""",
+    "sqlite": """
+UPDATE orchestrator_run SET status = %s, started_at = %s, finished_at = %s, error = %s, result = %s,
+    wait_reason = ''
+WHERE id = %s AND status = 'running' AND attempt = %s
+RETURNING id""",
+}
 
 
 def _snapshot_text(run: PlannedRun) -> str:
@@ -43,13 +82,17 @@ def _snapshot_text(run: PlannedRun) -> str:
 
 
 def insert_runs(runs: Sequence[PlannedRun]) -> None:
-    """Write planned runs as ``pending`` (inside the transaction that creates their context)."""
+    """Write planned runs as ``pending``, inside the transaction that creates their context.
+
+    ``publish_after`` is set one recovery grace ahead: if nobody publishes the run by then (its
+    publisher died after the commit), the beats' recovery does.
+    """
     if not runs:
         return
     grace = timedelta(seconds=float(settings.SCHEDULER_RECOVERY_GRACE_SECONDS))
     if db.is_postgres():
         db.execute(
-            _INSERT_PG,
+            _INSERT_RUNS["postgresql"],
             [
                 grace.total_seconds(),
                 [run.id for run in runs],
@@ -61,14 +104,8 @@ def insert_runs(runs: Sequence[PlannedRun]) -> None:
             binary=True,
         )
         return
-    row = "(%s, %s, %s, %s, 'pending', %s, %s, %s, 0, '', '', '', '[]')"
-    table = connection.ops.quote_name(Run._meta.db_table)
-    columns = (
-        'id, job_id, directive_snapshot, "trigger", status, created_at, publish_after, task_id, '
-        "attempt, wait_reason, error, worker, steps"
-    )
-    for start in range(0, len(runs), _CHUNK):
-        chunk = runs[start : start + _CHUNK]
+    for start in range(0, len(runs), _SQLITE_CHUNK):
+        chunk = runs[start : start + _SQLITE_CHUNK]
         params: list[Any] = []
         for run in chunk:
             params += [
@@ -80,7 +117,7 @@ def insert_runs(runs: Sequence[PlannedRun]) -> None:
                 db.db_datetime(run.created_at + grace),
                 str(run.id),
             ]
-        db.execute(f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([row] * len(chunk)), params)  # noqa: S608
+        db.execute(_INSERT_RUNS["sqlite"].format(rows=", ".join([_SQLITE_RUN_ROW] * len(chunk))), params)
 
 
 def mark_queued(run_ids: Sequence[uuid.UUID], *, now: datetime) -> None:
@@ -88,6 +125,63 @@ def mark_queued(run_ids: Sequence[uuid.UUID], *, now: datetime) -> None:
     if not run_ids:
         return
     if db.is_postgres():
-        db.execute(_MARK_QUEUED_PG, [now, list(run_ids)], binary=True)
+        db.execute(_MARK_QUEUED["postgresql"], [now, list(run_ids)], binary=True)
+        return
+    for start in range(0, len(run_ids), _SQLITE_CHUNK):
+        chunk = run_ids[start : start + _SQLITE_CHUNK]
+        sql = _MARK_QUEUED["sqlite"].format(ids=", ".join(["%s"] * len(chunk)))
+        db.execute(sql, [db.db_datetime(now), *(run_id.hex for run_id in chunk)])
+
+
+def claim_run(run_id: uuid.UUID, *, attempt: int, worker: str, now: datetime) -> Run | None:
+    """Compare-and-set the delivery of ``attempt``: ``pending|queued`` -> ``running``, attempt + 1.
+
+    A message carries the attempt it was published for, so a late duplicate of an earlier
+    attempt's message can never start a later attempt. Returns the run (not saved: a value read
+    with the claim) with its job's current settings, or None when the claim is lost (a duplicate
+    or stale message, a cancelled or finished run).
+    """
+    if db.is_postgres():
+        rows = db.execute(_CLAIM["postgresql"], [now, worker, run_id, attempt], fetch=True, prepare=True)
+        if not rows:
+            return None
+        trigger, snapshot, created_at, wait_reason, job_id, key, queue, timeout, retries, job_max = rows[0]
     else:
-        Run.objects.mark_queued(list(run_ids), now=now)
+        rows = db.execute(_CLAIM["sqlite"], [db.db_datetime(now), worker, run_id.hex, attempt], fetch=True)
+        if not rows:
+            return None
+        trigger, snapshot, created_at, wait_reason, job_id = rows[0]
+        key, queue, timeout, retries, job_max = db.execute(_JOB_SETTINGS, [job_id], fetch=True)[0]
+    run = Run(
+        id=run_id,
+        job_id=job_id,
+        trigger=trigger,
+        directive_snapshot=json.loads(snapshot) if isinstance(snapshot, str) else snapshot,
+        status=RunStatus.RUNNING,
+        attempt=attempt + 1,
+        created_at=db.as_utc(created_at) or now,
+        started_at=now,
+        worker=worker,
+        wait_reason=wait_reason,
+    )
+    run.job = Job(
+        id=job_id, key=key, queue=queue, timeout_seconds=timeout, max_retries=retries, max_concurrency=job_max
+    )
+    return run
+
+
+def finish_run(
+    run_id: uuid.UUID, *, attempt: int, status: str, started: datetime, now: datetime, error: str, result: Any
+) -> bool:
+    """Compare-and-set ``running`` -> a final status, for the attempt this worker claimed (``attempt`` + 1).
+
+    ``started`` is when the job began, after its limit slots were granted (later than the claim).
+    One raw statement: the ORM's query building cost more than the update itself for short runs
+    (bench/results/*profile-worker-noop-*.txt). True when this caller recorded the end.
+    """
+    encoded = None if result is None else json.dumps(result)
+    if db.is_postgres():
+        params = [status, started, now, error, encoded, run_id, attempt + 1]
+        return bool(db.execute(_FINISH["postgresql"], params, fetch=True, prepare=True))
+    params = [status, db.db_datetime(started), db.db_datetime(now), error, encoded, run_id.hex, attempt + 1]
+    return bool(db.execute(_FINISH["sqlite"], params, fetch=True))

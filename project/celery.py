@@ -12,6 +12,8 @@ from typing import Any
 
 from celery import Celery, signals
 
+from workers import extensions
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 
@@ -42,9 +44,5 @@ def _configure_logging(loglevel: int | str | None = None, **kwargs: Any) -> None
 
 app = ProjectCelery("project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["workers"])
-
-import workers.inspect_runs  # noqa: E402, F401  (registers ``inspect runs``)
-from workers.timers import PruneCancelledTimers  # noqa: E402  (also registers ``inspect timers``)
-
-app.steps["worker"].add(PruneCancelledTimers)
+app.autodiscover_tasks()
+extensions.install(app)

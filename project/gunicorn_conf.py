@@ -28,12 +28,12 @@ def when_ready(server: Any) -> None:
     import django
 
     django.setup()
-    from scheduling.metrics import start_exporter
+    from scheduling.ops.metrics import start_exporter
 
     start_exporter("web")
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    from scheduling.metrics import mark_process_dead
+    from scheduling.ops.metrics import mark_process_dead
 
     mark_process_dead(worker.pid)

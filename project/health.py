@@ -3,7 +3,7 @@
 ``HealthzMiddleware`` sits first in ``MIDDLEWARE`` and answers ``GET|HEAD /healthz`` itself: no
 database, no Redis, no session, and no ``ALLOWED_HOSTS`` check (the host header is never read),
 so a container probe addressing the process by any name gets its answer. Readiness, which does
-look at the database, Redis, beats and workers, is ``/readyz`` (``scheduling.status_views``).
+look at the database, Redis, beats and workers, is ``/readyz`` (``scheduling.ops.views``).
 """
 
 from __future__ import annotations

@@ -36,6 +36,10 @@ _REDIS_URL = env_optional_str("REDIS_URL")
 #: Set when the project owns an embedded Redis (REDIS_URL unset); None otherwise.
 EMBEDDED_REDIS_DIR: Path | None = None if _REDIS_URL else VAR_DIR / "redis"
 REDIS_URL = _REDIS_URL or embedded_redis.url_for(VAR_DIR / "redis")
+#: The apps' Redis (limit leases, heartbeats, in-flight notes): the same server as the broker here.
+SCHEDULER_REDIS_URL = REDIS_URL
+#: Run before the first connection to Redis: starts the embedded server when REDIS_URL is unset.
+SCHEDULER_REDIS_STARTER = "project.redis.ensure_embedded" if EMBEDDED_REDIS_DIR else None
 #: The demo default: SQLite, debug on, a generated secret key kept under var/.
 DEMO_DEFAULTS = DATABASE_URL is None
 
@@ -89,8 +93,6 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django_celery_beat",
-    "django_celery_results",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -98,6 +100,7 @@ INSTALLED_APPS = [
     "orchestrator",
     "scheduling",
     "workers",
+    "project",  # the standalone project's own command: manage.py demo
 ]
 
 MIDDLEWARE = [
@@ -197,7 +200,7 @@ SCHEDULER_MAX_JOB_TIMEOUT_SECONDS = env_int("SCHEDULER_MAX_JOB_TIMEOUT_SECONDS",
 BROKER_VISIBILITY_TIMEOUT_SECONDS = env_int(
     "BROKER_VISIBILITY_TIMEOUT_SECONDS", SCHEDULER_MAX_JOB_TIMEOUT_SECONDS + 3600, minimum=1
 )
-#: How long a published message's in-flight note lasts (``orchestrator.publish``): as long as a
+#: How long a published message's in-flight note lasts (``orchestrator.broker``): as long as a
 #: message may wait in a queue and a worker, whatever the visibility timeout.
 SCHEDULER_INFLIGHT_NOTE_SECONDS = SCHEDULER_MAX_JOB_TIMEOUT_SECONDS + 3600
 
@@ -216,8 +219,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
-CELERY_RESULT_BACKEND = "django-db"
-CELERY_RESULT_EXTENDED = True
+#: No result backend: a run's outcome is its row (run messages are sent with ``ignore_result``).
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -238,6 +240,8 @@ WORKER_TIMER_PRUNE_SECONDS = env_seconds("WORKER_TIMER_PRUNE_SECONDS", 30.0)
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_optional_int("WORKER_MAX_MEMORY_PER_CHILD_KB", minimum=1)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULER = "scheduling.beat:Scheduler"
+#: The Celery app the apps publish runs through (a host project may leave it unset: its current app).
+SCHEDULER_CELERY_APP = "project.celery:app"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 #: Celery's Django fix-up closes the worker's database connection before and after every task
@@ -329,15 +333,15 @@ API_TOKEN_MAX_AGE_SECONDS = env_int("API_TOKEN_MAX_AGE_SECONDS", 90 * 24 * 3600,
 REST_FRAMEWORK = {
     # Token first: an anonymous request gets 401 with ``WWW-Authenticate: Token``, not a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "scheduling.api.authentication.ExpiringTokenAuthentication",
+        "scheduling.surfaces.api.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["scheduling.api.permissions.ModelActionPermission"],
+    "DEFAULT_PERMISSION_CLASSES": ["scheduling.surfaces.api.permissions.ModelActionPermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["scheduling.api.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["scheduling.surfaces.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "scheduling.api.pagination.Pagination",
-    "EXCEPTION_HANDLER": "scheduling.api.errors.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "scheduling.surfaces.api.pagination.Pagination",
+    "EXCEPTION_HANDLER": "scheduling.surfaces.api.errors.exception_handler",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
 }
@@ -353,7 +357,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "scheduling.api.schema.add_common_responses",
+        "scheduling.surfaces.api.schema.add_common_responses",
     ],
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "orchestrator.models.RunStatus",

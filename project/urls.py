@@ -1,25 +1,19 @@
-"""URL routes: the admin at /admin/, the schedules page at /schedules/, the REST API under /api/,
-Prometheus metrics at /metrics, readiness at /readyz (liveness, /healthz, never reaches the URLs)."""
+"""URL routes of the standalone project: the admin at /admin/, the login pages, and the apps' routes
+(``scheduling.urls``: /schedules/, /api/, /metrics, /readyz). Liveness, /healthz, never reaches the URLs."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from scheduling.metrics import metrics_view
-from scheduling.status_views import readyz
-
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/", include("scheduling.api.urls")),
-    path("metrics", metrics_view, name="metrics"),
-    path("readyz", readyz, name="readyz"),  # /healthz is answered by project.health.HealthzMiddleware
-    path("schedules/", include("scheduling.page_urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(next_page="/schedules/", redirect_authenticated_user=True),
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
+    path("", include("scheduling.urls")),
     path("", RedirectView.as_view(url="/schedules/", permanent=False)),
 ]

@@ -1,6 +1,6 @@
 """Admin for schedules and their occurrences: list, edit with a fire-time preview, run now, enable/disable.
 
-Thin: every action calls a service (``scheduling.services.run_now``, ``Schedule.objects...
+Thin: every action calls a service (``scheduling.surfaces.actions.run_now``, ``Schedule.objects...
 set_enabled``); validation is ``ScheduleForm``, which relies on ``Schedule.clean()``. Every change
 and every action is written to the admin history with what changed.
 """
@@ -24,9 +24,9 @@ from django.views.decorators.http import require_POST
 
 from orchestrator.admin_helpers import ValuesInHistoryMixin, muted, status_badge
 from orchestrator.models import LLMCall, Run, describe_totals
-from scheduling import describe, overview, services
-from scheduling.forms import FIELDSETS, ScheduleForm, preview_form_data, preview_schedule
 from scheduling.models import Schedule, ScheduledRun
+from scheduling.surfaces import actions, describe, overview
+from scheduling.surfaces.forms import FIELDSETS, ScheduleForm, preview_form_data, preview_schedule
 
 RECENT_OCCURRENCES = 20
 
@@ -305,7 +305,7 @@ class ScheduleAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
     def _run_now(self, request: HttpRequest, schedules: list[Schedule]) -> None:
         started: list[tuple[Schedule, Run]] = []
         for schedule in schedules:
-            run = services.run_now(schedule)
+            run = actions.run_now(schedule)
             started.append((schedule, run))
             self.log_change(request, schedule, f"Ran now: run {run.id} (trigger manual).")
         if not started:

@@ -2,6 +2,11 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 
+from orchestrator import conf
+from orchestrator.hooks import RunEnded
+
+conf.apply_defaults()
+
 
 class SchedulingConfig(AppConfig):
     name = "scheduling"
@@ -10,21 +15,21 @@ class SchedulingConfig(AppConfig):
 
     def ready(self) -> None:
         from orchestrator import hooks
-        from scheduling import checks, observe  # noqa: F401  (checks register themselves)
+        from scheduling import checks  # noqa: F401  (checks register themselves)
+        from scheduling.ops import observe
 
-        hooks.on_run_ended(_release_buffered_after_run)
+        hooks.run_ended.connect(_release_buffered_after_run)
         observe.install()
 
 
-def _release_buffered_after_run(ended: object) -> None:
+def _release_buffered_after_run(ended: RunEnded) -> None:
     """When a run of a buffering schedule ends, start its next buffered occurrence right away."""
     from django.utils import timezone
 
-    from orchestrator.hooks import RunEnded
-    from scheduling.dispatch import release_buffered
+    from orchestrator.snapshots import RunSnapshot
+    from scheduling.core.policies import BUFFERING
+    from scheduling.engine.buffered import release_buffered
 
-    if not isinstance(ended, RunEnded):
-        return
-    schedule = ended.snapshot.get("schedule") or {}
-    if schedule.get("overlap_policy") in ("buffer_one", "buffer_all") and schedule.get("id"):
-        release_buffered(timezone.now(), [int(schedule["id"])])
+    schedule = RunSnapshot.of(ended.snapshot).schedule
+    if schedule is not None and schedule.id and schedule.overlap_policy in BUFFERING:
+        release_buffered(timezone.now(), [schedule.id])

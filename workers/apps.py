@@ -1,7 +1,14 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from celery import signals
 from django.apps import AppConfig
+
+from orchestrator import conf
+from orchestrator.hooks import RunEnded
+
+conf.apply_defaults()
 
 
 class WorkersConfig(AppConfig):
@@ -10,11 +17,16 @@ class WorkersConfig(AppConfig):
 
     def ready(self) -> None:
         from orchestrator import hooks as run_hooks
-        from scheduling import hooks as beat_hooks
+        from orchestrator.connections import celery_app
+        from scheduling.engine import hooks as beat_hooks
+        from workers import extensions, tasks  # noqa: F401  (registers the run task)
 
-        beat_hooks.on_maintenance(_reap)
-        run_hooks.on_run_ended(_release_cancelled)
+        beat_hooks.maintenance.connect(_reap)
+        run_hooks.run_ended.connect(_release_cancelled)
         signals.task_postrun.connect(_recycle_db_connections, weak=False, dispatch_uid="ostinato-recycle-db")
+        # Django is set up before a worker builds its blueprint (Celery's Django fix-up), so this
+        # reaches the worker of whichever Celery app is in use: the standalone project's or a host's.
+        extensions.install(celery_app())
 
 
 def _recycle_db_connections(**kwargs: object) -> None:
@@ -35,22 +47,18 @@ def _recycle_db_connections(**kwargs: object) -> None:
             conn.health_check_done = checked  # type: ignore[attr-defined]
 
 
-def _reap(now: object) -> None:
-    from datetime import datetime
-
+def _reap(now: datetime) -> None:
     from workers.reaper import reap
 
-    if isinstance(now, datetime):
-        reap(now)
+    reap(now)
 
 
-def _release_cancelled(ended: object) -> None:
+def _release_cancelled(ended: RunEnded) -> None:
     """A cancelled run's worker may have been terminated before releasing: free its slots now."""
-    from orchestrator.hooks import RunEnded
     from orchestrator.models import RunStatus
     from workers.leases import Leases
     from workers.tasks import wake_waiters
 
-    if isinstance(ended, RunEnded) and ended.status == RunStatus.CANCELLED:
+    if ended.status == RunStatus.CANCELLED:
         leases = Leases()
         wake_waiters(leases, leases.release_and_wake(ended.run_id))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from orchestrator import keys
 from orchestrator.models import Run
+from orchestrator.snapshots import RunSnapshot
 from workers.leases import Limit
 
 WAITING_PREFIX = "waiting for a slot"
@@ -17,24 +19,26 @@ def limits_for(run: Run) -> list[Limit]:
     lowering them affects runs not yet started; the schedule's is the one frozen into the run.
     """
     limits: list[Limit] = []
-    schedule = (run.directive_snapshot or {}).get("schedule") or {}
-    schedule_limit = schedule.get("max_concurrency")
-    if schedule_limit:
+    schedule = RunSnapshot.of(run.directive_snapshot).schedule
+    if schedule is not None and schedule.max_concurrency:
         limits.append(
             Limit(
-                scope=f"schedule:{schedule.get('id')}",
-                capacity=int(schedule_limit),
-                label=f"schedule {schedule.get('name')} max_concurrency={schedule_limit}",
+                scope=keys.schedule_scope(schedule.id),
+                capacity=schedule.max_concurrency,
+                label=f"schedule {schedule.name} max_concurrency={schedule.max_concurrency}",
             )
         )
     job_limit = run.job.max_concurrency
     if job_limit:
         limits.append(
             Limit(
-                scope=f"job:{run.job.key}", capacity=job_limit, label=f"job {run.job.key} max_concurrency={job_limit}"
+                scope=keys.job_scope(run.job.key),
+                capacity=job_limit,
+                label=f"job {run.job.key} max_concurrency={job_limit}",
             )
         )
     global_limit = settings.SCHEDULER_MAX_GLOBAL_RUNS
     if global_limit:
-        limits.append(Limit(scope="global", capacity=global_limit, label=f"SCHEDULER_MAX_GLOBAL_RUNS={global_limit}"))
+        label = f"SCHEDULER_MAX_GLOBAL_RUNS={global_limit}"
+        limits.append(Limit(scope=keys.GLOBAL_SCOPE, capacity=global_limit, label=label))
     return limits

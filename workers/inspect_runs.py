@@ -1,9 +1,9 @@
 """``celery -A project inspect runs``: the runs each worker is executing, each described in full.
 
-Run messages are named by their job (``workers.run:<job>``, see ``orchestrator.publish.shadow_of``),
+Run messages are named by their job (``workers.run:<job>``, see ``orchestrator.broker.shadow_of``),
 so ``inspect active`` shows a run's id (the task id), job and arguments but not its schedule and
-time. This command adds them from the message's ``argsrepr``, which Celery keeps as sent. No
-Django import: the Celery CLI loads it with ``project.celery`` to know the command.
+time. This command adds them from the message's ``argsrepr``, which Celery keeps as sent.
+Importing it registers the command (``workers.apps`` does); it imports no Django model.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from celery.worker import state as worker_state
 from celery.worker.control import inspect_command
 
-from orchestrator.publish import RUN_TASK_NAME
+from orchestrator.broker import RUN_TASK_NAME
 
 
 @inspect_command()

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 import redis
 from django.conf import settings
 
-from orchestrator import service
 from orchestrator.models import Run, RunStatus
+from orchestrator.retries import retry_or_fail
 from workers.leases import Leases
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def reap(now: datetime) -> list[tuple[str, str]]:
                     f"(no sign of life for {ttl.total_seconds():.0f}s)"
                 ),
             )
-        result = service.retry_or_fail(run, error=error, status=status, now=now)
+        result = retry_or_fail(run, error=error, status=status, now=now)
         if result:
             done.append((str(run.id), result))
     return done

@@ -1,10 +1,11 @@
 """The run task: a Celery message names a run and the attempt it was published for.
 
-Routed by the publisher to the job's queue (``Job.queue``). The task claims the run (a
-compare-and-set; a duplicate or stale message stops here), takes the run's limit slots in Redis
-(when a limit applies to it), and executes it through the orchestrator service, the same path
-for every trigger. With no free slot the claim is undone: the run waits as ``pending`` in the
-database, not in this worker, until a slot frees.
+A shared task, registered in whichever Celery app loads this module (the standalone project's or a
+host project's) under ``RUN_TASK_NAME``. Routed by the publisher to the job's queue (``Job.queue``).
+The task claims the run (a compare-and-set; a duplicate or stale message stops here), takes the
+run's limit slots in Redis (when a limit applies to it), and executes it through the
+orchestrator's execution path, the same for every trigger. With no free slot the claim is
+undone: the run waits as ``pending`` in the database, not in this worker, until a slot frees.
 """
 
 from __future__ import annotations
@@ -17,18 +18,18 @@ from functools import cache
 from typing import Any
 
 import redis
-from celery import Task
+from celery import Task, shared_task
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from orchestrator import db, service
+from orchestrator import db, execution, publishing
+from orchestrator.broker import RUN_TASK_NAME, note_expiry_ms
 from orchestrator.models import Run
-from orchestrator.publish import RUN_TASK_NAME, note_expiry_ms
-from project.celery import app
 from workers.delivery import WAITING_PREFIX, limits_for
-from workers.leases import Freed, Heartbeat, Leases, Renewer
+from workers.leases import Freed, Leases
+from workers.renewer import Heartbeat, Renewer
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +52,13 @@ def renewer() -> Renewer:
     return Renewer(leases(), period_seconds=float(settings.SCHEDULER_LEASE_TTL_SECONDS) / 3)
 
 
-@app.task(name=RUN_TASK_NAME, bind=True, ignore_result=True)
+@shared_task(name=RUN_TASK_NAME, bind=True, ignore_result=True)
 def run(self: Task[Any, Any], run_id: str, attempt: int = 0) -> str:
     """Execute attempt ``attempt`` of run ``run_id``; a duplicate or stale delivery does nothing."""
     worker = self.request.hostname or socket.gethostname()
     try:
         claimed = db.patiently(
-            lambda: service.claim_run(run_id, attempt=attempt, worker=worker, now=timezone.now()), what="claim a run"
+            lambda: execution.claim_run(run_id, attempt=attempt, worker=worker, now=timezone.now()), what="claim a run"
         )
     except (OperationalError, InterfaceError) as exc:  # still no database
         if self.acks_late:  # the message goes back to the queue
@@ -65,7 +66,7 @@ def run(self: Task[Any, Any], run_id: str, attempt: int = 0) -> str:
         return leave_for_recovery(run_id, exc)
     if claimed is None:
         logger.debug("run %s attempt %s is not runnable any more; message dropped", run_id, attempt)
-        return service.DUPLICATE
+        return execution.DUPLICATE
     limits = limits_for(claimed)
     ttl = float(settings.SCHEDULER_LEASE_TTL_SECONDS)
     if not limits:
@@ -74,13 +75,13 @@ def run(self: Task[Any, Any], run_id: str, attempt: int = 0) -> str:
     try:
         acquired = leases().acquire(claimed.id, limits, ttl_seconds=ttl)
     except redis.RedisError as exc:
-        service.unclaim_run(
+        execution.unclaim_run(
             claimed, reason=f"limits unavailable ({exc})", recheck_seconds=recheck, now=timezone.now(), newly=False
         )
         return WAITING
     if not acquired.granted:
         assert acquired.blocked_by is not None
-        service.unclaim_run(
+        execution.unclaim_run(
             claimed,
             reason=f"{WAITING_PREFIX}: {acquired.blocked_by.label}, {acquired.in_use} in use",
             recheck_seconds=recheck,
@@ -92,7 +93,7 @@ def run(self: Task[Any, Any], run_id: str, attempt: int = 0) -> str:
     claimed.started_at = timezone.now()
     heartbeat = Heartbeat(renewer(), claimed.id, limits, ttl_seconds=ttl)
     with heartbeat:
-        outcome = service.execute_claimed(claimed, timeout_exceptions=(SoftTimeLimitExceeded,))
+        outcome = execution.execute_claimed(claimed, timeout_exceptions=(SoftTimeLimitExceeded,))
     wake_waiters(leases(), heartbeat.freed)
     return outcome.status
 
@@ -101,7 +102,7 @@ def leave_for_recovery(run_id: str, exc: BaseException) -> str:
     """A message acknowledged at start (``WORKER_ACKS_LATE=false``) whose run could not be claimed.
 
     Rejecting it would requeue nothing: the broker already forgot it. The run is still ``queued``;
-    forgetting its in-flight note makes the beats' recovery (``service.republish_lost``) publish it
+    forgetting its in-flight note makes the beats' recovery (``orchestrator.recovery.republish_lost``) publish it
     again once the database is back, ``SCHEDULER_LOST_MESSAGE_SECONDS`` after it was queued.
     """
     try:
@@ -125,7 +126,7 @@ def _run_unlimited(claimed: Run, *, ttl_seconds: float) -> str:
     claimed.started_at = timezone.now()
     heartbeat = Heartbeat(renewer(), claimed.id, [], ttl_seconds=ttl_seconds, leased=False)
     with heartbeat:
-        outcome = service.execute_claimed(claimed, timeout_exceptions=(SoftTimeLimitExceeded,))
+        outcome = execution.execute_claimed(claimed, timeout_exceptions=(SoftTimeLimitExceeded,))
     return outcome.status
 
 
@@ -139,7 +140,7 @@ def wake_waiters(pool: Leases, freed: Sequence[Freed]) -> None:
     for slot in freed:
         if slot.woken is None:
             continue  # nobody waited
-        if service.publish_woken([slot.woken], now=now):
+        if publishing.publish_woken([slot.woken], now=now):
             continue
         for _ in range(WAKE_ATTEMPTS - 1):
             try:
@@ -147,5 +148,5 @@ def wake_waiters(pool: Leases, freed: Sequence[Freed]) -> None:
             except redis.RedisError as exc:
                 logger.warning("could not wake waiters of %s: %s", slot.scope, exc)
                 return
-            if not woken or service.publish_woken(woken, now=now):
+            if not woken or publishing.publish_woken(woken, now=now):
                 break

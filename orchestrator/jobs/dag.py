@@ -35,7 +35,7 @@ from django.db import connection
 from django.utils import timezone
 
 from orchestrator import dag as dags
-from orchestrator import events, guards, registry, service
+from orchestrator import events, guards, publishing, registry
 from orchestrator.context import RunContext
 from orchestrator.errors import SchedulerError, ValidationError
 from orchestrator.models import Run
@@ -216,7 +216,7 @@ class DagRun:
         self.dag = dag
         self.max_parallel = max_parallel
         self.book = StepBook(ctx.run_id, dag)
-        self.base_event = service.run_event_fields(
+        self.base_event = publishing.run_event_fields(
             Run(id=ctx.run_id, trigger=ctx.trigger, directive_snapshot=dict(ctx.snapshot))
         )
         self.results: dict[str, dict[str, Any]] = {}

@@ -39,11 +39,6 @@ class OverlapPolicy(StrEnum):
         """``(value, label)`` pairs, for model and form fields."""
         return [(member.value, member.label) for member in cls]
 
-    @property
-    def buffers(self) -> bool:
-        """Whether occurrences may wait (``buffered``) for the active run to end."""
-        return self in (OverlapPolicy.BUFFER_ONE, OverlapPolicy.BUFFER_ALL)
-
 
 class MisfirePolicy(StrEnum):
     """What happens to occurrences that became due while no beat ran (or while disabled)."""
@@ -69,6 +64,8 @@ _OVERLAP_LABELS = {
     OverlapPolicy.BUFFER_ALL: "buffer all: keep every occurrence, run them one after another",
     OverlapPolicy.REPLACE: "replace: cancel the active run and start the new one",
 }
+#: The overlap policies under which occurrences may wait (``buffered``) for the active run to end.
+BUFFERING = frozenset({OverlapPolicy.BUFFER_ONE, OverlapPolicy.BUFFER_ALL})
 #: Membership by value (``"skip" in OverlapPolicy`` raises on Python 3.11).
 _OVERLAP_VALUES = frozenset(OverlapPolicy)
 _MISFIRE_VALUES = frozenset(MisfirePolicy)

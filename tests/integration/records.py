@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
 from orchestrator.models import Run, RunStatus
-from scheduling.dispatch import planned_for
+from scheduling.engine.runs import planned_for
 from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun
 
 

@@ -8,7 +8,7 @@ from django.conf import settings
 
 from orchestrator import events
 from orchestrator.models import Job
-from scheduling.services import run_now
+from scheduling.surfaces.actions import run_now
 from tests import factories
 from tests.integration.conftest import wait_finished, wait_ready
 

@@ -22,7 +22,8 @@ from django.core.checks import run_checks
 from django.db import OperationalError
 from django.utils import timezone
 
-from orchestrator import events, publish, service
+from orchestrator import broker, events, service
+from orchestrator.keys import INFLIGHT
 from orchestrator.models import Run, RunStatus, RunTrigger
 from tests import factories
 from tests.integration.conftest import wait_finished, wait_ready
@@ -136,20 +137,20 @@ def test_acknowledged_at_start_and_no_database_the_run_is_published_again_by_rec
     transactional_db, redis_db, monkeypatch, settings, database_down_at_claim
 ):
     run = start(factories.job("noop"))
-    assert redis_db.zscore(publish.INFLIGHT_KEY, str(run.id)) is not None
+    assert redis_db.zscore(INFLIGHT, str(run.id)) is not None
     redis_db.delete("default")  # the worker took the message and acknowledged it at start
     monkeypatch.setattr(tasks.run, "acks_late", False)
 
     outcome = tasks.run.apply(args=(str(run.id), 0)).get()
 
     assert outcome == tasks.LEFT_FOR_RECOVERY
-    assert redis_db.zscore(publish.INFLIGHT_KEY, str(run.id)) is None, "its note is gone: recovery will see it"
+    assert redis_db.zscore(INFLIGHT, str(run.id)) is None, "its note is gone: recovery will see it"
     monkeypatch.undo()  # the database is back
     later = timezone.now() + timedelta(seconds=float(settings.SCHEDULER_LOST_MESSAGE_SECONDS) + 1)
     republished = service.republish_lost(now=later)
     assert [r.id for r in republished] == [run.id]
     message = json.loads(redis_db.lindex("default", 0))
-    assert message["headers"]["id"] == publish.task_id_for(run.id, 0)
+    assert message["headers"]["id"] == broker.task_id_for(run.id, 0)
     assert Run.objects.get(id=run.id).status == RunStatus.QUEUED
 
 
@@ -161,7 +162,7 @@ def test_acknowledged_late_and_no_database_the_message_is_rejected_with_requeue(
     result = tasks.run.apply(args=(str(run.id), 0))
     assert str(result.state) == "REJECTED"
     assert isinstance(result.result, Reject) and getattr(result.result, "requeue", False) is True
-    assert redis_db.zscore(publish.INFLIGHT_KEY, str(run.id)) is not None, "the message is still in the broker"
+    assert redis_db.zscore(INFLIGHT, str(run.id)) is not None, "the message is still in the broker"
 
 
 def test_a_visibility_timeout_within_the_database_patience_is_refused(settings):
@@ -176,6 +177,6 @@ def test_in_flight_notes_outlast_a_short_visibility_timeout(transactional_db, re
     """A message may wait in a long queue for far longer than a short visibility timeout."""
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "visibility_timeout": 300}
     run = start(factories.job("noop"))
-    score = redis_db.zscore(publish.INFLIGHT_KEY, str(run.id))
+    score = redis_db.zscore(INFLIGHT, str(run.id))
     assert score is not None
     assert score / 1000 - time.time() > settings.SCHEDULER_MAX_JOB_TIMEOUT_SECONDS

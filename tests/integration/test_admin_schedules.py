@@ -465,7 +465,7 @@ def test_anonymous_users_are_sent_to_log_in(client: Client) -> None:
 
 @pytest.mark.django_db
 def test_form_data_helper_posts_every_form_field() -> None:
-    from scheduling.forms import ScheduleForm
+    from scheduling.surfaces.forms import ScheduleForm
 
     assert set(ScheduleForm.base_fields) <= set(form_data()), "keep form_data() in step with the form"
     assert json.loads(form_data()["params"]) == {}

@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from orchestrator.publish import RUN_TASK_NAME
+from orchestrator.broker import RUN_TASK_NAME
 from project.celery import app
-from scheduling.services import run_now
+from scheduling.surfaces.actions import run_now
 from tests import factories
 from tests.integration.conftest import wait_finished, wait_ready
 from tests.processes import wait_until

@@ -16,7 +16,7 @@ from orchestrator.jobs.dag import FROZEN_KEY
 from orchestrator.models import ACTIVE_STATUSES, Job, LLMCall, Run, RunArtifact
 from orchestrator.registry import job
 from scheduling.models import Schedule
-from scheduling.services import run_now
+from scheduling.surfaces.actions import run_now
 from tests import factories
 from tests.integration.conftest import dag_env, wait_finished, wait_ready, write_dag
 from tests.processes import wait_until

@@ -12,8 +12,10 @@ from django.test.utils import CaptureQueriesContext
 
 from orchestrator.errors import ValidationError
 from orchestrator.models import Run
-from scheduling import dispatch
-from scheduling.loop import Cycle, Dispatcher
+from scheduling.engine import dispatch
+from scheduling.engine.loop import Dispatcher
+from scheduling.engine.maintenance import maintain
+from scheduling.engine.reports import Cycle, TickReport
 from scheduling.models import Schedule, ScheduledRun
 from tests import factories
 
@@ -165,7 +167,7 @@ def test_publish_failure_leaves_runs_pending_for_recovery(live, settings, redis_
     assert run.status == "pending"
     assert redis_db.llen("default") == 0
     later = run.publish_after + timedelta(seconds=1)
-    maintenance = dispatch.maintain(later)
+    maintenance = maintain(later)
     assert [r.id for r in maintenance.recovered] == [run.id]
     run.refresh_from_db()
     assert run.status == "queued" and redis_db.llen("default") == 1
@@ -177,7 +179,7 @@ def test_a_burst_is_dispatched_two_batches_at_a_time_each_run_once_and_fully_rep
     threads: list[str] = []
     dispatch_due = dispatch.dispatch_due
 
-    def recording(now: datetime) -> dispatch.TickReport:
+    def recording(now: datetime) -> TickReport:
         threads.append(threading.current_thread().name)
         return dispatch_due(now)
 

@@ -13,7 +13,7 @@ import pytest
 from orchestrator import events
 from orchestrator.models import ACTIVE_STATUSES, Run, RunStatus
 from scheduling.core import jitter
-from scheduling.loop import Dispatcher
+from scheduling.engine.loop import Dispatcher
 from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun
 from tests import factories
 

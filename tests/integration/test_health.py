@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from scheduling import heartbeat
+from scheduling.engine import heartbeat
 from tests import factories
 from tests.integration.conftest import wait_ready
 from tests.integration.webserver import free_port, get, start_web

@@ -10,9 +10,10 @@ import textwrap
 import threading
 import time
 
-from orchestrator.publish import INFLIGHT_KEY
+from orchestrator.keys import INFLIGHT, limit_key
 from tests.processes import ROOT, wait_until
-from workers.leases import Freed, Heartbeat, Leases, Limit, Renewer, limit_key
+from workers.leases import Freed, Leases, Limit
+from workers.renewer import Heartbeat, Renewer
 
 JOB = Limit(scope="job:demo", capacity=5, label="job demo max_concurrency=5")
 
@@ -126,14 +127,14 @@ def test_a_run_without_limits_that_ends_before_a_round_touches_no_lease(redis_db
 def test_the_next_round_forgets_in_flight_notes_written_before_the_take(redis_db):
     leases = Leases(redis_db)
     renewer = Renewer(leases, period_seconds=0.2)
-    redis_db.zadd(INFLIGHT_KEY, {"taken": 1_000, "republished": 5_000, "other": 1_000})
+    redis_db.zadd(INFLIGHT, {"taken": 1_000, "republished": 5_000, "other": 1_000})
     try:
         renewer.forget_note("taken", newest_score_ms=2_000)
         renewer.forget_note("republished", newest_score_ms=2_000)  # its retry was published since
-        assert redis_db.zcard(INFLIGHT_KEY) == 3, "not in the run's path: at the next round"
-        wait_until(lambda: redis_db.zscore(INFLIGHT_KEY, "taken") is None, timeout=2, message="the note to go")
-        assert redis_db.zscore(INFLIGHT_KEY, "republished") == 5_000
-        assert redis_db.zscore(INFLIGHT_KEY, "other") == 1_000
+        assert redis_db.zcard(INFLIGHT) == 3, "not in the run's path: at the next round"
+        wait_until(lambda: redis_db.zscore(INFLIGHT, "taken") is None, timeout=2, message="the note to go")
+        assert redis_db.zscore(INFLIGHT, "republished") == 5_000
+        assert redis_db.zscore(INFLIGHT, "other") == 1_000
     finally:
         renewer.close()
     assert leases.forget_notes({"other": 1_000, "absent": 9_000}) == 1

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from orchestrator.publish import INFLIGHT_KEY
-from workers.leases import Freed, Leases, Limit, lease_key, limit_key, waiting_key
+from orchestrator.keys import INFLIGHT, lease_key, limit_key, waiting_key
+from workers.leases import Freed, Leases, Limit
 
 JOB = Limit(scope="job:demo", capacity=2, label="job demo max_concurrency=2")
 GLOBAL = Limit(scope="global", capacity=3, label="SCHEDULER_MAX_GLOBAL_RUNS=3")
@@ -25,11 +25,11 @@ def test_slots_are_taken_all_or_nothing(redis_db):
 
 def test_acquiring_again_is_idempotent_and_deletes_the_in_flight_note(redis_db):
     leases = Leases(redis_db)
-    redis_db.zadd(INFLIGHT_KEY, {"a": 1})
+    redis_db.zadd(INFLIGHT, {"a": 1})
     assert leases.acquire("a", [JOB], ttl_seconds=30).granted
     assert leases.acquire("a", [JOB], ttl_seconds=30).granted
     assert redis_db.zcard(limit_key("job:demo")) == 1
-    assert redis_db.zscore(INFLIGHT_KEY, "a") is None
+    assert redis_db.zscore(INFLIGHT, "a") is None
 
 
 def test_a_crashed_holders_slot_expires_by_itself(redis_db):

@@ -8,8 +8,8 @@ import uuid
 from django.utils import timezone
 
 from orchestrator import events, service
+from orchestrator.keys import INFLIGHT
 from orchestrator.models import Run, RunTrigger
-from orchestrator.publish import INFLIGHT_KEY
 from tests import factories
 from tests.integration.conftest import wait_ready, wait_recorded
 from tests.processes import wait_until
@@ -71,7 +71,7 @@ def test_a_run_without_limits_outliving_the_lease_ttl_keeps_its_heartbeat(live, 
     run = start("probe", key="unlimited-long", seconds=5)
     wait_until(lambda: Run.objects.filter(id=run.id, status="running").exists(), timeout=30, message="running")
     wait_until(lambda: redis_db.exists(f"ostinato:lease:{run.id}"), timeout=3, message="its heartbeat")
-    assert redis_db.zscore(INFLIGHT_KEY, str(run.id)) is None, "its in-flight note went with that round"
+    assert redis_db.zscore(INFLIGHT, str(run.id)) is None, "its in-flight note went with that round"
     done = wait_until(
         lambda: Run.objects.filter(id=run.id).exclude(status="running").first(), timeout=30, message="its end"
     )

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from orchestrator import events, service
 from orchestrator.models import Run, RunTrigger
-from scheduling.services import run_now
+from scheduling.surfaces.actions import run_now
 from tests import factories
 from tests.integration.conftest import wait_ready
 from tests.processes import wait_until

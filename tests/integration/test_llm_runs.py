@@ -13,7 +13,7 @@ from django.db import connection
 
 from orchestrator import registry
 from orchestrator.models import LLMCall, RunArtifact
-from scheduling.services import run_now
+from scheduling.surfaces.actions import run_now
 from tests import factories, llm_stub
 from tests.integration import llm_probe_jobs  # noqa: F401  (registers llm_probe in this process too)
 from tests.integration.conftest import wait_finished, wait_ready

@@ -65,4 +65,4 @@ def test_worker_and_beat_log_one_json_line_per_event_with_the_event_log_values(l
             for key in KEYS:
                 assert line[key] == event[key], (name, key, line, event)
         assert logged[("run_finished", str(run.pk))]["status"] == "succeeded"
-        assert logged[("schedule_enqueued", str(run.pk))]["logger"] == "scheduling.observe"
+        assert logged[("schedule_enqueued", str(run.pk))]["logger"] == "scheduling.ops.observe"

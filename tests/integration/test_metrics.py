@@ -15,9 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator import events
 from orchestrator.models import FINAL_STATUSES, Run
-from scheduling import metrics
 from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun
-from scheduling.services import run_now
+from scheduling.ops import metrics
+from scheduling.surfaces.actions import run_now
 from tests import factories
 from tests.integration.conftest import wait_ready
 from tests.integration.webserver import free_port, get, start_web

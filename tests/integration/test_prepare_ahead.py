@@ -10,8 +10,8 @@ from django.db import connection
 from django.utils import timezone
 
 from orchestrator.models import Run, RunStatus
-from scheduling.dispatch import Handled
-from scheduling.loop import Dispatcher
+from scheduling.engine.loop import Dispatcher
+from scheduling.engine.reports import Handled
 from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun
 from tests import factories
 from tests.integration.records import run_for

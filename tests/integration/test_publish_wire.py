@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from celery import signals
 
-from orchestrator import publish
+from orchestrator import broker
+from orchestrator.broker import RunMessage
 from orchestrator.errors import PublishError
-from orchestrator.publish import RunMessage
+from orchestrator.keys import INFLIGHT
 
 
 def message(queue: str = "default", attempt: int = 0, label: str = "") -> RunMessage:
@@ -27,7 +28,7 @@ def message(queue: str = "default", attempt: int = 0, label: str = "") -> RunMes
         run_id=run_id,
         attempt=attempt,
         queue=queue,
-        task_id=publish.task_id_for(run_id, attempt),
+        task_id=broker.task_id_for(run_id, attempt),
         timeout_seconds=900,
         label=label or f"(run={run_id}, job=noop, schedule='nightly \"é\"', trigger=schedule, attempt={attempt})",
         job_key="noop",
@@ -41,13 +42,13 @@ def decoded(raw: bytes) -> dict[str, Any]:
 
 
 def test_a_direct_message_equals_the_one_celery_writes_for_the_same_run(settings, redis_db):
-    wire = publish._direct_wire()
+    wire = broker._direct_wire()
     assert wire is not None, "the test settings are the standard setup: the direct path must apply"
     margin = float(settings.SCHEDULER_HARD_TIMEOUT_MARGIN_SECONDS)
     for run in (message(), message(queue="heavy", attempt=3)):
-        publish._publish_with_celery([run])
+        broker._publish_with_celery([run])
         theirs = decoded(redis_db.lpop(run.queue))
-        ours = decoded(publish.encode(wire, run, margin=margin))
+        ours = decoded(broker.encode(wire, run, margin=margin))
         for envelope in (theirs, ours):
             tag = envelope["properties"].pop("delivery_tag")
             assert uuid.UUID(tag)  # each message gets its own delivery tag
@@ -56,29 +57,29 @@ def test_a_direct_message_equals_the_one_celery_writes_for_the_same_run(settings
 
 
 def test_publish_writes_every_message_in_order_and_notes_it_in_flight(redis_db):
-    runs = [message(queue="default") for _ in range(publish.PIPELINE_SIZE + 7)] + [message(queue="heavy")]
-    publish.publish(runs)
-    assert redis_db.llen("default") == publish.PIPELINE_SIZE + 7 and redis_db.llen("heavy") == 1
-    taken = [decoded(redis_db.rpop("default"))["headers"]["id"] for _ in range(publish.PIPELINE_SIZE + 7)]
+    runs = [message(queue="default") for _ in range(broker.PIPELINE_SIZE + 7)] + [message(queue="heavy")]
+    broker.publish(runs)
+    assert redis_db.llen("default") == broker.PIPELINE_SIZE + 7 and redis_db.llen("heavy") == 1
+    taken = [decoded(redis_db.rpop("default"))["headers"]["id"] for _ in range(broker.PIPELINE_SIZE + 7)]
     assert taken == [run.task_id for run in runs[:-1]], "consumers (BRPOP) take them in publishing order"
-    assert redis_db.zcard(publish.INFLIGHT_KEY) == len(runs)
-    assert publish.lost_messages([run.run_id for run in runs]) == []
+    assert redis_db.zcard(INFLIGHT) == len(runs)
+    assert broker.lost_messages([run.run_id for run in runs]) == []
 
 
 def test_the_hard_time_limit_follows_the_margin_setting_of_the_moment(settings, redis_db):
-    publish.publish([message()])  # the constant parts are built and kept
+    broker.publish([message()])  # the constant parts are built and kept
     settings.SCHEDULER_HARD_TIMEOUT_MARGIN_SECONDS = 7
     run = message()
-    publish.publish([run])
+    broker.publish([run])
     sent = [decoded(raw) for raw in redis_db.lrange("default", 0, -1)]
     [mine] = [m for m in sent if m["headers"]["id"] == run.task_id]
     assert mine["headers"]["timelimit"] == [run.timeout_seconds + 7.0, run.timeout_seconds]
 
 
 def test_a_redis_url_other_than_the_brokers_is_not_written_directly(settings):
-    assert publish._direct_wire() is not None
+    assert broker._direct_wire() is not None
     settings.REDIS_URL = "redis://127.0.0.1:6379/15"
-    assert publish._direct_wire() is None, "the project's client would write to another database"
+    assert broker._direct_wire() is None, "the project's client would write to another database"
 
 
 def test_a_publish_signal_receiver_sends_the_batch_through_celery(redis_db):
@@ -90,11 +91,11 @@ def test_a_publish_signal_receiver_sends_the_batch_through_celery(redis_db):
     signals.before_task_publish.connect(receiver, weak=False)
     try:
         runs = [message(), message()]
-        publish.publish(runs)
+        broker.publish(runs)
     finally:
         signals.before_task_publish.disconnect(receiver)
     assert seen == [run.task_id for run in runs]
-    assert redis_db.llen("default") == 2 and redis_db.zcard(publish.INFLIGHT_KEY) == 2
+    assert redis_db.llen("default") == 2 and redis_db.zcard(INFLIGHT) == 2
 
 
 @pytest.mark.parametrize(
@@ -105,14 +106,14 @@ def test_a_non_standard_celery_setup_is_not_written_directly(setting: str, value
     from project.celery import app
 
     before = app.conf[setting]
-    publish._standard_wire.cache_clear()
+    broker._standard_wire.cache_clear()
     app.conf[setting] = value
     try:
-        assert publish._standard_wire() is None
+        assert broker._standard_wire() is None
     finally:
         app.conf[setting] = before
-        publish._standard_wire.cache_clear()
-    assert publish._standard_wire() is not None
+        broker._standard_wire.cache_clear()
+    assert broker._standard_wire() is not None
 
 
 def test_a_broker_that_is_down_fails_the_batch_with_every_run_named(monkeypatch, redis_db):
@@ -124,6 +125,6 @@ def test_a_broker_that_is_down_fails_the_batch_with_every_run_named(monkeypatch,
     monkeypatch.setattr(project_redis, "client", lambda: closed)
     runs = [message(), message()]
     with pytest.raises(PublishError) as raised:
-        publish.publish(runs)
+        broker.publish(runs)
     assert sorted(raised.value.run_ids) == sorted(str(run.run_id) for run in runs)
     assert redis_db.llen("default") == 0

@@ -15,8 +15,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from orchestrator.models import Job
-from scheduling.forms import ScheduleForm
 from scheduling.models import Schedule
+from scheduling.surfaces.forms import ScheduleForm
 from tests import factories
 
 junk = st.text(max_size=40)  # NUL, control characters, any script

@@ -371,5 +371,5 @@ def test_every_route_the_project_serves_refuses_anonymous_users(world: World):
             assert refused, (method, name, url, response.status_code)
             assert CANARY.encode() not in body, (method, name, url)
         checked += 1
-    assert checked > 120, checked
+    assert checked > 80, checked  # the admin no longer carries django-celery-beat's and -results' inert models
     assert state() == before

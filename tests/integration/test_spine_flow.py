@@ -15,7 +15,7 @@ from django.conf import settings
 from orchestrator import events
 from orchestrator.models import Run, RunArtifact
 from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun
-from scheduling.services import run_now
+from scheduling.surfaces.actions import run_now
 from tests import factories
 from tests.integration.conftest import wait_ready, wait_recorded
 from tests.processes import wait_until

@@ -11,8 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orchestrator.models import Job
-from scheduling import heartbeat, status
-from scheduling.loop import Dispatcher
+from scheduling.engine import heartbeat
+from scheduling.engine.loop import Dispatcher
+from scheduling.ops import status
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -16,9 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orchestrator.models import Directive, Job, Run
-from scheduling import yaml_sync
 from scheduling.models import Schedule, ScheduledRun
-from scheduling.yaml_sync import SyncError, sync
+from scheduling.surfaces import yaml_sync
+from scheduling.surfaces.yaml_sync import SyncError, sync
 
 pytestmark = pytest.mark.django_db
 

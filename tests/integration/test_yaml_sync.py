@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from scheduling.models import Schedule
-from scheduling.yaml_sync import display_path, sync
+from scheduling.surfaces.yaml_sync import display_path, sync
 from tests import factories
 from tests.processes import wait_until
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from scheduling import describe
+from scheduling.surfaces import describe
 from scheduling.timing import Spec
 
 

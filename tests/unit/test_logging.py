@@ -11,7 +11,7 @@ from project.logging import JsonFormatter, KeyValueFormatter
 
 
 def _record(**extra) -> logging.LogRecord:
-    record = logging.LogRecord("scheduling.observe", logging.INFO, __file__, 1, "dispatched %s", ("nightly",), None)
+    record = logging.LogRecord("scheduling.ops.observe", logging.INFO, __file__, 1, "dispatched %s", ("nightly",), None)
     record.__dict__.update(extra)
     return record
 
@@ -22,7 +22,7 @@ def test_key_value_lines_carry_the_context_keys():
         _record(event="schedule_enqueued", schedule_id=7, run_id="r1", scheduled_for=when)
     )
     assert line.endswith(
-        "INFO scheduling.observe dispatched nightly event=schedule_enqueued schedule_id=7 "
+        "INFO scheduling.ops.observe dispatched nightly event=schedule_enqueued schedule_id=7 "
         "scheduled_for=2030-01-01T02:00:00.000Z run_id=r1"
     )
 
@@ -37,7 +37,7 @@ def test_json_lines_are_one_object_even_with_a_traceback():
     assert "\n" not in text
     payload = json.loads(text)
     assert payload["event"] == "run_finished" and payload["schedule_id"] == 3 and payload["duration_ms"] == 12
-    assert payload["message"] == "dispatched nightly" and payload["logger"] == "scheduling.observe"
+    assert payload["message"] == "dispatched nightly" and payload["logger"] == "scheduling.ops.observe"
     assert "ValueError: boom" in payload["exc_info"]
     assert payload["ts"].endswith("Z")
     assert datetime.fromisoformat(payload["ts"].replace("Z", "+00:00")).tzinfo == UTC

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
-from scheduling import metrics
+from scheduling.ops import metrics
 
 
 def _samples(histogram: Histogram) -> dict[tuple[str, str], float]:

@@ -8,7 +8,7 @@ import pytest
 
 from scheduling.core import policies
 from scheduling.core.policies import Due
-from scheduling.metrics import reason_code
+from scheduling.ops.metrics import reason_code
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 

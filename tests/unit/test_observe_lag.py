@@ -7,14 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scheduling import metrics, observe
-from scheduling.dispatch import Handled, TickReport
+from scheduling.core.policies import Action
+from scheduling.engine.reports import Handled, TickReport
+from scheduling.ops import metrics, observe
 
 MOMENT = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 def _dispatched(queue: str, scheduled_for: datetime) -> Handled:
-    return Handled(schedule_id=1, schedule="s", scheduled_for=scheduled_for, action="dispatch", queue=queue)
+    return Handled(schedule_id=1, schedule="s", scheduled_for=scheduled_for, action=Action.DISPATCH, queue=queue)
 
 
 def _count_and_sum(queue: str) -> tuple[float, float]:

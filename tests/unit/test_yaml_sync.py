@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from scheduling.yaml_sync import read_file
+from scheduling.surfaces.yaml_sync import read_file
 
 
 def _read(tmp_path: Path, text: str):

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from orchestrator import events, retention
 from orchestrator.errors import ValidationError
-from scheduling import retention as schedule_retention
+from scheduling.ops import retention as schedule_retention
 
 
 def _size(size_bytes: int) -> str:

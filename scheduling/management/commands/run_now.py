@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from orchestrator.models import RunTrigger
 from scheduling.models import Schedule
-from scheduling.services import run_now
+from scheduling.surfaces.actions import run_now
 
 
 class Command(BaseCommand):

@@ -9,9 +9,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from orchestrator.errors import SchedulerError
-from scheduling.dispatch import MaintenanceReport, TickReport
-from scheduling.heartbeat import BeatHeartbeat
-from scheduling.loop import Dispatcher, SingleBeatLock
+from scheduling.engine.heartbeat import BeatHeartbeat
+from scheduling.engine.loop import Dispatcher, SingleBeatLock
+from scheduling.engine.reports import MaintenanceReport, TickReport
 
 LABELS = {"dispatch": "dispatched", "skip": "skipped", "miss": "missed", "buffer": "buffered"}
 

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from scheduling import reporting
+from scheduling.surfaces import reporting
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from scheduling.smoke import Api, Smoke, SmokeFailed
+from scheduling.ops.smoke import Api, Smoke, SmokeFailed
 
 
 class Command(BaseCommand):

@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
-from scheduling.yaml_sync import Change, SyncError, SyncReport, fingerprint, sync
+from scheduling.surfaces.yaml_sync import Change, SyncError, SyncReport, fingerprint, sync
 
 LABELS = {"create": "create", "update": "update", "unchanged": "unchanged", "prune": "prune"}
 

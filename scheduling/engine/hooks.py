@@ -1,0 +1,16 @@
+"""The engine's after-hooks (``orchestrator.hooks.Hook``): metrics, status pages and other apps subscribe.
+
+A failing subscriber is logged and never breaks the tick.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from orchestrator.hooks import Hook
+from scheduling.engine.reports import TickReport
+
+#: After every dispatch tick that claimed something, in the beat that ran it.
+tick_completed: Hook[TickReport] = Hook("tick_completed")
+#: In every beat's maintenance step, with the beat's ``now`` (the workers app's reaper subscribes).
+maintenance: Hook[datetime] = Hook("maintenance")

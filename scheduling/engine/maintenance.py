@@ -1,0 +1,23 @@
+"""The slower half of a beat, every ``SCHEDULER_MAINTENANCE_SECONDS``: what keeps nothing stranded.
+
+Publish pending runs whose time has come (never published, retries, lost wake-ups) and queued
+runs whose message the broker lost (``orchestrator.recovery``), start buffered occurrences whose
+schedule has no active run (``buffered``), then send the ``maintenance`` hook (the workers app's
+reaper of runs whose worker died subscribes to it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from orchestrator import recovery
+from scheduling.engine import buffered, hooks
+from scheduling.engine.reports import MaintenanceReport
+
+
+def maintain(now: datetime) -> MaintenanceReport:
+    report = MaintenanceReport()
+    report.recovered = recovery.publish_due(now=now) + recovery.republish_lost(now=now)
+    report.released = buffered.release_buffered(now)
+    hooks.maintenance.send(now)
+    return report

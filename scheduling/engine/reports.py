@@ -1,0 +1,69 @@
+"""What the engine did, as values: one handled occurrence, one tick, one maintenance pass, one cycle.
+
+Kept apart from the code that produces them, so what consumes them (hooks, metrics, the
+heartbeat, the ``scheduler`` command) imports no engine code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from orchestrator.models import Run
+from orchestrator.snapshots import PlannedRun
+from scheduling.core.policies import Action
+
+
+@dataclass(frozen=True, kw_only=True)
+class Handled:
+    """One occurrence a tick handled, for reports and the ``scheduler --once`` output."""
+
+    schedule_id: int
+    schedule: str
+    scheduled_for: datetime
+    action: Action
+    reason: str = ""
+    run_id: uuid.UUID | None = None
+    queue: str = ""
+    missed_count: int = 1
+
+
+@dataclass(kw_only=True)
+class TickReport:
+    #: The tick's clock reading, the time its occurrences are dispatched at (``dispatched_at``).
+    started_at: datetime | None = None
+    #: When its runs were published, on the tick's clock (``started_at`` plus the time taken since):
+    #: dispatch lag is ``published_at - scheduled_for``. For a burst prepared ahead, ``started_at``
+    #: is the moment itself and the time taken is from that moment on.
+    published_at: datetime | None = None
+    claimed: int = 0
+    handled: list[Handled] = field(default_factory=list)
+    published: int = 0
+    conflicts: int = 0
+    #: Claimed while preparing ahead but left for the tick at its time (see ``dispatch_due``).
+    deferred: int = 0
+    errors: list[str] = field(default_factory=list)
+    next_due_at: datetime | None = None
+    #: When the loop got this report back (runs published, events written): set by the loop.
+    finished_at: datetime | None = None
+
+    def count(self, action: str) -> int:
+        return sum(1 for item in self.handled if item.action == action)
+
+
+@dataclass(kw_only=True)
+class MaintenanceReport:
+    #: Runs published by recovery (pending ones whose time had come, lost messages).
+    recovered: list[Run] = field(default_factory=list)
+    #: Runs of buffered occurrences that were started.
+    released: list[PlannedRun] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class Cycle:
+    """What one pass of the loop did, and how long to sleep before the next."""
+
+    tick: TickReport | None
+    maintenance: MaintenanceReport | None
+    sleep_seconds: float

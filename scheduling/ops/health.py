@@ -1,0 +1,192 @@
+"""Readiness checks (``/readyz``) and the live view of Celery workers (``/readyz``, the status page).
+
+Each check answers with a ``Check`` value: its name, whether it passed, a one-line detail and,
+for staff, structured data. Checks that depend on another one (the beat heartbeats and the
+workers need Redis) report that dependency instead of waiting on a dead server. Every wait is
+bounded: Redis by the client's socket timeouts, Celery by ``HEALTH_CELERY_TIMEOUT_SECONDS``.
+
+Worker presence comes from Celery's own remote control: a ``ping`` broadcast finds the workers
+that answer, then ``inspect`` (limited to those workers, so it returns as soon as they replied)
+asks them for their queues, pool size and active tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.db.migrations.executor import MigrationExecutor
+
+from orchestrator.connections import celery_app, redis_client
+from scheduling.engine import heartbeat
+from scheduling.models import Schedule
+
+logger = logging.getLogger(__name__)
+
+CHECKS = ("database", "migrations", "redis", "beat", "workers")
+
+_migrations_applied = False  # once true it stays true for this process's code
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerStatus:
+    """A worker that answered the ping: its Celery name, queues, pool size and active task count."""
+
+    name: str
+    queues: list[str]
+    concurrency: int | None = None
+    active: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Readiness:
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def failed(self) -> list[str]:
+        return [check.name for check in self.checks if not check.ok]
+
+
+def workers(*, timeout: float | None = None, details: bool = False) -> list[WorkerStatus]:
+    """The workers answering Celery's control ``ping`` within ``timeout`` seconds, with their queues.
+
+    With ``details``, also their pool size (``stats``) and active tasks (``active``).
+    """
+    timeout = float(settings.HEALTH_CELERY_TIMEOUT_SECONDS) if timeout is None else timeout
+    control = celery_app().control
+    replies = control.ping(timeout=timeout) or []
+    names = sorted({name for reply in replies for name in reply})
+    if not names:
+        return []
+    inspect = control.inspect(destination=names, timeout=timeout, limit=len(names))
+    queues: dict[str, Any] = inspect.active_queues() or {}
+    stats: dict[str, Any] = (inspect.stats() or {}) if details else {}
+    active: dict[str, Any] = (inspect.active() or {}) if details else {}
+    found = []
+    for name in names:
+        pool = (stats.get(name) or {}).get("pool") or {}
+        concurrency = pool.get("max-concurrency")
+        found.append(
+            WorkerStatus(
+                name=name,
+                queues=sorted(str(queue.get("name")) for queue in queues.get(name) or []),
+                concurrency=int(concurrency) if isinstance(concurrency, int) else None,
+                active=len(active[name]) if name in active else None,
+            )
+        )
+    return found
+
+
+def queues_with_enabled_schedules() -> list[str]:
+    """The queues that enabled schedules' jobs go to (each needs a worker)."""
+    queues: Iterable[str] = (
+        Schedule.objects.filter(enabled=True).order_by().values_list("job__queue", flat=True).distinct()
+    )
+    return sorted(set(queues))
+
+
+def check_database() -> Check:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:
+        connection.close()
+        return Check(name="database", ok=False, detail=f"the database does not answer: {exc}".strip())
+    return Check(name="database", ok=True, detail=f"{connection.vendor} answers")
+
+
+def check_migrations() -> Check:
+    global _migrations_applied
+    if not _migrations_applied:
+        try:
+            executor = MigrationExecutor(connection)
+            plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        except DatabaseError as exc:
+            return Check(name="migrations", ok=False, detail=f"cannot read the applied migrations: {exc}".strip())
+        if plan:
+            pending = [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
+            return Check(
+                name="migrations",
+                ok=False,
+                detail=f"{len(pending)} migration(s) not applied; run manage.py migrate",
+                data={"pending": pending[:20]},
+            )
+        _migrations_applied = True
+    return Check(name="migrations", ok=True, detail="all applied")
+
+
+def check_redis() -> Check:
+    try:
+        redis_client().ping()
+    except (redis.RedisError, OSError) as exc:
+        return Check(name="redis", ok=False, detail=f"Redis does not answer: {exc}")
+    return Check(name="redis", ok=True, detail="answers")
+
+
+def check_beat(*, redis_ok: bool) -> Check:
+    max_age = float(settings.SCHEDULER_BEAT_HEARTBEAT_SECONDS)
+    if not redis_ok:
+        return Check(name="beat", ok=False, detail="unknown: beat heartbeats live in Redis, which does not answer")
+    try:
+        beats = [beat for beat in heartbeat.live_beats() if beat.age_seconds <= max_age]
+    except (redis.RedisError, OSError) as exc:
+        return Check(name="beat", ok=False, detail=f"cannot read beat heartbeats: {exc}")
+    data = {"beats": [{"host": b.host, "pid": b.pid, "age_seconds": round(b.age_seconds, 3)} for b in beats]}
+    if not beats:
+        return Check(name="beat", ok=False, detail=f"no beat has ticked in the last {max_age:g}s", data=data)
+    return Check(name="beat", ok=True, detail=f"{len(beats)} beat(s) ticking", data=data)
+
+
+def check_workers(*, redis_ok: bool, database_ok: bool) -> Check:
+    if not redis_ok:
+        return Check(name="workers", ok=False, detail="unknown: workers answer through Redis, which does not answer")
+    if not database_ok:
+        return Check(name="workers", ok=False, detail="unknown: the queues to serve come from the database")
+    needed = queues_with_enabled_schedules()
+    try:
+        found = workers()
+    except (redis.RedisError, OSError) as exc:
+        return Check(name="workers", ok=False, detail=f"cannot reach the workers: {exc}")
+    served = {queue for worker in found for queue in worker.queues}
+    missing = [queue for queue in needed if queue not in served]
+    data = {
+        "queues_needed": needed,
+        "workers": [{"name": w.name, "queues": w.queues} for w in found],
+        "queues_without_worker": missing,
+    }
+    if missing:
+        return Check(
+            name="workers",
+            ok=False,
+            detail=f"no worker answers for queue(s) {', '.join(missing)} (enabled schedules use them)",
+            data=data,
+        )
+    return Check(name="workers", ok=True, detail=f"{len(found)} worker(s) answer; every needed queue served", data=data)
+
+
+def readiness() -> Readiness:
+    """Run every check (database, migrations, Redis, beat heartbeat, workers) once."""
+    database = check_database()
+    no_database = Check(name="migrations", ok=False, detail="unknown: the database does not answer")
+    migrations = check_migrations() if database.ok else no_database
+    redis_check = check_redis()
+    beat = check_beat(redis_ok=redis_check.ok)
+    workers_check = check_workers(redis_ok=redis_check.ok, database_ok=database.ok)
+    return Readiness(checks=[database, migrations, redis_check, beat, workers_check])

@@ -1,0 +1,90 @@
+"""Subscribers to the after-hooks: metrics, and one structured log line per handled occurrence.
+
+Installed by ``SchedulingConfig.ready`` in every process (web, beat, worker); each subscriber
+fires only where its hook does. The log lines carry the event log's keys (``event``,
+``schedule_id``, ``run_id``, ``scheduled_for``), so logs and the JSONL log read alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from orchestrator import hooks as run_hooks
+from scheduling.core.policies import Action
+from scheduling.engine import hooks as tick_hooks
+from scheduling.engine.outcomes import OUTCOMES
+from scheduling.engine.reports import TickReport
+
+logger = logging.getLogger(__name__)
+
+
+def observe_tick(report: TickReport) -> None:
+    """Dispatch lag (``published_at - scheduled_for``) of each dispatched occurrence; skipped and missed counts."""
+    from scheduling.ops import metrics
+
+    published = report.published_at or report.started_at
+    lags_by_queue: dict[str, list[float]] = {}  # a burst has thousands of items and few queues
+    for item in report.handled:
+        if item.action == Action.DISPATCH and published is not None:
+            lag = max(0.0, (published - item.scheduled_for).total_seconds())
+            lags_by_queue.setdefault(item.queue, []).append(lag)
+        elif item.action == Action.SKIP:
+            metrics.OCCURRENCES_SKIPPED.labels(item.schedule, metrics.reason_code(item.reason)).inc()
+        elif item.action == Action.MISS:
+            metrics.OCCURRENCES_MISSED.labels(item.schedule, metrics.reason_code(item.reason)).inc(item.missed_count)
+    for queue, lags in lags_by_queue.items():
+        metrics.observe_all(metrics.DISPATCH_LAG.labels(queue), lags)
+    metrics.sync_event_log_failures()
+
+
+def log_tick(report: TickReport) -> None:
+    """One log line per occurrence the tick handled."""
+    for item in report.handled:
+        event = OUTCOMES[item.action].event
+        extra: dict[str, Any] = {
+            "event": event,
+            "schedule": item.schedule,
+            "schedule_id": item.schedule_id,
+            "scheduled_for": item.scheduled_for,
+            "run_id": str(item.run_id) if item.run_id else None,
+            "queue": item.queue or None,
+            "reason": item.reason or None,
+        }
+        if item.missed_count > 1:
+            logger.info("%s: %s x%d", event, item.schedule, item.missed_count, extra=extra)
+        else:
+            logger.info("%s: %s", event, item.schedule, extra=extra)
+
+
+def observe_run_ended(ended: run_hooks.RunEnded) -> None:
+    from scheduling.ops import metrics
+
+    metrics.RUNS_FINISHED.labels(ended.job_key, ended.status).inc()
+    metrics.sync_event_log_failures()
+
+
+def _start_process_exporter(**kwargs: Any) -> None:
+    from scheduling.ops import metrics
+
+    metrics.start_exporter("process")
+
+
+def _process_exited(**kwargs: Any) -> None:
+    from scheduling.ops import metrics
+
+    metrics.mark_process_dead(int(kwargs.get("pid") or os.getpid()))
+
+
+def install() -> None:
+    """Subscribe to the hooks and to Celery's process signals (idempotent)."""
+    from celery import signals
+
+    tick_hooks.tick_completed.connect(observe_tick)
+    tick_hooks.tick_completed.connect(log_tick)
+    run_hooks.run_ended.connect(observe_run_ended)
+    # The worker's main process and the beat serve their host's metrics on METRICS_PORT.
+    signals.worker_init.connect(_start_process_exporter, weak=False, dispatch_uid="ostinato-metrics-worker")
+    signals.beat_init.connect(_start_process_exporter, weak=False, dispatch_uid="ostinato-metrics-beat")
+    signals.worker_process_shutdown.connect(_process_exited, weak=False, dispatch_uid="ostinato-metrics-child")
