@@ -36,9 +36,8 @@ def _var(*parts: str) -> Derived:
 
 DEFAULTS: dict[str, Any] = {
     # where things are
-    "BASE_DIR": Derived(
-        lambda conf: Path.cwd()
-    ),  # relative paths in params and YAML are read from here    "SCHEDULER_REDIS_URL": None,  # None: the Celery broker URL when it is a Redis URL
+    "BASE_DIR": Derived(lambda conf: Path.cwd()),  # relative paths in params and YAML are read from here
+    "SCHEDULER_REDIS_URL": None,  # None: the Celery broker URL when it is a Redis URL
     "SCHEDULER_REDIS_STARTER": None,  # dotted path of a callable run before the first Redis connection
     "SCHEDULER_CELERY_APP": None,  # "module:attribute" of the Celery app; None: celery.current_app
     "EVENTS_PATH": _var("logs", "orchestrator_state.jsonl"),
