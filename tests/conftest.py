@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis as redis_lib
+from django.conf import LazySettings
 from hypothesis import HealthCheck, settings
+
+from tests.processes import ROOT
 
 # Property tests run a fixed, moderate number of examples in a fixed order (derandomized), so the
 # suite stays fast and a failure reproduces; HYPOTHESIS_PROFILE=deep searches longer and at random.
@@ -34,6 +39,38 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     setattr(item, f"rep_{report.when}", report)
 
 
+#: Tiers in the order they start: the long ones first, so a parallel run does not end waiting on one of them.
+TIER_ORDER = ("live", "e2e", "db", "unit")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the live tier first, then e2e, db and unit (a stable sort: each file keeps its own order)."""
+
+    def tier(item: pytest.Item) -> int:
+        parts = item.nodeid.split("/")
+        return TIER_ORDER.index(parts[1]) if len(parts) > 2 and parts[1] in TIER_ORDER else len(TIER_ORDER)
+
+    items.sort(key=tier)
+
+
 def failed(request: pytest.FixtureRequest) -> bool:
     report = getattr(request.node, "rep_call", None)
     return report is None or report.failed
+
+
+@pytest.fixture
+def redis_db() -> Iterator[redis_lib.Redis]:
+    """This session's Redis database, emptied before the test."""
+    client = redis_lib.Redis.from_url(os.environ["REDIS_URL"])
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def dags(settings: LazySettings, tmp_path: Path) -> Path:
+    """A folder for this test's DAG files, allowed in this process; pass ``dag_env(folder)`` to workers."""
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    settings.DAG_ROOTS = [folder, ROOT / "configs" / "dags"]
+    return folder

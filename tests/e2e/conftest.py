@@ -21,7 +21,7 @@ import pytest
 from django.db import connections
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
-from tests.integration.conftest import live, redis_db  # noqa: F401  (fixtures shared with integration tests)
+from tests.live.conftest import live  # noqa: F401  (the live tier's fixture: this tier starts processes too)
 from tests.processes import ROOT, Processes, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")

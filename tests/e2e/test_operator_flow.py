@@ -18,7 +18,7 @@ from orchestrator.models import Run
 from scheduling.models import Schedule
 from tests import factories
 from tests.e2e.conftest import SCREENSHOTS
-from tests.integration.conftest import wait_ready
+from tests.helpers import wait_ready
 from tests.processes import Processes, wait_until
 
 PASSWORD = "correct horse battery staple"

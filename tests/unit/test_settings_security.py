@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.test import Client, override_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOW = (
@@ -88,15 +87,3 @@ def test_no_secret_is_written_into_the_repository():
         assert "PRIVATE KEY-----" not in text, name
     assert not found, found
     assert "var/" in (ROOT / ".gitignore").read_text(), "the demo's generated key (var/secret_key) is not ignored"
-
-
-@pytest.mark.django_db
-def test_with_https_on_plain_http_is_redirected_and_https_answers_get_hsts():
-    with override_settings(SECURE_SSL_REDIRECT=True, SECURE_HSTS_SECONDS=31536000, SECURE_HSTS_INCLUDE_SUBDOMAINS=True):
-        client = Client()
-        plain = client.get("/accounts/login/")
-        assert plain.status_code == 301 and plain["Location"] == "https://testserver/accounts/login/"
-        secure = client.get("/accounts/login/", secure=True)
-        assert secure.status_code == 200
-        assert secure["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
-        assert client.get("/readyz").status_code != 301, "readiness probes over plain http are not redirected"
