@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 from orchestrator.admin_helpers import ValuesInHistoryMixin, muted, status_badge
 from orchestrator.models import LLMCall, Run, describe_totals
 from scheduling.models import Schedule, ScheduledRun
-from scheduling.surfaces import actions, describe, overview
+from scheduling.surfaces import actions, describe, rows
 from scheduling.surfaces.forms import FIELDSETS, ScheduleForm, preview_form_data, preview_schedule
 
 RECENT_OCCURRENCES = 20
@@ -57,13 +57,13 @@ class LastRunStatusFilter(admin.SimpleListFilter):
     parameter_name = "last_run"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return overview.LAST_RUN_CHOICES
+        return rows.LAST_RUN_CHOICES
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
         value = self.value()
         if not value:
             return queryset
-        return overview.filter_last_run_status(queryset, value)  # type: ignore[arg-type]
+        return rows.filter_last_run_status(queryset, value)  # type: ignore[arg-type]
 
 
 class RecentOccurrencesFormSet(BaseInlineFormSet):
@@ -189,7 +189,7 @@ class ScheduleAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
         css = {"all": ("orchestrator/admin.css", "scheduling/schedule_form.css")}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        return overview.with_last_run(super().get_queryset(request))  # type: ignore[arg-type]
+        return rows.with_last_run(super().get_queryset(request))  # type: ignore[arg-type]
 
     def get_fieldsets(self, request: HttpRequest, obj: Schedule | None = None) -> Any:
         if obj is None:  # a new schedule has no state and no occurrences yet

@@ -48,28 +48,28 @@ def next_runs(name: str, count: int) -> None:
     from django.utils import timezone
 
     from scheduling.models import Schedule
-    from scheduling.surfaces import reporting
+    from scheduling.surfaces import rows
 
     try:
-        schedule, times = reporting.next_fire_times(name, now=timezone.now(), count=count)
+        schedule, times = rows.next_fire_times(name, now=timezone.now(), count=count)
     except Schedule.DoesNotExist:
         raise click.ClickException(f"no schedule named {name!r}") from None
-    for line in reporting.render_next(schedule, times):
+    for line in rows.render_next(schedule, times):
         click.echo(line)
 
 
 def _print_rows(**kwargs: Any) -> None:
     from django.utils import timezone
 
-    from scheduling.surfaces import reporting
+    from scheduling.surfaces import rows
 
     as_json = kwargs.pop("as_json")
     now = timezone.now()
-    rows = reporting.schedule_rows(now=now, **kwargs)
+    found = rows.schedule_rows(now=now, **kwargs)
     if as_json:
-        click.echo(reporting.render_json(rows))
-    elif not rows:
+        click.echo(rows.render_json(found))
+    elif not found:
         click.echo("no schedules" + (" due" if kwargs.get("due_only") else ""))
     else:
-        for line in reporting.render_table(rows, now=now):
+        for line in rows.render_table(found, now=now):
             click.echo(line)

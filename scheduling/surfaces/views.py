@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from orchestrator.admin_helpers import change_message, log_addition, log_change
 from scheduling.models import Schedule, ScheduleSource
-from scheduling.surfaces import actions, overview
+from scheduling.surfaces import actions, rows
 from scheduling.surfaces.forms import ScheduleForm, preview_form_data, preview_schedule
 
 PAGE_SIZE = 50
@@ -58,7 +58,7 @@ def _wants_json(request: HttpRequest) -> bool:
 
 def _selection(request: HttpRequest) -> tuple[Page[Any], str]:
     search = request.GET.get("q", "").strip()
-    schedules = overview.with_last_run(Schedule.objects.select_related("job")).order_by("name", "pk")
+    schedules = rows.with_last_run(Schedule.objects.select_related("job")).order_by("name", "pk")
     if search:
         schedules = schedules.filter(Q(name__icontains=search) | Q(job__key__icontains=search))
     page = Paginator(schedules, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -67,7 +67,7 @@ def _selection(request: HttpRequest) -> tuple[Page[Any], str]:
 
 def _row_context(request: HttpRequest, schedule: Schedule) -> dict[str, Any]:
     return {
-        "row": overview.row(schedule),
+        "row": rows.row(schedule),
         "can_change": request.user.has_perm(CHANGE),
         "is_staff": request.user.is_staff,
     }
@@ -75,11 +75,11 @@ def _row_context(request: HttpRequest, schedule: Schedule) -> dict[str, Any]:
 
 def _row_json(request: HttpRequest, schedule: Schedule) -> dict[str, Any]:
     context = _row_context(request, schedule)
-    return {**context["row"].as_json(), "html": render_to_string("scheduling/_schedule_row.html", context, request)}
+    return {**context["row"].page_json(), "html": render_to_string("scheduling/_schedule_row.html", context, request)}
 
 
 def _annotated(pk: int) -> Schedule:
-    return overview.with_last_run(Schedule.objects.select_related("job")).get(pk=pk)
+    return rows.with_last_run(Schedule.objects.select_related("job")).get(pk=pk)
 
 
 @login_required

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from scheduling.surfaces import reporting
+from scheduling.surfaces import rows
 
 
 class Command(BaseCommand):
@@ -20,12 +20,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         now = timezone.now()
-        rows = reporting.schedule_rows(now=now, due_only=options["due"], tenant=options["tenant"])
+        found = rows.schedule_rows(now=now, due_only=options["due"], tenant=options["tenant"])
         if options["json"]:
-            self.stdout.write(reporting.render_json(rows))
+            self.stdout.write(rows.render_json(found))
             return
-        if not rows:
+        if not found:
             self.stdout.write("no schedules" + (" due" if options["due"] else ""))
             return
-        for line in reporting.render_table(rows, now=now):
+        for line in rows.render_table(found, now=now):
             self.stdout.write(line)

@@ -1,0 +1,242 @@
+"""Schedules as every list shows them: the admin changelist, ``/schedules/``, ``manage.py schedules``
+and ``celery -A project schedules``, each in a fixed number of queries.
+
+``with_last_run`` annotates each schedule with its latest run and latest occurrence through
+subqueries on the ``(schedule, -created_at)`` index, so listing 100 schedules costs the same
+queries as listing 1. ``ScheduleRow`` is one schedule's values; the pages and the command lines
+take the parts they show from it. ``now`` is passed in: the callers read the clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db.models import OuterRef, Q, Subquery
+
+from orchestrator.models import RunStatus
+from scheduling.core import timing
+from scheduling.models import Schedule, ScheduledRun, ScheduleQuerySet
+from scheduling.surfaces import describe
+
+#: Choices of the "last run" filter: every run status, and schedules that never ran.
+NEVER_RAN = "never"
+LAST_RUN_CHOICES: list[tuple[str, str]] = [*RunStatus.choices, (NEVER_RAN, "never ran")]
+
+
+def with_last_run(queryset: ScheduleQuerySet) -> ScheduleQuerySet:
+    """Each schedule annotated with its latest run (``last_run_id``, ``last_run_status``,
+    ``last_run_created_at``: manual or scheduled) and its latest occurrence's status."""
+    with_run = ScheduledRun.objects.filter(schedule=OuterRef("pk"), run__isnull=False).order_by("-created_at", "-pk")
+    latest = ScheduledRun.objects.filter(schedule=OuterRef("pk")).order_by("-created_at", "-pk")
+    return queryset.annotate(
+        last_run_id=Subquery(with_run.values("run_id")[:1]),
+        last_run_status=Subquery(with_run.values("run__status")[:1]),
+        last_run_created_at=Subquery(with_run.values("created_at")[:1]),
+        last_occurrence_status=Subquery(latest.values("status")[:1]),
+        last_occurrence_run_status=Subquery(latest.values("run__status")[:1]),
+    )
+
+
+def filter_last_run_status(queryset: ScheduleQuerySet, status: str) -> ScheduleQuerySet:
+    """Schedules whose latest run has ``status`` (``never``: schedules without any run)."""
+    annotated = queryset if "last_run_status" in queryset.query.annotations else with_last_run(queryset)
+    if status == NEVER_RAN:
+        return annotated.filter(**{"last_run_id__isnull": True})
+    return annotated.filter(**{"last_run_status": status})
+
+
+def iso(moment: datetime | None) -> str:
+    """``2026-11-23T09:00:00Z`` (UTC, the form the pages' data attributes and the JSON outputs use); ``""`` for None."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduleRow:
+    """One schedule as the lists show it (from a schedule annotated by ``with_last_run``)."""
+
+    id: int
+    name: str
+    job: str
+    kind: str
+    kind_label: str
+    #: The schedule in words, with its zone where it matters (``describe.describe``).
+    description: str
+    #: Machine-neutral: ``cron 0 2 * * * (Europe/Berlin)``, ``every 300s``.
+    timing: str
+    timezone: str
+    enabled: bool
+    tenant: str
+    #: None when disabled or ended.
+    next_run_at: datetime | None
+    #: Nominal time of the last occurrence dispatched.
+    last_run_at: datetime | None
+    last_run_id: str
+    last_run_status: str
+    last_run_created_at: datetime | None
+    #: The latest occurrence's run status, or its own status when it has no run (skipped, missed, buffered).
+    last_status: str | None
+    overlap_policy: str
+    misfire_policy: str
+
+    # --- what the schedules page shows -------------------------------------------------------------
+
+    @property
+    def next_run_local(self) -> str:
+        zone = describe.zone_or_utc(self.timezone)
+        return describe.format_local(self.next_run_at, zone) if self.next_run_at else ""
+
+    @property
+    def next_run_utc(self) -> str:
+        return describe.format_utc(self.next_run_at) if self.next_run_at else ""
+
+    @property
+    def next_run_iso(self) -> str:
+        return iso(self.next_run_at)
+
+    @property
+    def last_run_label(self) -> str:
+        return self.last_run_status.replace("_", " ")
+
+    @property
+    def last_run_local(self) -> str:
+        zone = describe.zone_or_utc(self.timezone)
+        return describe.format_local(self.last_run_created_at, zone) if self.last_run_created_at else ""
+
+    @property
+    def last_run_utc(self) -> str:
+        return describe.format_utc(self.last_run_created_at) if self.last_run_created_at else ""
+
+    def page_json(self) -> dict[str, Any]:
+        """What ``/schedules/rows/`` serves for the page's auto-refresh."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "job": self.job,
+            "kind": self.kind,
+            "kind_label": self.kind_label,
+            "description": self.description,
+            "timezone": self.timezone,
+            "enabled": self.enabled,
+            "next_run_local": self.next_run_local,
+            "next_run_utc": self.next_run_utc,
+            "next_run_iso": self.next_run_iso,
+            "last_run_id": self.last_run_id,
+            "last_run_status": self.last_run_status,
+            "last_run_label": self.last_run_label,
+            "last_run_local": self.last_run_local,
+            "last_run_utc": self.last_run_utc,
+        }
+
+    # --- what the command lines show ---------------------------------------------------------------
+
+    @property
+    def policy(self) -> str:
+        return f"overlap={self.overlap_policy} misfire={self.misfire_policy}"
+
+    def cli_json(self) -> dict[str, Any]:
+        """What ``manage.py schedules --json`` and ``celery -A project schedules list --json`` print."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "job": self.job,
+            "timing": self.timing,
+            "enabled": self.enabled,
+            "tenant": self.tenant,
+            "next_run_at": iso(self.next_run_at) or None,
+            "last_run_at": iso(self.last_run_at) or None,
+            "last_status": self.last_status,
+            "overlap_policy": self.overlap_policy,
+            "misfire_policy": self.misfire_policy,
+        }
+
+
+def row(schedule: Schedule) -> ScheduleRow:
+    """The values of one schedule annotated by ``with_last_run`` (``job`` selected with it)."""
+    last_run_id = getattr(schedule, "last_run_id", None)
+    run_status = getattr(schedule, "last_occurrence_run_status", None)
+    return ScheduleRow(
+        id=schedule.pk,
+        name=schedule.name,
+        job=schedule.job.key,
+        kind=schedule.kind,
+        kind_label=schedule.get_kind_display(),
+        description=describe.describe(schedule),
+        timing=schedule.describe_timing(),
+        timezone=schedule.timezone,
+        enabled=schedule.enabled,
+        tenant=schedule.tenant,
+        next_run_at=schedule.next_run_at if schedule.enabled else None,
+        last_run_at=schedule.last_run_at,
+        last_run_id=str(last_run_id) if last_run_id else "",
+        last_run_status=str(getattr(schedule, "last_run_status", "") or ""),
+        last_run_created_at=getattr(schedule, "last_run_created_at", None),
+        last_status=run_status or getattr(schedule, "last_occurrence_status", None),
+        overlap_policy=schedule.overlap_policy,
+        misfire_policy=schedule.misfire_policy,
+    )
+
+
+def schedule_rows(*, now: datetime, due_only: bool = False, tenant: str | None = None) -> list[ScheduleRow]:
+    """Every schedule (or only the enabled ones due at ``now``), by name, in one query."""
+    rows = with_last_run(Schedule.objects.select_related("job"))
+    if due_only:
+        rows = rows.filter(Q(enabled=True) & Q(due_at__lte=now)).order_by("due_at", "name")
+    else:
+        rows = rows.order_by("name")
+    if tenant is not None:
+        rows = rows.filter(tenant=tenant)
+    return [row(schedule) for schedule in rows]
+
+
+def next_fire_times(name: str, *, now: datetime, count: int) -> tuple[Schedule, list[datetime]]:
+    """The schedule named ``name`` and its next ``count`` fire times after ``now`` (Schedule.DoesNotExist)."""
+    schedule = Schedule.objects.select_related("job").get(name=name)
+    return schedule, timing.next_fire_times(schedule, now, count)
+
+
+def _relative(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "-"
+    seconds = int((moment - now).total_seconds())
+    ahead = seconds >= 0
+    seconds = abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            text = f"{seconds // size}{unit}"
+            break
+    else:
+        text = f"{seconds}s"
+    return f"in {text}" if ahead else f"{text} ago"
+
+
+def render_table(rows: Sequence[ScheduleRow], *, now: datetime) -> list[str]:
+    """Fixed-width lines with a header: name, job, timing, state, next run, last status, policy."""
+    header = ("NAME", "JOB", "TIMING", "STATE", "NEXT RUN (UTC)", "LAST STATUS", "POLICY")
+    table = [header]
+    for item in rows:
+        next_run = f"{iso(item.next_run_at)} ({_relative(item.next_run_at, now)})" if item.next_run_at else "-"
+        state = "enabled" if item.enabled else "disabled"
+        table.append((item.name, item.job, item.timing, state, next_run, item.last_status or "-", item.policy))
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in table]
+
+
+def render_json(rows: Sequence[ScheduleRow]) -> str:
+    return json.dumps([item.cli_json() for item in rows], indent=2)
+
+
+def render_next(schedule: Schedule, times: Sequence[datetime]) -> list[str]:
+    """The next fire times of one schedule, in UTC and (when it is not UTC) in its zone."""
+    shows_local = bool(schedule.timezone) and schedule.timezone != "UTC"
+    zone = describe.zone_or_utc(schedule.timezone)
+    lines = [f"{schedule.name}: {schedule.describe_timing()}" + ("" if schedule.enabled else " (disabled)")]
+    if not times:
+        lines.append("  no further runs (the schedule has ended)")
+    for moment in times:
+        local = f"  ({moment.astimezone(zone).isoformat()} {schedule.timezone})" if shows_local else ""
+        lines.append(f"  {iso(moment)}{local}")
+    return lines
