@@ -11,7 +11,9 @@ class WorkersConfig(AppConfig):
     def ready(self) -> None:
         from orchestrator import hooks as run_hooks
         from scheduling import hooks as beat_hooks
+        from workers.broker import patch_redis_channel
 
+        patch_redis_channel()  # a worker survives Redis restarts under load (see workers.broker)
         beat_hooks.on_maintenance(_reap)
         run_hooks.on_run_ended(_release_cancelled)
         signals.task_postrun.connect(_recycle_db_connections, weak=False, dispatch_uid="ostinato-recycle-db")
