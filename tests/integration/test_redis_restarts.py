@@ -6,8 +6,9 @@ so every occurrence is a run). Redis is shut down (``SHUTDOWN NOSAVE``) several 
 each time while the workers hold unacknowledged messages (the moment kombu must put them back),
 kept down about a second, and started again empty. The same worker processes must come back and
 consume; each run created must have started and finished once (``run_started`` / ``run_finished``
-events written by the workers) and ended ``succeeded``. Before ``workers.broker`` both workers
-died at the first or second restart ("Unrecoverable error: AttributeError(... 'hostname')").
+events written by the workers) and ended ``succeeded``. Without ``workers.broker`` a worker
+exited (status 1) at the first or second restart in every control run ("Unrecoverable error:
+AttributeError(... 'hostname')").
 """
 
 from __future__ import annotations
