@@ -6,7 +6,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from tests.processes import ROOT, wait_until
+import redis as redis_lib
+
+from tests.processes import ROOT, Proc, Processes, wait_until
 
 
 def wait_ready(proc, timeout: float = 30.0) -> None:
@@ -74,3 +76,25 @@ def worker_reply(command: str) -> Any:
 
     replies = app.control.broadcast(command, reply=True, timeout=2)
     return next((reply for answer in replies for reply in answer.values()), None)
+
+
+#: Beat settings for tests that wait on recovery: maintenance twice a second, lost messages after 3 s.
+QUICK = {"SCHEDULER_MAINTENANCE_SECONDS": "0.5", "SCHEDULER_LOST_MESSAGE_SECONDS": "3"}
+
+
+def start_private_redis(live: Processes, port: int) -> Proc:
+    """A Redis server of the test's own on ``port`` (no persistence), stopped with the test's processes."""
+    proc = live.start(
+        "redis",
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    )
+    client = redis_lib.Redis(port=port, socket_connect_timeout=1)
+    wait_until(lambda: _ping(client), timeout=10, message="the private Redis")
+    return proc
+
+
+def _ping(client: redis_lib.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis_lib.RedisError:
+        return False

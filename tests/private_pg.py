@@ -12,13 +12,14 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import psycopg
+
+from tests.processes import free_port
 
 
 def _bin(name: str) -> str:
@@ -29,12 +30,6 @@ def _bin(name: str) -> str:
     if path is None:
         raise RuntimeError(f"{name} not found (PostgreSQL server binaries under /usr/lib/postgresql/*/bin)")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PrivateCluster:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 
-from tests.processes import PYTHON, Processes, wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.processes import (
+    PYTHON,
+    Processes,
+    free_port,
+    wait_until,
+)
 
 
 def start_web(live: Processes, *, env: Mapping[str, str] | None = None, workers: int = 2) -> str:

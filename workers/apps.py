@@ -20,7 +20,9 @@ class WorkersConfig(AppConfig):
         from orchestrator.connections import celery_app
         from scheduling.engine import hooks as beat_hooks
         from workers import extensions, tasks  # noqa: F401  (registers the run task)
+        from workers.redis_channel import patch_redis_channel
 
+        patch_redis_channel()  # a worker survives Redis restarts under load (see workers.redis_channel)
         beat_hooks.maintenance.connect(_reap)
         run_hooks.run_ended.connect(_release_cancelled)
         signals.task_postrun.connect(_recycle_db_connections, weak=False, dispatch_uid="ostinato-recycle-db")

@@ -7,13 +7,11 @@ written by the worker as it claims a run), not only as rows.
 from __future__ import annotations
 
 import random
-import socket
 import time
 from collections import Counter
 from datetime import timedelta
 
 import pytest
-import redis as redis_lib
 from django.db.models import Count
 from django.utils import timezone
 
@@ -21,11 +19,10 @@ from orchestrator import events
 from orchestrator.models import Run
 from scheduling.models import Schedule, ScheduledRun
 from tests import factories
-from tests.helpers import wait_ready
-from tests.processes import Processes, wait_until
+from tests.helpers import QUICK, start_private_redis, wait_ready
+from tests.processes import free_port, wait_until
 
 FINAL = ("succeeded", "failed", "timed_out", "cancelled")
-QUICK = {"SCHEDULER_MAINTENANCE_SECONDS": "0.5", "SCHEDULER_LOST_MESSAGE_SECONDS": "3"}
 
 
 def executions_by_run() -> Counter[str]:
@@ -68,34 +65,11 @@ def test_a_beat_killed_between_commit_and_publish_loses_nothing(live, redis_db):
     wait_until(lambda: Run.objects.filter(occurrence__schedule=schedule, status="succeeded").count() >= 3, timeout=30)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_private_redis(live: Processes, port: int):
-    proc = live.start(
-        "redis",
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    )
-    client = redis_lib.Redis(port=port, socket_connect_timeout=1)
-    wait_until(lambda: _ping(client), timeout=10, message="the private Redis")
-    return proc
-
-
-def _ping(client: redis_lib.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis_lib.RedisError:
-        return False
-
-
 def test_redis_down_for_ten_seconds_then_back_everything_is_published_exactly_once(live, settings):
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
     env = {**QUICK, "REDIS_URL": url}
-    settings.REDIS_URL = url
+    settings.SCHEDULER_REDIS_URL = url
     server = start_private_redis(live, port)
     worker = live.worker(env=env, concurrency=2)
     beat = live.beat(env=env)

@@ -17,8 +17,8 @@ from rest_framework.authtoken.models import Token
 from scheduling.engine import heartbeat
 from tests import factories
 from tests.helpers import wait_ready
-from tests.processes import Processes, wait_until
-from tests.webserver import free_port, get, start_web
+from tests.processes import Processes, free_port, wait_until
+from tests.webserver import get, start_web
 
 
 def _start_redis(live: Processes, port: int, folder: Path):

@@ -18,8 +18,8 @@ from scheduling.ops import metrics
 from scheduling.surfaces.actions import run_now
 from tests import factories
 from tests.helpers import wait_ready
-from tests.processes import wait_until
-from tests.webserver import free_port, get, start_web
+from tests.processes import free_port, wait_until
+from tests.webserver import get, start_web
 
 TOKEN = "metrics-test-token"
 
