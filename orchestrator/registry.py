@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from orchestrator.errors import UnknownJobError
+from orchestrator.errors import UnknownJobError, ValidationError
+from orchestrator.params import Param, check
 
 if TYPE_CHECKING:
     from orchestrator.context import RunContext
@@ -49,6 +50,8 @@ class JobDefinition:
     max_concurrency: int | None
     validate_params: ParamsValidator | None = None
     freeze_params: ParamsFreezer | None = None
+    #: The params the job takes (None: any JSON object; the job's own check may still refuse some).
+    params: tuple[Param, ...] | None = None
 
 
 _registry: dict[str, JobDefinition] = {}
@@ -64,11 +67,14 @@ def job(
     description: str | None = None,
     validate_params: ParamsValidator | None = None,
     freeze_params: ParamsFreezer | None = None,
+    params: Sequence[Param] | None = None,
 ) -> Callable[[JobFunc], JobFunc]:
     """Register ``func`` as the job ``key``; registering a second function under one key is an error.
 
-    ``validate_params(params)`` runs wherever a schedule is validated (``Schedule.clean``: admin,
-    API, YAML sync) with the merged directive and schedule params, and raises ``ValidationError``.
+    ``params`` declares the params the job takes (``orchestrator.params.Param``): any other key,
+    or a value of the wrong kind, is refused wherever a schedule is validated (``Schedule.clean``:
+    admin, the schedules page, the API, YAML sync). ``validate_params(params)`` runs after that
+    check, with the merged directive and schedule params, and raises ``ValidationError``.
     ``freeze_params(params)`` runs when a run is built; what it returns is the run's frozen params.
     """
 
@@ -86,6 +92,7 @@ def job(
             max_concurrency=max_concurrency,
             validate_params=validate_params,
             freeze_params=freeze_params,
+            params=None if params is None else tuple(params),
         )
         return func
 
@@ -100,9 +107,16 @@ def get(key: str) -> JobDefinition:
 
 
 def validate_params(key: str, params: Mapping[str, Any]) -> None:
-    """Run job ``key``'s params check, if it has one; a key not registered in this process has none."""
+    """Check ``params`` against job ``key``'s declared params, then its own check; ``ValidationError`` keyed
+    ``params.<name>``. A key not registered in this process has neither."""
     definition = _registry.get(key)
-    if definition is not None and definition.validate_params is not None:
+    if definition is None:
+        return
+    if definition.params is not None:
+        errors = check(key, definition.params, params)
+        if errors:
+            raise ValidationError(errors)
+    if definition.validate_params is not None:
         definition.validate_params(params)
 
 

@@ -39,11 +39,19 @@ from orchestrator import events, guards, publishing, registry
 from orchestrator.context import RunContext
 from orchestrator.errors import SchedulerError, ValidationError
 from orchestrator.models import Run
+from orchestrator.params import Param, ParamKind
 from orchestrator.registry import job
 
 logger = logging.getLogger(__name__)
 
-PARAM_KEYS = ("dag", "max_parallel")
+PARAMS = (
+    Param(name="dag", kind=ParamKind.TEXT, required=True, description="the DAG file, inside DAG_ROOTS"),
+    Param(
+        name="max_parallel",
+        kind=ParamKind.INTEGER,
+        description=f"steps at once, 1 to {dags.MAX_PARALLEL_LIMIT} (default: the file's)",
+    ),
+)
 #: Where the parsed DAG is frozen inside the run's params (set by ``freeze_params``, never by users).
 FROZEN_KEY = "frozen_dag"
 DAG_SUFFIXES = frozenset({".yaml", ".yml"})
@@ -92,12 +100,7 @@ def _check_max_parallel(value: object) -> None:
 
 
 def validate_params(params: Mapping[str, Any]) -> None:
-    """Every door's check: known keys, the file inside ``DAG_ROOTS``, and the DAG itself valid."""
-    unknown = sorted(str(key) for key in params if key not in PARAM_KEYS)
-    if unknown:
-        raise ValidationError(
-            {f"params.{key}": f"is not a param of the dag job; allowed: {', '.join(PARAM_KEYS)}" for key in unknown}
-        )
+    """Every door's check, after the declared params' (``PARAMS``): the file inside ``DAG_ROOTS``, the DAG valid."""
     _check_max_parallel(params.get("max_parallel"))
     load(params.get("dag"))
 
@@ -357,6 +360,7 @@ class DagRun:
     "dag",
     timeout_seconds=3600,
     description="Runs the steps of a DAG file (params.dag) in dependency order, in parallel up to max_parallel.",
+    params=PARAMS,
     validate_params=validate_params,
     freeze_params=freeze_params,
 )

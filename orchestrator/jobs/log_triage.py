@@ -27,6 +27,7 @@ from django.conf import settings
 from orchestrator import guards, llm
 from orchestrator.context import RunContext
 from orchestrator.errors import ValidationError
+from orchestrator.params import Param, ParamKind
 from orchestrator.registry import job
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -137,7 +138,15 @@ def resolve_log_path(raw: object) -> Path:
     return path
 
 
-@job("log_triage", timeout_seconds=600, description="Counts a log's lines by level and its most frequent errors.")
+@job(
+    "log_triage",
+    timeout_seconds=600,
+    description="Counts a log's lines by level and its most frequent errors.",
+    params=[
+        Param(name="path", kind=ParamKind.TEXT, required=True, description="the log file, inside LOG_ROOTS"),
+        Param(name="top", kind=ParamKind.INTEGER, minimum=1, maximum=100, default=10, description="errors listed"),
+    ],
+)
 def log_triage(ctx: RunContext) -> Mapping[str, Any]:
     path = resolve_log_path(ctx.params.get("path"))
     top = int(ctx.params.get("top", 10))

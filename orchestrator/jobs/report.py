@@ -12,16 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.context import RunContext
-from orchestrator.errors import ValidationError
+from orchestrator.params import Param, ParamKind
 from orchestrator.registry import job
 
 MAX_VALUE_CHARS = 200
-
-
-def _validate(params: Mapping[str, Any]) -> None:
-    title = params.get("title")
-    if title is not None and (not isinstance(title, str) or len(title) > 200):
-        raise ValidationError({"params.title": "must be text of at most 200 characters"})
 
 
 def _cell(value: Any) -> str:
@@ -49,10 +43,9 @@ def render(title: str, ctx_line: str, upstream: Mapping[str, Any]) -> str:
 @job(
     "report",
     description="Writes report.md and report.json summarising the DAG steps it follows.",
-    validate_params=_validate,
+    params=[Param(name="title", kind=ParamKind.TEXT, max_length=200, description="the report's heading")],
 )
 def report(ctx: RunContext) -> Mapping[str, Any]:
-    _validate(ctx.params)
     title = str(ctx.params.get("title") or "Run report")
     when = ctx.scheduled_for or ctx.now().isoformat(timespec="seconds")
     ctx_line = f"Run `{ctx.run_id}` ({ctx.trigger}), for {when}."

@@ -17,6 +17,7 @@ from django.utils import timezone
 from orchestrator.models import Job, Run, RunStatus
 from scheduling.models import Schedule, ScheduledRun
 from tests import factories
+from tests.doors import form_data
 from tests.records import run_for, staff_user
 
 CHANGELIST = "/admin/scheduling/schedule/"
@@ -25,41 +26,6 @@ ADD = "/admin/scheduling/schedule/add/"
 
 def change_url(schedule: Schedule) -> str:
     return reverse("admin:scheduling_schedule_change", args=[schedule.pk])
-
-
-def form_data(**changes: Any) -> dict[str, Any]:
-    """Everything the admin's schedule form posts, with ``changes`` applied (None removes a key)."""
-    data: dict[str, Any] = {
-        "name": "nightly-report",
-        "description": "",
-        "job": Job.objects.get(key="noop").pk,
-        "directive": "",
-        "params": "{}",
-        "tenant": "",
-        "enabled": "on",
-        "kind": "cron",
-        "cron": "0 2 * * *",
-        "interval_seconds": "",
-        "run_at": "",
-        "timezone": "Europe/Berlin",
-        "start_at": "",
-        "end_at": "",
-        "jitter_seconds": "0",
-        "overlap_policy": "skip",
-        "misfire_policy": "run_once",
-        "misfire_grace_seconds": "3600",
-        "max_concurrency": "",
-        "occurrences-TOTAL_FORMS": "0",
-        "occurrences-INITIAL_FORMS": "0",
-        "occurrences-MIN_NUM_FORMS": "0",
-        "occurrences-MAX_NUM_FORMS": "0",
-    }
-    for key, value in changes.items():
-        if value is None:
-            data.pop(key, None)
-        else:
-            data[key] = value
-    return data
 
 
 def field_errors(response: Any, field: str) -> list[str]:

@@ -60,7 +60,7 @@ def test_a_bad_dag_file_is_rejected_naming_file_step_and_field(db, dags, name, t
         ({"dag": "configs/dags/../../pyproject.toml"}, "must be a .yaml or .yml file"),
         ({"dag": "../secrets.yaml"}, "is outside the allowed folders"),
         ({"dag": EXAMPLE, "max_parallel": 0}, "max_parallel: must be a whole number from 1 to 32"),
-        ({"dag": EXAMPLE, "frozen_dag": {}}, "frozen_dag: is not a param of the dag job; allowed: dag, max_parallel"),
+        ({"dag": EXAMPLE, "frozen_dag": {}}, "frozen_dag: is not a param of the dag job; its params: dag, max_par"),
     ],
 )
 def test_a_bad_reference_is_rejected(db, params, expected):

@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from scheduling.models import Schedule
-from tests.db.test_admin_schedules import form_data
+from tests.doors import form_data
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from django.urls import reverse
 from orchestrator.models import Job, Run, RunStatus
 from scheduling.models import Schedule
 from tests import factories
-from tests.db.test_admin_schedules import form_data
+from tests.doors import form_data
 from tests.records import run_for, staff_user
 
 LIST = "/schedules/"

@@ -30,7 +30,7 @@ from orchestrator import artifacts
 from orchestrator.models import Run, RunArtifact, RunStatus
 from scheduling.models import Schedule
 from tests import factories
-from tests.db.test_admin_schedules import form_data
+from tests.doors import form_data
 from tests.records import run_for, staff_user
 
 pytestmark = pytest.mark.django_db
