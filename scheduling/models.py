@@ -25,6 +25,18 @@ from scheduling.core.jitter import due_time
 from scheduling.core.policies import MisfirePolicy, OverlapPolicy
 from scheduling.core.timing import Kind
 
+#: Whole-number fields, their least value and what ``Schedule.clean`` says below it. The interval's
+#: rule is the time core's (``validate_spec``, for interval schedules only).
+RANGES = {
+    "misfire_grace_seconds": (
+        1,
+        "must be at least 1 second: a beat dispatches a moment after an occurrence's due time, "
+        "so with no grace every occurrence would be missed",
+    ),
+    "jitter_seconds": (0, "must be 0 or more seconds, not {value}"),
+    "max_concurrency": (1, "must be at least 1, or empty for no limit"),
+}
+OPTIONAL_NUMBERS = frozenset({"max_concurrency"})
 #: Written only by the beat (and by an edit that recomputes them).
 BEAT_FIELDS = ("next_run_at", "due_at", "last_run_at")
 TIMING_FIELDS = ("kind", "cron", "interval_seconds", "run_at", "timezone", "start_at", "end_at", "jitter_seconds")
@@ -182,6 +194,11 @@ class Schedule(models.Model):
 
     # --- validation: the one place every door (admin, API, YAML, CLI) shares ---------------------
 
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
+        """The fields' own checks, but for the whole numbers whose range ``clean`` states in words
+        that say what is allowed (not "Ensure this value is greater than or equal to 0.")."""
+        super().clean_fields(exclude={*(exclude or ()), *RANGES, "interval_seconds"})
+
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
         try:
@@ -196,13 +213,14 @@ class Schedule(models.Model):
                 errors.setdefault("directive", []).append(
                     f"belongs to job {directive.job.key!r}, not to this schedule's job"
                 )
-        if self.max_concurrency is not None and self.max_concurrency < 1:
-            errors.setdefault("max_concurrency", []).append("must be at least 1, or empty for no limit")
-        if self.misfire_grace_seconds is not None and self.misfire_grace_seconds < 1:
-            errors.setdefault("misfire_grace_seconds", []).append(
-                "must be at least 1 second: a beat dispatches a moment after an occurrence's due time, "
-                "so with no grace every occurrence would be missed"
-            )
+        for name, (least, words) in RANGES.items():
+            value = getattr(self, name)
+            if value is None and name in OPTIONAL_NUMBERS:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                errors.setdefault(name, []).append(f"must be a whole number, not {value!r}")
+            elif value < least:
+                errors.setdefault(name, []).append(words.format(value=value))
         if self.jitter_seconds and self.kind == Kind.ONCE:
             errors.setdefault("jitter_seconds", []).append("does not apply to one-off schedules; use 0")
         if self.job_id is not None and isinstance(self.params, dict):

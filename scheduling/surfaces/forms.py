@@ -1,46 +1,42 @@
 """The schedule form shared by the admin and the schedules page, and the fire-time preview.
 
-The rules live in ``Schedule.clean()`` (through ``scheduling.timing.validate_spec``), so the admin,
-the schedules page, the API and YAML sync all refuse the same things with the same words. The
-form adds only what is about typing into a browser:
-
-* dates and times are typed as wall times in the schedule's own time zone (an explicit offset,
-  ``2026-12-01T09:00+01:00``, is honoured as given); a wall time that does not exist there (the
-  clocks go forward) is refused, and one that happens twice (the clocks go back) means the first;
-* params are a JSON object, with the line and column of a syntax error;
-* the job must be registered in this deployment (a ``Job`` row whose code is gone would fail
-  every run).
+Every field is taken as typed and cleaned by ``schedule_input.clean``, the same code the API and
+YAML sync use, so the doors refuse the same things with the same words; the rules the values must
+satisfy together are the model's (``Schedule.clean``, run by the form's ``full_clean``). The form
+adds only what is about a browser: widgets (radio buttons, a time-zone list, date pickers in the
+schedule's own zone), the job chosen from the registered ones with its description and params,
+and where each error is shown.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import available_timezones
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.forms.renderers import BaseRenderer
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from orchestrator import registry
-from orchestrator.errors import UnknownJobError
-from orchestrator.forms import JSONObjectField
+from orchestrator.errors import ValidationError
 from orchestrator.models import Directive, Job
 from scheduling.core import timing
 from scheduling.core.policies import MisfirePolicy, OverlapPolicy
 from scheduling.core.timing import Kind
 from scheduling.models import Schedule, ScheduleSource
-from scheduling.surfaces import describe
-from scheduling.surfaces.inputs import year_problem
+from scheduling.surfaces import describe, schedule_input
 
 PREVIEW_COUNT = 5
-DATETIME_FIELDS = ("run_at", "start_at", "end_at")
+DATETIME_FIELDS = schedule_input.DATETIME_FIELDS
 #: The fields whose errors a fire-time preview shows (the rest do not change when it fires).
 TIMING_FORM_FIELDS = ("kind", "cron", "interval_seconds", "run_at", "timezone", "start_at", "end_at")
 WALL_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -60,35 +56,30 @@ def _choice_help(intro: str, choices: list[tuple[str, str]]) -> SafeString:
     return format_html('{}<ul class="choice-help">{}</ul>', intro, items)
 
 
-class WallTimeField(forms.DateTimeField):
-    """A date and time typed as a wall time; cleans to a *naive* datetime (the form adds the zone).
+class TypedField(forms.CharField):
+    """A field whose text is kept as typed: ``schedule_input`` types it, with one wording at every door."""
 
-    Accepts ISO 8601 (``2026-12-01T09:00``, ``2026-12-01 09:00:00``, ``2026-12-01``); a value with
-    an offset (``…+01:00``, ``…Z``) cleans to an aware datetime, which the form keeps as it is.
-    """
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("strip", False)
+        super().__init__(**kwargs)
+
+
+class WallTimeField(TypedField):
+    """A date and time typed as a wall time in the schedule's zone (an explicit offset is honoured)."""
 
     widget = forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}, format=WALL_TIME_FORMAT)
-    default_error_messages = {
-        "invalid": "is not a date and time: use YYYY-MM-DD HH:MM (in the schedule's time zone)",
-    }
 
-    def to_python(self, value: Any) -> datetime | None:
-        if value in self.empty_values:
-            return None
-        if isinstance(value, datetime):
-            return value
-        text = str(value).strip()
-        try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
-        except ValueError:
-            raise DjangoValidationError(self.error_messages["invalid"], code="invalid") from None
-        problem = year_problem(moment.year)
-        if problem:
-            raise DjangoValidationError(problem, code="invalid")
-        return moment
+
+class JSONTextField(TypedField):
+    """A JSON object typed into a text area, shown indented so params read like a config file."""
+
+    widget = forms.Textarea(attrs={"rows": 6, "cols": 60, "spellcheck": "false", "class": "json-input"})
 
     def prepare_value(self, value: Any) -> Any:
-        return value  # initial values are already wall times in the schedule's zone (see ScheduleForm)
+        if isinstance(value, str):
+            return value  # as typed (a form shown again with its errors)
+        return json.dumps(value if value is not None else {}, ensure_ascii=False, indent=2)
 
 
 @lru_cache(maxsize=1)
@@ -112,117 +103,123 @@ class ZoneInput(forms.TextInput):
         return format_html('{}<datalist id="{}">{}</datalist>', html, list_id, options)
 
 
-class JobChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Any) -> str:
-        return f"{obj.key} (queue {obj.queue})"
+class JobSelect(forms.Select):
+    """The registered jobs by key, each option carrying its description and params for the form's help."""
+
+    def create_option(
+        self,
+        name: str,
+        value: Any,
+        label: int | str,
+        selected: bool,
+        index: int,
+        subindex: int | None = None,
+        attrs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value:
+            option["attrs"].update(job_help(str(value)))
+        return option
 
 
-class DirectiveChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Any) -> str:
-        return f"{obj.name} (job {obj.job.key})"
+def job_help(key: str) -> dict[str, str]:
+    """``data-description`` and ``data-params`` of a job (what the form shows under the job's select)."""
+    try:
+        definition = registry.get(key)
+    except Exception:  # a row whose code is gone: nothing to describe (saving it is refused)
+        return {"data-description": "", "data-params": ""}
+    if definition.params is None:
+        params = "any JSON object"
+    elif not definition.params:
+        params = "none"
+    else:
+        params = "; ".join(param.summary() for param in definition.params)
+    return {"data-description": definition.description, "data-params": params}
+
+
+def _job_choices() -> list[tuple[str, str]]:
+    return [("", "---------")] + [(job.key, f"{job.key} (queue {job.queue})") for job in Job.objects.order_by("key")]
+
+
+def _directive_choices() -> list[tuple[str, str]]:
+    rows = Directive.objects.select_related("job").order_by("name")
+    return [("", "---------")] + [(d.name, f"{d.name} (job {d.job.key})") for d in rows]
 
 
 class ScheduleForm(forms.ModelForm):
     """Create or edit a schedule: the admin's form and the schedules page's form."""
 
-    job = JobChoiceField(queryset=Job.objects.order_by("key"), help_text="The registered job its runs execute.")
-    directive = DirectiveChoiceField(
-        queryset=Directive.objects.select_related("job").order_by("name"),
-        required=False,
+    name = TypedField(max_length=200, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    job = TypedField(
+        widget=JobSelect,
+        help_text="The registered job its runs execute; its description and params appear here once chosen.",
+    )
+    directive = TypedField(
+        widget=forms.Select,
         help_text="Optional: the directive (of the same job) whose params each run starts from.",
     )
-    params = JSONObjectField(
+    params = JSONTextField(
         help_text='A JSON object merged over the directive\'s params, e.g. {"path": "var/app.log"}; empty for none.',
     )
-    kind = forms.ChoiceField(
-        choices=Kind.choices(),
-        widget=forms.RadioSelect,
+    kind = TypedField(
+        widget=forms.RadioSelect(choices=Kind.choices()),
         help_text=_choice_help(
-            "How the fire times are defined:",
+            "How the fire times are defined (left empty: the kind whose field is filled in):",
             [
                 ("cron", "a cron expression, evaluated in the time zone below"),
                 ("interval", "every so many seconds of elapsed time, anchored at the start (or the Unix epoch)"),
-                ("once", "a single run at one date and time; the schedule disables itself after it"),
+                ("once", "a single run at one date and time, in the future; the schedule disables itself after it"),
             ],
         ),
     )
-    cron = forms.CharField(
-        required=False,
-        max_length=200,
+    cron = TypedField(
         widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off", "placeholder": "*/5 * * * *"}),
         help_text="5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or a macro "
         "such as @daily; evaluated in the schedule's time zone.",
     )
-    interval_seconds = forms.IntegerField(
-        required=False,
-        min_value=1,
-        error_messages={"min_value": "must be a positive number of seconds, not %(value)s"},
+    interval_seconds = TypedField(
+        widget=forms.NumberInput(attrs={"min": 1}),
         help_text="For interval schedules: seconds of elapsed time between runs (300 = every 5 minutes).",
     )
-    timezone = forms.CharField(
-        max_length=64,
+    timezone = TypedField(
         initial="UTC",
         widget=ZoneInput(attrs={"spellcheck": "false", "placeholder": "Europe/Berlin"}),
         help_text="IANA time zone name (e.g. Europe/Berlin). Cron and the dates below are read in this zone.",
     )
-    run_at = WallTimeField(required=False, help_text="For one-off schedules: when it runs (in the schedule's zone).")
-    start_at = WallTimeField(required=False, help_text="Optional: no runs before this (in the schedule's zone).")
-    end_at = WallTimeField(required=False, help_text="Optional: no runs after this (in the schedule's zone).")
-    overlap_policy = forms.ChoiceField(
-        choices=OverlapPolicy.choices(),
-        widget=forms.RadioSelect,
+    run_at = WallTimeField(help_text="For one-off schedules: when it runs (in the schedule's zone).")
+    start_at = WallTimeField(help_text="Optional: no runs before this (in the schedule's zone).")
+    end_at = WallTimeField(help_text="Optional: no runs after this (in the schedule's zone).")
+    overlap_policy = TypedField(
+        widget=forms.RadioSelect(choices=OverlapPolicy.choices()),
         initial=OverlapPolicy.SKIP,
         help_text="When an occurrence is due while a run of this schedule is still pending, queued or running.",
     )
-    misfire_policy = forms.ChoiceField(
-        choices=MisfirePolicy.choices(),
-        widget=forms.RadioSelect,
+    misfire_policy = TypedField(
+        widget=forms.RadioSelect(choices=MisfirePolicy.choices()),
         initial=MisfirePolicy.RUN_ONCE,
         help_text="For occurrences that fell due more than 30 seconds ago while no beat ran (or while disabled).",
     )
-    misfire_grace_seconds = forms.IntegerField(
-        min_value=0,
+    misfire_grace_seconds = TypedField(
         initial=3600,
+        widget=forms.NumberInput(attrs={"min": 1}),
         help_text="Occurrences that became due (jitter included) more than this many seconds ago are recorded "
         "missed under every misfire policy; at least 1.",
     )
-    max_concurrency = forms.IntegerField(
-        required=False,
-        min_value=1,
-        error_messages={"min_value": "must be 1 or more, or empty for no limit"},
+    max_concurrency = TypedField(
+        widget=forms.NumberInput(attrs={"min": 1}),
         help_text="Runs of this schedule at once across all workers; empty for no limit (the job's limit "
         "and the global limit still apply).",
     )
-    jitter_seconds = forms.IntegerField(
-        min_value=0,
+    jitter_seconds = TypedField(
         initial=0,
+        widget=forms.NumberInput(attrs={"min": 0}),
         help_text="Delay each run by a stable offset in [0, jitter) seconds, never past the next occurrence "
         "(spreads many schedules firing at the same minute). 0 for none.",
     )
 
     class Meta:
         model = Schedule
-        fields = (
-            "name",
-            "description",
-            "job",
-            "directive",
-            "params",
-            "kind",
-            "cron",
-            "interval_seconds",
-            "run_at",
-            "timezone",
-            "start_at",
-            "end_at",
-            "enabled",
-            "overlap_policy",
-            "misfire_policy",
-            "misfire_grace_seconds",
-            "max_concurrency",
-            "jitter_seconds",
-            "tenant",
-        )
+        fields = schedule_input.FIELDS
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2, "cols": 60}),
         }
@@ -233,13 +230,12 @@ class ScheduleForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        known = ", ".join(registry.keys()) or "(none)"
-        self.fields["job"].error_messages["invalid_choice"] = (
-            f"unknown job: choose one of the registered jobs ({known})"
-        )
-        self.fields["directive"].error_messages["invalid_choice"] = "unknown directive: choose one from the list"
+        self.fields["job"].widget.choices = _job_choices()
+        self.fields["directive"].widget.choices = _directive_choices()
         instance: Schedule = self.instance
         if instance.pk is not None:
+            self.initial["job"] = instance.job.key
+            self.initial["directive"] = instance.directive.name if instance.directive is not None else ""
             zone = describe.zone_or_utc(instance.timezone)
             for name in DATETIME_FIELDS:
                 value = getattr(instance, name)
@@ -255,45 +251,25 @@ class ScheduleForm(forms.ModelForm):
         """True for a schedule that YAML sync owns: an edit here is overwritten by the next sync."""
         return bool(self.instance.pk is not None and self.instance.source == ScheduleSource.YAML)
 
-    def clean_job(self) -> Job | None:
-        job: Job | None = self.cleaned_data.get("job")
-        if job is not None:
-            try:
-                registry.get(job.key)
-            except UnknownJobError as exc:
-                raise DjangoValidationError(
-                    f"job {job.key!r} has no code registered in this deployment; its runs would fail. "
-                    f"Registered jobs: {', '.join(exc.known) or '(none)'}",
-                    code="unregistered",
-                ) from None
-        return job
-
-    def clean_timezone(self) -> str:
-        return str(self.cleaned_data.get("timezone") or "").strip()
-
     def clean(self) -> dict[str, Any]:
+        """The shared input's cleaning of what was typed (``schedule_input.clean``)."""
         cleaned: dict[str, Any] = super().clean() or {}
-        zone_name = cleaned.get("timezone") or ""
-        zone: tzinfo | None = None
-        if zone_name and timing.validate_timezone(zone_name) is None:
-            zone = ZoneInfo(zone_name)
-        for name in DATETIME_FIELDS:
-            value = cleaned.get(name)
-            if value is None or value.tzinfo is not None:
-                continue
-            if zone is None:
-                cleaned[name] = value.replace(tzinfo=UTC)  # the time zone error is what needs fixing
-                continue
-            aware = value.replace(tzinfo=zone)  # fold=0: an ambiguous wall time means its first pass
-            if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != value:
-                self.add_error(
-                    name,
-                    f"{value:%Y-%m-%d %H:%M:%S} does not exist in {zone_name} (the clocks go forward then); "
-                    "pick a time outside the gap",
-                )
-                continue
-            cleaned[name] = aware
+        raw = {name: cleaned[name] for name in schedule_input.FIELDS if name in cleaned}
+        instance = self.instance if self.instance.pk is not None else None
+        try:
+            values = schedule_input.clean(raw, instance=instance, now=timezone.now())
+        except ValidationError as exc:
+            self._input_refused = True
+            for name, messages in exc.errors.items():
+                self.add_error(name if name in self.fields else None, messages)
+            return cleaned
+        cleaned.update(values)
         return cleaned
+
+    def _post_clean(self) -> None:
+        """The model's rules (``full_clean``), once the input itself was right: each problem is told once."""
+        if not getattr(self, "_input_refused", False):
+            super()._post_clean()  # type: ignore[misc]
 
     def _update_errors(self, errors: DjangoValidationError) -> None:
         """Add the model's errors (``Schedule.clean``), keeping the form's own error where a field has one.
@@ -367,21 +343,20 @@ def preview_form_data(
     data: Mapping[str, Any],
     *,
     now: datetime,
-    form_class: type[ScheduleForm] = ScheduleForm,
     instance: Schedule | None = None,
 ) -> Preview:
     """The preview of what a form would save, without saving: the live preview's answer.
 
-    Runs the form's full validation (so the errors are exactly those the save would show) and
-    reports the errors of the timing fields only; the name or the job being wrong does not stop
+    The timing fields are cleaned by the shared input and checked by the time core, so the errors
+    are exactly those the save would show for them; the name or the job being wrong does not stop
     the preview.
     """
-    form = form_class(data=data, instance=instance if instance is not None else Schedule())
-    form.is_valid()
-    errors = {
-        name: [str(message) for message in form.errors[name]] for name in TIMING_FORM_FIELDS if name in form.errors
-    }
+    raw = {name: data.get(name, "") for name in TIMING_FORM_FIELDS}
+    values, errors = schedule_input.clean_partially(raw, instance=instance, now=now, unique_name=False)
+    errors = {name: messages for name, messages in errors.items() if name in TIMING_FORM_FIELDS}
     if errors:
         return Preview(errors=errors)
-    enabled = bool(form.cleaned_data.get("enabled", True)) if hasattr(form, "cleaned_data") else True
-    return preview_spec(form.instance, now=now, enabled=enabled)
+    current = {name: getattr(instance, name) for name in TIMING_FORM_FIELDS} if instance is not None else {}
+    spec = timing.Spec(**{**current, **{name: values[name] for name in TIMING_FORM_FIELDS if name in values}})
+    enabled = str(data.get("enabled", "on")).lower() in ("on", "true", "1")
+    return preview_spec(spec, now=now, enabled=enabled)

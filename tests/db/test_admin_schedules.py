@@ -141,22 +141,30 @@ QUERIES_PER_SCHEDULE_LIST = 7
         ({"cron": "* * * *"}, "cron", "has 4 fields; expected 5"),
         ({"cron": ""}, "cron", "is required for a cron schedule"),
         ({"timezone": "Europe/Berln"}, "timezone", "unknown time zone 'Europe/Berln'. Did you mean Europe/Berlin"),
-        ({"kind": "interval", "interval_seconds": "0"}, "interval_seconds", "must be a positive number of seconds"),
-        ({"kind": "interval", "interval_seconds": "-5"}, "interval_seconds", "must be a positive number of seconds"),
-        ({"kind": "interval", "interval_seconds": ""}, "interval_seconds", "is required for an interval schedule"),
-        ({"kind": "once"}, "run_at", "is required for a one-off schedule"),
+        (
+            {"kind": "interval", "cron": "", "interval_seconds": "0"},
+            "interval_seconds",
+            "must be a positive number of seconds",
+        ),
+        ({"kind": "interval", "cron": "", "interval_seconds": "-5"}, "interval_seconds", "must be a positive number"),
+        ({"kind": "interval", "cron": "", "interval_seconds": ""}, "interval_seconds", "is required for an interval"),
+        ({"kind": "once", "cron": ""}, "run_at", "is required for a one-off schedule"),
         (
             {"start_at": "2030-02-01T00:00", "end_at": "2030-01-01T00:00"},
             "end_at",
             "must be after start_at",
         ),
-        ({"job": "999999"}, "job", "unknown job: choose one of the registered jobs"),
+        ({"job": "no_such_job"}, "job", "unknown job 'no_such_job'; jobs in this deployment: "),
         ({"params": '{"path": "x",}'}, "params", "is not valid JSON: Expecting property name"),
         ({"params": "[1, 2]"}, "params", "must be a JSON object"),
-        ({"max_concurrency": "0"}, "max_concurrency", "must be 1 or more, or empty for no limit"),
+        ({"max_concurrency": "0"}, "max_concurrency", "must be at least 1, or empty for no limit"),
         ({"kind": "once", "run_at": "2030-03-31T02:30", "cron": ""}, "run_at", "does not exist in Europe/Berlin"),
-        ({"kind": "once", "run_at": "2030-06-01T10:00", "jitter_seconds": "5"}, "jitter_seconds", "does not apply"),
-        ({"run_at": "tomorrow"}, "run_at", "is not a date and time"),
+        (
+            {"kind": "once", "cron": "", "run_at": "2030-06-01T10:00", "jitter_seconds": "5"},
+            "jitter_seconds",
+            "does not",
+        ),
+        ({"kind": "once", "cron": "", "run_at": "tomorrow"}, "run_at", "is not a date and time"),
         ({"misfire_grace_seconds": "0"}, "misfire_grace_seconds", "at least 1 second"),
     ],
 )
@@ -175,7 +183,7 @@ def test_invalid_input_is_refused_at_the_field_with_what_is_wrong(
 @pytest.mark.django_db
 def test_a_job_whose_code_is_gone_is_refused(admin_client: Client) -> None:
     ghost = Job.objects.create(key="ghost_job")
-    response = admin_client.post(ADD, form_data(job=ghost.pk))
+    response = admin_client.post(ADD, form_data(job=ghost.key))
     errors = field_errors(response, "job")
     assert errors and "'ghost_job' has no code registered" in errors[0] and "noop" in errors[0]
 
@@ -185,7 +193,7 @@ def test_directive_of_another_job_is_refused(admin_client: Client) -> None:
     from orchestrator.models import Directive
 
     directive = Directive.objects.create(name="sleepy", job=Job.objects.get(key="sleep"), params={"seconds": 1})
-    response = admin_client.post(ADD, form_data(directive=directive.pk))
+    response = admin_client.post(ADD, form_data(directive=directive.name))
     assert any("belongs to job 'sleep'" in message for message in field_errors(response, "directive"))
 
 
@@ -275,14 +283,14 @@ def test_live_preview_needs_a_permission(client: Client) -> None:
 
 @pytest.mark.django_db
 def test_edits_are_recorded_in_the_admin_history_with_old_and_new_values(admin_client: Client) -> None:
-    admin_client.post(ADD, form_data())
+    admin_client.post(ADD, form_data(job="sleep"))
     schedule = Schedule.objects.get(name="nightly-report")
-    admin_client.post(change_url(schedule), form_data(cron="*/10 * * * *", params='{"path": "/var/log/app.log"}'))
+    admin_client.post(change_url(schedule), form_data(job="sleep", cron="*/10 * * * *", params='{"seconds": 2}'))
     entries = LogEntry.objects.filter(object_id=str(schedule.pk)).order_by("action_time")
     assert [e.action_flag for e in entries] == [1, CHANGE]
     message = entries[1].get_change_message()
     assert "Cron: '0 2 * * *' → '*/10 * * * *'" in message
-    assert 'Params: (empty) → {"path": "/var/log/app.log"}' in message or '{} → {"path"' in message
+    assert 'Params: (empty) → {"seconds": 2}' in message or '{} → {"seconds"' in message
     history = text(admin_client.get(reverse("admin:scheduling_schedule_history", args=[schedule.pk])))
     assert "Cron: '0 2 * * *' → '*/10 * * * *'" in history
 

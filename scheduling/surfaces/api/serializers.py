@@ -3,98 +3,120 @@
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from orchestrator import registry
+from orchestrator.errors import ValidationError
 from orchestrator.models import Directive, Job, LLMCall, Run, RunArtifact, RunStatus, RunTrigger, token_totals
+from scheduling.core.policies import MisfirePolicy, OverlapPolicy
 from scheduling.core.timing import Kind
 from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun, ScheduleSource
-from scheduling.surfaces.inputs import contains_nul
-
-#: The largest ``params`` object accepted, serialised as JSON.
-MAX_PARAMS_BYTES = 64 * 1024
+from scheduling.surfaces import schedule_input
 
 
-def validate_params(value: Any) -> Any:
-    """A JSON object of reasonable size that PostgreSQL can store (no NUL characters)."""
-    if not isinstance(value, dict):
-        raise serializers.ValidationError('must be a JSON object, e.g. {"path": "var/app.log"}')
-    if contains_nul(value):
-        raise serializers.ValidationError("must not contain NUL (\\u0000) characters")
-    if len(json.dumps(value)) > MAX_PARAMS_BYTES:
-        raise serializers.ValidationError(f"must be at most {MAX_PARAMS_BYTES} bytes as JSON")
-    return value
-
-
-class JobKeyField(serializers.SlugRelatedField):  # type: ignore[type-arg]
-    """A job by its key; an unknown key lists the known ones."""
+class InputField(serializers.Field):  # type: ignore[type-arg]
+    """A schedule field taken as sent: ``schedule_input.clean`` types it, with the wording of every door."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(slug_field="key", queryset=Job.objects.all(), **kwargs)
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
-        if not isinstance(data, str) or not data or contains_nul(data):
-            raise serializers.ValidationError("must be the key of a job, e.g. noop")
-        try:
-            return Job.objects.get(key=data)
-        except Job.DoesNotExist:
-            known = ", ".join(Job.objects.order_by("key").values_list("key", flat=True)) or "(none)"
-            raise serializers.ValidationError(f"unknown job {data!r}; jobs: {known}") from None
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
 
 
-class DirectiveNameField(serializers.SlugRelatedField):  # type: ignore[type-arg]
+@extend_schema_field(OpenApiTypes.STR)
+class TextInput(InputField):
+    pass
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IntegerInput(InputField):
+    pass
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class BooleanInput(InputField):
+    pass
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class ObjectInput(InputField):
+    pass
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class DateTimeInput(InputField):
+    """ISO 8601; without an offset it is a wall time in the schedule's time zone."""
+
+    def to_representation(self, value: Any) -> Any:
+        return serializers.DateTimeField().to_representation(value) if value is not None else None
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class JobInput(InputField):
+    def to_representation(self, value: Any) -> Any:
+        return value.key if isinstance(value, Job) else value
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class DirectiveInput(InputField):
+    def to_representation(self, value: Any) -> Any:
+        return value.name if isinstance(value, Directive) else value
+
+
+class ChoiceInput(serializers.ChoiceField):
+    """A closed set (the schema lists it); what was sent is checked by ``schedule_input``."""
+
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(slug_field="name", queryset=Directive.objects.all(), **kwargs)
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
-        if not isinstance(data, str) or not data or contains_nul(data):
-            raise serializers.ValidationError("must be the name of a directive")
-        try:
-            return Directive.objects.select_related("job").get(name=data)
-        except Directive.DoesNotExist:
-            raise serializers.ValidationError(f"unknown directive {data!r}") from None
+        return data
 
 
 class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
-    job = JobKeyField(help_text="The key of the job this schedule runs.")
-    directive = DirectiveNameField(
-        required=False, allow_null=True, help_text="Optional: the name of a directive of the same job."
+    """A schedule. Input is cleaned by ``schedule_input`` and validated by the model, as at every door."""
+
+    name = TextInput(help_text="The schedule's unique name.")
+    description = TextInput()
+    job = JobInput(help_text="The key of the job this schedule runs.")
+    directive = DirectiveInput(help_text="Optional: the name of a directive of the same job.")
+    params = ObjectInput(help_text="A JSON object merged over the directive's params.")
+    tenant = TextInput()
+    enabled = BooleanInput()
+    kind = ChoiceInput(
+        choices=Kind.choices(), help_text="Left out: the kind whose field is given (cron, interval_seconds, run_at)."
     )
-    params = serializers.JSONField(
-        required=False,
-        validators=[validate_params],
-        help_text="A JSON object merged over the directive's params.",
-    )
+    cron = TextInput(help_text="5 fields, or 6 with seconds first, or a macro; in the schedule's time zone.")
+    interval_seconds = IntegerInput(help_text="For interval schedules: seconds between runs (at least 1).")
+    run_at = DateTimeInput(help_text="For one-off schedules, in the future; without an offset: in the schedule's zone.")
+    timezone = TextInput(help_text="IANA time zone name, e.g. Europe/Berlin.")
+    start_at = DateTimeInput(help_text="No runs before this; without an offset: in the schedule's zone.")
+    end_at = DateTimeInput(help_text="No runs after this; without an offset: in the schedule's zone.")
+    jitter_seconds = IntegerInput(help_text="A stable delay in [0, min(jitter, gap)) for each occurrence.")
+    overlap_policy = ChoiceInput(choices=OverlapPolicy.choices())
+    misfire_policy = ChoiceInput(choices=MisfirePolicy.choices())
+    misfire_grace_seconds = IntegerInput(help_text="At least 1.")
+    max_concurrency = IntegerInput(help_text="At least 1; null for no limit.")
     timing = serializers.CharField(source="describe_timing", read_only=True)
 
     class Meta:
         model = Schedule
         fields = [
             "id",
-            "name",
-            "description",
-            "job",
-            "directive",
-            "params",
-            "kind",
-            "cron",
-            "interval_seconds",
-            "run_at",
-            "timezone",
-            "enabled",
-            "start_at",
-            "end_at",
-            "overlap_policy",
-            "misfire_policy",
-            "misfire_grace_seconds",
-            "max_concurrency",
-            "jitter_seconds",
-            "tenant",
+            *schedule_input.FIELDS,
             "timing",
             "next_run_at",
             "last_run_at",
@@ -113,18 +135,22 @@ class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
             "created_at",
             "updated_at",
         ]
-        extra_kwargs = {"max_concurrency": {"min_value": 1}}
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """The model's own validation (``full_clean``: field checks, ``Schedule.clean``, constraints)."""
-        candidate = copy.copy(self.instance) if self.instance is not None else Schedule()
-        for name, value in attrs.items():
+        """The shared input's cleaning, then the model's own validation (``full_clean``), as the admin does."""
+        instance = self.instance if isinstance(self.instance, Schedule) else None
+        try:
+            values = schedule_input.clean(attrs, instance=instance, now=timezone.now())
+        except ValidationError as exc:
+            raise serializers.ValidationError(exc.errors) from exc
+        candidate = copy.copy(instance) if instance is not None else Schedule()
+        for name, value in values.items():
             setattr(candidate, name, value)
         try:
             candidate.full_clean(validate_unique=False)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(serializers.as_serializer_error(exc)) from exc
-        return attrs
+        return values
 
 
 class ScheduleCreateSerializer(ScheduleSerializer):

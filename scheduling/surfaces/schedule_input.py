@@ -1,0 +1,347 @@
+"""One schedule input: the fields a schedule is given through, and how raw input becomes them, for every door.
+
+The admin form, the schedules page, the API serializer and YAML sync all pass what they received
+(strings from a form, JSON values from the API, YAML values) to ``clean``, which types each value,
+infers the kind, reads naive dates in the schedule's own zone and looks the job and directive up,
+with one wording for every problem. What the values must satisfy together is the model's
+(``Schedule.clean``, run by each door's ``full_clean``), so the answers are the same everywhere.
+
+Rules every door shares:
+
+* ``kind`` may be left out: it is the kind whose field is given (``cron``, ``interval_seconds`` or
+  ``run_at``); two of them without a ``kind`` is ambiguous. A timing field that does not apply to
+  the kind is refused, not ignored; on an edit that changes the kind, the old kind's field is
+  cleared.
+* A date and time without an offset is a wall time in the schedule's time zone; one that does not
+  exist there (the clocks go forward) is refused, one that happens twice means the first.
+* A one-off's ``run_at`` must be in the future when it is set.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from orchestrator import registry
+from orchestrator.errors import UnknownJobError, ValidationError
+from orchestrator.models import Directive, Job
+from scheduling.core import timing
+from scheduling.core.policies import MisfirePolicy, OverlapPolicy
+from scheduling.core.timing import Kind
+from scheduling.models import Schedule
+
+#: Every field a schedule is given through, at every door, in the order forms show them.
+FIELDS = (
+    "name",
+    "description",
+    "job",
+    "directive",
+    "params",
+    "tenant",
+    "enabled",
+    "kind",
+    "cron",
+    "interval_seconds",
+    "run_at",
+    "timezone",
+    "start_at",
+    "end_at",
+    "jitter_seconds",
+    "overlap_policy",
+    "misfire_policy",
+    "misfire_grace_seconds",
+    "max_concurrency",
+)
+#: The field that defines each kind's fire times.
+KIND_FIELD = {Kind.CRON: "cron", Kind.INTERVAL: "interval_seconds", Kind.ONCE: "run_at"}
+DATETIME_FIELDS = ("run_at", "start_at", "end_at")
+TEXT_FIELDS = ("name", "description", "tenant", "cron", "timezone")
+#: The largest ``params`` object accepted, serialised as JSON.
+MAX_PARAMS_BYTES = 64 * 1024
+#: Years a schedule's dates may name: near year 1 or 9999 a zone's offset overflows Python's datetimes.
+MIN_YEAR, MAX_YEAR = 1900, 9000
+REQUIRED = {
+    "name": "is required: the schedule's unique name",
+    "job": "is required: the key of a registered job, e.g. noop",
+}
+_TRUE = {"true", "on", "1", "yes"}
+_FALSE = {"false", "off", "0", "no", ""}
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.found: dict[str, list[str]] = {}
+
+    def add(self, field: str, message: str) -> None:
+        self.found.setdefault(field, []).append(message)
+
+
+def contains_nul(value: Any) -> bool:
+    """Whether a string, or any key or value nested in ``value``, holds a NUL character.
+
+    PostgreSQL's text and jsonb cannot store one: a query with it fails in the driver, so input is
+    refused with a field error before it gets that far.
+    """
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(key) or contains_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(contains_nul(item) for item in value)
+    return False
+
+
+def year_problem(year: int) -> str | None:
+    """None when ``year`` is one a schedule may name, else what is wrong."""
+    return None if MIN_YEAR <= year <= MAX_YEAR else f"the year must be between {MIN_YEAR} and {MAX_YEAR}"
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def clean(
+    raw: Mapping[str, Any], *, instance: Schedule | None, now: datetime, unique_name: bool = True
+) -> dict[str, Any]:
+    """The schedule field values ``raw`` gives, typed; raises ``ValidationError`` keyed by field.
+
+    ``raw`` holds only what the door received (a partial update holds the changed fields);
+    ``instance`` is the schedule being edited (None: a new one). ``unique_name``: refuse a name
+    another schedule has (YAML sync updates that schedule instead). The values returned are set
+    on the instance by the door, which then runs ``full_clean`` (the model's rules); a door stops
+    at these errors, so each problem is reported once.
+    """
+    values, errors = clean_partially(raw, instance=instance, now=now, unique_name=unique_name)
+    if errors:
+        raise ValidationError(errors)
+    return values
+
+
+def clean_partially(
+    raw: Mapping[str, Any], *, instance: Schedule | None, now: datetime, unique_name: bool = True
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """``clean``'s values for the fields that are right, and the errors of the others (the live preview)."""
+    errors = _Errors()
+    values: dict[str, Any] = {}
+    if instance is None:
+        for name in ("name", "job"):
+            if name not in raw or _blank(raw[name]):
+                errors.add(name, REQUIRED[name])
+    for name in FIELDS:
+        if name in raw and name not in ("kind", *DATETIME_FIELDS):
+            _clean_field(name, raw[name], values, errors)
+    kind = _kind(raw, instance, errors)
+    if kind is not None:
+        values["kind"] = kind
+        _clean_timing_fields(raw, kind, instance, values, errors)
+    zone = _zone(raw, instance)
+    for name in DATETIME_FIELDS:
+        if name in raw and name not in errors.found:
+            values[name] = _datetime(name, raw[name], zone, errors)
+    if kind == Kind.ONCE and "run_at" in raw and values.get("run_at") is not None and "run_at" not in errors.found:
+        changed = instance is None or instance.run_at != values["run_at"]
+        if changed and values["run_at"] <= now:
+            when = values["run_at"].isoformat()
+            errors.add("run_at", f"is in the past ({when}): a one-off runs once, at a future time")
+    if unique_name and values.get("name") and "name" not in errors.found:
+        others = Schedule.objects.filter(name=values["name"])
+        if instance is not None and instance.pk is not None:
+            others = others.exclude(pk=instance.pk)
+        if others.exists():
+            errors.add("name", name_taken(values["name"]))
+    return {name: value for name, value in values.items() if name not in errors.found}, errors.found
+
+
+def name_taken(name: str) -> str:
+    """The one wording for a name another schedule has (also when two saves race to the unique constraint)."""
+    return f"a schedule named {name!r} already exists; schedule names are unique"
+
+
+def _clean_field(name: str, value: Any, values: dict[str, Any], errors: _Errors) -> None:
+    if contains_nul(value):
+        errors.add(name, "must not contain NUL (\\u0000) characters")
+    elif name in TEXT_FIELDS:
+        if value is not None and not isinstance(value, str):
+            hint = ' (quote it: cron: "0 2 * * *")' if name == "cron" else ""
+            errors.add(name, f"must be text, not {value!r}{hint}")
+        elif name == "name" and _blank(value):
+            if name not in errors.found:
+                errors.add(name, REQUIRED[name])
+        else:
+            values[name] = (value or "").strip() if name in ("name", "cron", "timezone") else (value or "")
+    elif name == "job":
+        values["job"] = _job(value, errors)
+    elif name == "directive":
+        values["directive"] = _directive(value, errors)
+    elif name == "params":
+        values["params"] = _params(value, errors)
+    elif name == "enabled":
+        values["enabled"] = _boolean(name, value, errors)
+    elif name in ("overlap_policy", "misfire_policy"):
+        choices = OverlapPolicy if name == "overlap_policy" else MisfirePolicy
+        allowed = [member.value for member in choices]
+        if value not in allowed:
+            errors.add(name, f"must be one of {', '.join(allowed)}, not {value!r}")
+        else:
+            values[name] = value
+    elif name in ("misfire_grace_seconds", "jitter_seconds", "max_concurrency"):
+        values[name] = _whole_number(name, value, errors, optional=name == "max_concurrency")
+
+
+def _kind(raw: Mapping[str, Any], instance: Schedule | None, errors: _Errors) -> Kind | None:
+    """The kind given, else the one whose field is given, else the edited schedule's (None: an error)."""
+    given = raw.get("kind")
+    if not _blank(given):
+        if given not in [kind.value for kind in Kind]:
+            errors.add("kind", f"must be one of {', '.join(Kind)}, not {given!r}")
+            return None
+        return Kind(given)
+    fields = [field for field in KIND_FIELD.values() if field in raw and not _blank(raw[field])]
+    if len(fields) == 1:
+        return next(kind for kind, field in KIND_FIELD.items() if field == fields[0])
+    if len(fields) > 1:
+        errors.add("kind", f"is ambiguous: {' and '.join(fields)} are both given; set kind")
+        return None
+    if instance is not None:
+        return Kind(instance.kind)
+    errors.add("kind", "is required: give cron, interval_seconds or run_at (or kind with its field)")
+    return None
+
+
+def _clean_timing_fields(
+    raw: Mapping[str, Any], kind: Kind, instance: Schedule | None, values: dict[str, Any], errors: _Errors
+) -> None:
+    """The kind's own field; the other kinds' fields refused when given, cleared when the kind changes."""
+    for other_kind, field in KIND_FIELD.items():
+        if other_kind == kind:
+            continue
+        if field in raw and not _blank(raw[field]):
+            errors.add(field, f"does not apply to a {kind.value} schedule; leave it empty or set kind")
+        elif instance is not None or field in raw:
+            values[field] = "" if field == "cron" else None  # what an old kind left behind goes
+    if kind == Kind.INTERVAL and "interval_seconds" in raw:
+        values["interval_seconds"] = _whole_number("interval_seconds", raw["interval_seconds"], errors, optional=True)
+
+
+def _zone(raw: Mapping[str, Any], instance: Schedule | None) -> ZoneInfo | None:
+    name = raw.get("timezone") if "timezone" in raw else (instance.timezone if instance is not None else "UTC")
+    name = str(name or "").strip()
+    return ZoneInfo(name) if name and timing.validate_timezone(name) is None else None
+
+
+def _datetime(name: str, value: Any, zone: ZoneInfo | None, errors: _Errors) -> datetime | None:
+    """An aware datetime: as given with an offset, else a wall time in ``zone`` (UTC when the zone is wrong)."""
+    if _blank(value):
+        return None
+    moment = value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        except ValueError:
+            errors.add(name, "is not a date and time: use YYYY-MM-DD HH:MM (in the schedule's time zone) or ISO 8601")
+            return None
+    if not isinstance(moment, datetime):
+        errors.add(name, "is not a date and time: use YYYY-MM-DD HH:MM (in the schedule's time zone) or ISO 8601")
+        return None
+    problem = year_problem(moment.year)
+    if problem:
+        errors.add(name, problem)
+        return None
+    if moment.tzinfo is not None and moment.utcoffset() is not None:
+        return moment
+    if zone is None:
+        return moment.replace(tzinfo=UTC)  # the time zone's error is what needs fixing
+    aware = moment.replace(tzinfo=zone)  # fold=0: an ambiguous wall time means its first pass
+    if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != moment:
+        errors.add(
+            name, f"{moment:%Y-%m-%d %H:%M:%S} does not exist in {zone.key} (the clocks go forward then); "
+            "pick a time outside the gap",
+        )  # fmt: skip
+        return None
+    return aware
+
+
+def _whole_number(name: str, value: Any, errors: _Errors, *, optional: bool) -> int | None:
+    if _blank(value):
+        if not optional:
+            errors.add(name, "is required: a whole number")
+        return None
+    if isinstance(value, str) and value.strip().lstrip("-").isdecimal() and value.strip().isascii():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors.add(name, f"must be a whole number, not {value!r}")
+        return None
+    return int(value)
+
+
+def _boolean(name: str, value: Any, errors: _Errors) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value is None or (isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE):
+        return bool(value) and str(value).strip().lower() in _TRUE
+    errors.add(name, f"must be true or false, not {value!r}")
+    return False
+
+
+def _job(value: Any, errors: _Errors) -> Job | None:
+    if isinstance(value, Job):
+        found: Job | None = value
+    elif not isinstance(value, str) or not value.strip():
+        if "job" not in errors.found:
+            errors.add("job", REQUIRED["job"] if _blank(value) else f"must be the key of a job, not {value!r}")
+        return None
+    else:
+        found = Job.objects.filter(key=value.strip()).first()
+    if found is None:
+        known = ", ".join(Job.objects.order_by("key").values_list("key", flat=True)) or "(none)"
+        errors.add("job", f"unknown job {value!r}; jobs in this deployment: {known}")
+        return None
+    try:
+        registry.get(found.key)
+    except UnknownJobError as exc:
+        errors.add(
+            "job",
+            f"job {found.key!r} has no code registered in this deployment; its runs would fail. "
+            f"Registered jobs: {', '.join(exc.known) or '(none)'}",
+        )
+        return None
+    return found
+
+
+def _directive(value: Any, errors: _Errors) -> Directive | None:
+    if isinstance(value, Directive) or _blank(value):
+        return value or None
+    if not isinstance(value, str):
+        errors.add("directive", f"must be the name of a directive, not {value!r}")
+        return None
+    found = Directive.objects.select_related("job").filter(name=value.strip()).first()
+    if found is None:
+        errors.add("directive", f"unknown directive {value!r}")
+    return found
+
+
+def _params(value: Any, errors: _Errors) -> dict[str, Any]:
+    """A JSON object (a form gives its text: a syntax error says where it is)."""
+    if _blank(value):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            errors.add("params", f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")
+            return {}
+        except (ValueError, RecursionError) as exc:  # a number past Python's digit limit; nesting past the stack
+            problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+            errors.add("params", f"is not valid JSON: {problem}")
+            return {}
+    if not isinstance(value, dict):
+        kind = "a list" if isinstance(value, list) else f"the {type(value).__name__} {json.dumps(value)}"
+        errors.add("params", f'must be a JSON object, e.g. {{"path": "var/app.log"}}, not {kind}')
+        return {}
+    if len(json.dumps(value)) > MAX_PARAMS_BYTES:
+        errors.add("params", f"must be at most {MAX_PARAMS_BYTES} bytes as JSON")
+    return value
