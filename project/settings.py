@@ -91,8 +91,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "django_celery_results",
-    "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework",  # API tokens are scheduling.ApiToken (hashed), not rest_framework.authtoken
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "orchestrator",
@@ -324,7 +323,8 @@ EVENTS_KEEP_FILES = env_int("EVENTS_KEEP_FILES", 5, minimum=1)
 
 # --- REST API (scheduling/api) -----------------------------------------------------------------
 
-#: API tokens are refused this long after they were created or last rotated (0: never).
+#: API tokens (``scheduling.ApiToken``, stored as SHA-256 digests) are refused this long after they
+#: were issued or last rotated (0: never).
 API_TOKEN_MAX_AGE_SECONDS = env_int("API_TOKEN_MAX_AGE_SECONDS", 90 * 24 * 3600, minimum=0)
 REST_FRAMEWORK = {
     # Token first: an anonymous request gets 401 with ``WWW-Authenticate: Token``, not a bare 403.

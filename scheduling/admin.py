@@ -26,6 +26,7 @@ from orchestrator import rules
 from orchestrator.admin_helpers import ValuesInHistoryMixin, muted, status_badge
 from orchestrator.models import LLMCall, Run, describe_totals
 from scheduling import describe, overview, services
+from scheduling.api import token_admin  # noqa: F401  (registers the API token admin)
 from scheduling.forms import FIELDSETS, ScheduleForm, preview_form_data, preview_schedule
 from scheduling.models import Schedule, ScheduledRun
 

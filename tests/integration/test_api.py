@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from orchestrator.models import LLMCall, Run, RunArtifact
+from scheduling.api.tokens import ApiToken
 from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun
 from tests import factories
 
@@ -21,8 +21,8 @@ def _client(user: User | None = None, *, token: bool = True) -> APIClient:
     client = APIClient()
     if user is not None:
         if token:
-            key, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {key.key}")
+            _token, key = ApiToken.objects.issue(user)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         else:
             client.force_login(user)
     return client
