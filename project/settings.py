@@ -289,6 +289,9 @@ SCHEDULER_MAX_ENUMERATE = env_int("SCHEDULER_MAX_ENUMERATE", 1000, minimum=10)
 SCHEDULER_BEAT_HEARTBEAT_SECONDS = env_seconds("SCHEDULER_BEAT_HEARTBEAT_SECONDS", 15.0, minimum=0.5)
 #: How long /readyz and the status page wait for Celery workers to answer a control broadcast.
 HEALTH_CELERY_TIMEOUT_SECONDS = env_seconds("HEALTH_CELERY_TIMEOUT_SECONDS", 1.0)
+#: /readyz answers from its last checks while they are younger than this (per web process): at most
+#: one Celery ping broadcast per process per period, however many clients ask.
+HEALTH_CACHE_SECONDS = env_seconds("HEALTH_CACHE_SECONDS", 5.0)
 #: A worker that loses the database (a restart) retries its claim and its result this long before giving up.
 SCHEDULER_DB_PATIENCE_SECONDS = env_seconds("SCHEDULER_DB_PATIENCE_SECONDS", 60.0)
 #: Runs of all jobs at once, across every worker (None: no global limit).

@@ -1,14 +1,20 @@
 """``/readyz`` (is the deployment ready to work?) and the status page ``/schedules/status/`` (staff only).
 
 ``/readyz`` answers 200 when every check in ``scheduling.health`` passes and 503 otherwise. Anyone
-gets the status and the names of the failing checks; authenticated staff (a session or an API
-token) also get each check's detail: hosts, queues, error messages.
+gets the status; authenticated staff (a session or an API token) also get the names of the
+failing checks and each check's detail: hosts, queues, error messages, and how old the answer is.
+
+The checks cost about a second (a Celery ping broadcast), so every caller, anonymous probes
+included, is answered from ``health.READINESS``, which runs them at most once per
+``HEALTH_CACHE_SECONDS`` per process: a crowd of anonymous clients cannot make the process
+broadcast more often than that. Liveness (``/healthz``) costs nothing and is answered earlier.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -38,10 +44,11 @@ def _is_staff(request: HttpRequest) -> bool:
 def readyz(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
-    result = health.readiness()
+    result, age_seconds = health.READINESS.get(max_age_seconds=float(settings.HEALTH_CACHE_SECONDS))
     # Anyone (a load balancer) gets the bare status; which check failed, and why, is for staff.
     body: dict[str, Any] = {"status": "ok" if result.ok else "unavailable"}
     if _is_staff(request):
+        body["age_seconds"] = round(age_seconds, 3)
         body["failed"] = result.failed
         body["checks"] = {check.name: {"ok": check.ok, "detail": check.detail, **check.data} for check in result.checks}
     return JsonResponse(body, status=200 if result.ok else 503)
