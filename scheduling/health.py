@@ -10,8 +10,8 @@ that answer, then ``inspect`` (limited to those workers, so it returns as soon a
 asks them for their queues, pool size and active tasks.
 
 That broadcast waits ``HEALTH_CELERY_TIMEOUT_SECONDS`` (a second) for replies, so ``/readyz``
-answers from ``READINESS``, a per-process cache of the last result kept ``HEALTH_CACHE_SECONDS``
-(see ``ReadinessCache``).
+answers anonymous callers from ``READINESS``, a per-process cache of the last result kept
+``HEALTH_CACHE_SECONDS`` (see ``ReadinessCache``).
 """
 
 from __future__ import annotations
@@ -248,6 +248,14 @@ class ReadinessCache:
             return value, 0.0
         finally:
             self._lock.release()
+
+    def refresh(self) -> Readiness:
+        """Run the checks now (waiting for a refresh already under way) and keep the result."""
+        with self._lock:
+            value = self._compute()
+            self._value, self._stamp = value, self._clock()
+            self.runs += 1
+            return value
 
     def expire(self) -> None:
         """Make the next ``get`` run the checks (tests; an operator who needs a fresh answer now)."""

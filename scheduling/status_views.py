@@ -2,12 +2,13 @@
 
 ``/readyz`` answers 200 when every check in ``scheduling.health`` passes and 503 otherwise. Anyone
 gets the status; authenticated staff (a session or an API token) also get the names of the
-failing checks and each check's detail: hosts, queues, error messages, and how old the answer is.
+failing checks and each check's detail: hosts, queues, error messages.
 
-The checks cost about a second (a Celery ping broadcast), so every caller, anonymous probes
-included, is answered from ``health.READINESS``, which runs them at most once per
+The checks cost about a second (a Celery ping broadcast), so anonymous callers (load balancers,
+probes, anyone) are answered from ``health.READINESS``, which runs them at most once per
 ``HEALTH_CACHE_SECONDS`` per process: a crowd of anonymous clients cannot make the process
-broadcast more often than that. Liveness (``/healthz``) costs nothing and is answered earlier.
+broadcast more often than that. Staff, who ask to diagnose, get the checks run for them (and
+refresh the cache). Liveness (``/healthz``) costs nothing and is answered earlier.
 """
 
 from __future__ import annotations
@@ -44,11 +45,14 @@ def _is_staff(request: HttpRequest) -> bool:
 def readyz(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
-    result, age_seconds = health.READINESS.get(max_age_seconds=float(settings.HEALTH_CACHE_SECONDS))
+    staff = _is_staff(request)
+    if staff:
+        result = health.READINESS.refresh()
+    else:
+        result, _age = health.READINESS.get(max_age_seconds=float(settings.HEALTH_CACHE_SECONDS))
     # Anyone (a load balancer) gets the bare status; which check failed, and why, is for staff.
     body: dict[str, Any] = {"status": "ok" if result.ok else "unavailable"}
-    if _is_staff(request):
-        body["age_seconds"] = round(age_seconds, 3)
+    if staff:
         body["failed"] = result.failed
         body["checks"] = {check.name: {"ok": check.ok, "detail": check.detail, **check.data} for check in result.checks}
     return JsonResponse(body, status=200 if result.ok else 503)
