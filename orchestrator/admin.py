@@ -234,6 +234,7 @@ class RunAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ("orchestrator/admin.css",)}
+        js = ("orchestrator/confirm.js",)  # the cancel button's question (no inline handler: CSP)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

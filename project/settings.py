@@ -16,6 +16,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from project import embedded_redis
+from project.csp import DEFAULT_POLICY as DEFAULT_CSP
 from project.env import (
     env_bool,
     env_int,
@@ -81,6 +82,8 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"]
 if env_bool("DJANGO_TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
+#: Sent on every response (project.csp): no inline script anywhere; replace it whole if you must.
+CONTENT_SECURITY_POLICY = env_str("DJANGO_CONTENT_SECURITY_POLICY", DEFAULT_CSP)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -102,6 +105,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "project.health.HealthzMiddleware",  # first: /healthz needs nothing below it (README "Health")
     "django.middleware.security.SecurityMiddleware",
+    "project.csp.ContentSecurityPolicyMiddleware",  # scripts from static files only (docs/SECURITY.md)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -179,6 +183,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env_path("DJANGO_STATIC_ROOT", VAR_DIR / "static")
+#: The standalone project's own scripts (e.g. django-celery-beat's form script, moved out of its template for the CSP).
+STATICFILES_DIRS = [BASE_DIR / "project" / "static"]
 # WhiteNoise serves static files from gunicorn itself: collected ones (the Docker image runs
 # collectstatic) or, before collectstatic ran, straight from the apps.
 WHITENOISE_USE_FINDERS = True
