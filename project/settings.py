@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,7 @@ INSTALLED_APPS = [
     "rest_framework",  # API tokens are scheduling.ApiToken (hashed), not rest_framework.authtoken
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",  # login throttling (below, "Login throttling")
     "orchestrator",
     "scheduling",
     "workers",
@@ -113,6 +115,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into its 429 page
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -168,6 +171,38 @@ DATABASES = {"default": _database()}
 #: statements (PgBouncer before 1.21, or without ``max_prepared_statements``).
 DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Login throttling (project/login_throttle.py; README "Security") ------------------------------
+
+#: Django's cache, on the project's Redis: the throttling counters of every web process together.
+CACHES = {
+    "default": {
+        "BACKEND": "project.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "ostinato-cache",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+}
+AUTHENTICATION_BACKENDS = [
+    "project.login_throttle.LoginThrottleBackend",  # first: refuses a locked-out address or username
+    "django.contrib.auth.backends.ModelBackend",
+]
+#: Failed logins (admin and /accounts/login/) per client address, and per username, before 429.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+#: How long a locked-out address or username stays locked after its last failed attempt.
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60, minimum=1)
+#: Reverse proxies in front of the web that append the client's address to X-Forwarded-For (0: none;
+#: REMOTE_ADDR is the client). Throttling counts by the address the outermost trusted proxy saw.
+TRUSTED_PROXY_COUNT = env_int("DJANGO_TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_LOCKOUT_SECONDS)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # each counted on its own
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ADMIN = False  # the counters live in the cache; axes's tables stay empty
+AXES_CLIENT_IP_CALLABLE = "scheduling.api.throttle.client_address"
+AXES_LOCKOUT_TEMPLATE = "registration/login_throttled.html"
+AXES_HTTP_RESPONSE_CODE = 429
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -335,6 +370,9 @@ EVENTS_KEEP_FILES = env_int("EVENTS_KEEP_FILES", 5, minimum=1)
 #: API tokens (``scheduling.ApiToken``, stored as SHA-256 digests) are refused this long after they
 #: were issued or last rotated (0: never).
 API_TOKEN_MAX_AGE_SECONDS = env_int("API_TOKEN_MAX_AGE_SECONDS", 90 * 24 * 3600, minimum=0)
+#: Requests with an unknown API token from one client address per window before it gets 429.
+API_TOKEN_FAILURE_LIMIT = env_int("API_TOKEN_FAILURE_LIMIT", 20, minimum=1)
+API_TOKEN_FAILURE_WINDOW_SECONDS = env_int("API_TOKEN_FAILURE_WINDOW_SECONDS", 10 * 60, minimum=1)
 REST_FRAMEWORK = {
     # Token first: an anonymous request gets 401 with ``WWW-Authenticate: Token``, not a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
