@@ -25,7 +25,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
-from orchestrator import artifacts, cancelling, events, registry
+from orchestrator import artifacts, cancelling, events, registry, rules
 from orchestrator.admin_helpers import ValuesInHistoryMixin, muted, status_badge
 from orchestrator.errors import ArtifactNameError
 from orchestrator.forms import DirectiveForm, JobForm
@@ -234,6 +234,7 @@ class RunAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ("orchestrator/admin.css",)}
+        js = ("orchestrator/confirm.js",)  # the cancel button's question (no inline handler: CSP)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -245,8 +246,8 @@ class RunAdmin(admin.ModelAdmin):
         return False  # records: pruning old runs is a maintenance job, not a click
 
     def has_cancel_permission(self, request: HttpRequest, obj: Run | None = None) -> bool:
-        """Cancelling needs the model's change permission (the admin itself never edits a run)."""
-        return bool(request.user.has_perm("orchestrator.change_run"))
+        """``rules.CANCEL_RUN``, as in the API (the admin itself never edits a run)."""
+        return rules.CANCEL_RUN.allows(request.user)
 
     # --- columns and fields ------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ their in-flight notes: a beat sending thousands at once spent ~170 µs of Python
 Celery's and kombu's per-call option handling (bench/results), this costs ~15 µs. The message is
 Celery's own: the headers that are the same for every run are taken once per process from
 ``amqp.create_task_message``, and a test
-(``tests/integration/test_publish_wire.py``) pins every field against what ``send_task`` writes
+(``tests/db/test_publish_wire.py``) pins every field against what ``send_task`` writes
 for the same run, so a Celery or kombu upgrade that changes the format fails there first. Any
 other setup takes Celery's path: ``amqp.send_task_message`` inside kombu's ``Producer.batch``.
 """

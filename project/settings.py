@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from project import embedded_redis
+from project.csp import DEFAULT_POLICY as DEFAULT_CSP
 from project.env import (
     env_bool,
     env_int,
@@ -85,6 +87,8 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"]
 if env_bool("DJANGO_TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
+#: Sent on every response (project.csp): no inline script anywhere; replace it whole if you must.
+CONTENT_SECURITY_POLICY = env_str("DJANGO_CONTENT_SECURITY_POLICY", DEFAULT_CSP)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -93,10 +97,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework",  # API tokens are scheduling.ApiToken (hashed), not rest_framework.authtoken
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",  # login throttling (below, "Login throttling")
     "orchestrator",
     "scheduling",
     "workers",
@@ -106,6 +110,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "project.health.HealthzMiddleware",  # first: /healthz needs nothing below it (README "Health")
     "django.middleware.security.SecurityMiddleware",
+    "project.csp.ContentSecurityPolicyMiddleware",  # scripts from static files only (docs/SECURITY.md)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -113,6 +118,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into its 429 page
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -169,6 +175,38 @@ DATABASES = {"default": _database()}
 DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Login throttling (project/login_throttle.py; README "Security") ------------------------------
+
+#: Django's cache, on the project's Redis: the throttling counters of every web process together.
+CACHES = {
+    "default": {
+        "BACKEND": "project.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "ostinato-cache",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+}
+AUTHENTICATION_BACKENDS = [
+    "project.login_throttle.LoginThrottleBackend",  # first: refuses a locked-out address or username
+    "django.contrib.auth.backends.ModelBackend",
+]
+#: Failed logins (admin and /accounts/login/) per client address, and per username, before 429.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+#: How long a locked-out address or username stays locked after its last failed attempt.
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60, minimum=1)
+#: Reverse proxies in front of the web that append the client's address to X-Forwarded-For (0: none;
+#: REMOTE_ADDR is the client). Throttling counts by the address the outermost trusted proxy saw.
+TRUSTED_PROXY_COUNT = env_int("DJANGO_TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_LOCKOUT_SECONDS)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # each counted on its own
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ADMIN = False  # the counters live in the cache; axes's tables stay empty
+AXES_CLIENT_IP_CALLABLE = "scheduling.surfaces.api.throttle.client_address"
+AXES_LOCKOUT_TEMPLATE = "registration/login_throttled.html"
+AXES_HTTP_RESPONSE_CODE = 429
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -183,6 +221,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env_path("DJANGO_STATIC_ROOT", VAR_DIR / "static")
+#: The standalone project's own scripts (e.g. django-celery-beat's form script, moved out of its template for the CSP).
+STATICFILES_DIRS = [BASE_DIR / "project" / "static"]
 # WhiteNoise serves static files from gunicorn itself: collected ones (the Docker image runs
 # collectstatic) or, before collectstatic ran, straight from the apps.
 WHITENOISE_USE_FINDERS = True
@@ -294,6 +334,9 @@ SCHEDULER_MAX_ENUMERATE = env_int("SCHEDULER_MAX_ENUMERATE", 1000, minimum=10)
 SCHEDULER_BEAT_HEARTBEAT_SECONDS = env_seconds("SCHEDULER_BEAT_HEARTBEAT_SECONDS", 15.0, minimum=0.5)
 #: How long /readyz and the status page wait for Celery workers to answer a control broadcast.
 HEALTH_CELERY_TIMEOUT_SECONDS = env_seconds("HEALTH_CELERY_TIMEOUT_SECONDS", 1.0)
+#: /readyz answers from its last checks while they are younger than this (per web process): at most
+#: one Celery ping broadcast per process per period, however many clients ask.
+HEALTH_CACHE_SECONDS = env_seconds("HEALTH_CACHE_SECONDS", 5.0)
 #: A worker that loses the database (a restart) retries its claim and its result this long before giving up.
 SCHEDULER_DB_PATIENCE_SECONDS = env_seconds("SCHEDULER_DB_PATIENCE_SECONDS", 60.0)
 #: Runs of all jobs at once, across every worker (None: no global limit).
@@ -328,8 +371,12 @@ EVENTS_KEEP_FILES = env_int("EVENTS_KEEP_FILES", 5, minimum=1)
 
 # --- REST API (scheduling/api) -----------------------------------------------------------------
 
-#: API tokens are refused this long after they were created or last rotated (0: never).
+#: API tokens (``scheduling.ApiToken``, stored as SHA-256 digests) are refused this long after they
+#: were issued or last rotated (0: never).
 API_TOKEN_MAX_AGE_SECONDS = env_int("API_TOKEN_MAX_AGE_SECONDS", 90 * 24 * 3600, minimum=0)
+#: Requests with an unknown API token from one client address per window before it gets 429.
+API_TOKEN_FAILURE_LIMIT = env_int("API_TOKEN_FAILURE_LIMIT", 20, minimum=1)
+API_TOKEN_FAILURE_WINDOW_SECONDS = env_int("API_TOKEN_FAILURE_WINDOW_SECONDS", 10 * 60, minimum=1)
 REST_FRAMEWORK = {
     # Token first: an anonymous request gets 401 with ``WWW-Authenticate: Token``, not a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [

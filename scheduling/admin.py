@@ -22,10 +22,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
+from orchestrator import rules
 from orchestrator.admin_helpers import ValuesInHistoryMixin, muted, status_badge
 from orchestrator.models import LLMCall, Run, describe_totals
 from scheduling.models import Schedule, ScheduledRun
 from scheduling.surfaces import actions, describe, rows
+from scheduling.surfaces.api import token_admin  # noqa: F401  (registers the API token admin)
 from scheduling.surfaces.forms import FIELDSETS, ScheduleForm, preview_form_data, preview_schedule
 
 RECENT_OCCURRENCES = 20
@@ -281,6 +283,8 @@ class ScheduleAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
     ) -> HttpResponse:
         context = dict(extra_context or {})
         context["preview_url"] = reverse("admin:scheduling_schedule_preview")
+        context["can_run_now"] = rules.RUN_NOW.allows(request.user)
+        context["can_enable_disable"] = rules.ENABLE_DISABLE.allows(request.user)
         if object_id is not None:
             context["runs_url"] = reverse("admin:orchestrator_run_changelist") + f"?schedule={object_id}"
             context["occurrences_url"] = (
@@ -290,15 +294,21 @@ class ScheduleAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
 
     # --- actions (through the services, the same path as the beat) --------------------------------
 
-    @admin.action(description="Run now (selected schedules)", permissions=["change"])
+    def has_run_now_permission(self, request: HttpRequest, obj: Schedule | None = None) -> bool:
+        return rules.RUN_NOW.allows(request.user)
+
+    def has_enable_disable_permission(self, request: HttpRequest, obj: Schedule | None = None) -> bool:
+        return rules.ENABLE_DISABLE.allows(request.user)
+
+    @admin.action(description="Run now (selected schedules)", permissions=["run_now"])
     def run_now_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         self._run_now(request, list(queryset.select_related("job", "directive")))
 
-    @admin.action(description="Enable selected schedules", permissions=["change"])
+    @admin.action(description="Enable selected schedules", permissions=["enable_disable"])
     def enable_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         self._set_enabled(request, queryset, True)
 
-    @admin.action(description="Disable selected schedules", permissions=["change"])
+    @admin.action(description="Disable selected schedules", permissions=["enable_disable"])
     def disable_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         self._set_enabled(request, queryset, False)
 
@@ -371,27 +381,27 @@ class ScheduleAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
         ]
         return own + super().get_urls()
 
-    def _changeable(self, request: HttpRequest, object_id: str) -> Schedule:
-        schedule = get_object_or_404(Schedule.objects.select_related("job", "directive"), pk=object_id)
-        if not self.has_change_permission(request, schedule):
+    def _allowed(self, request: HttpRequest, object_id: str, rule: rules.Rule) -> Schedule:
+        """The schedule, once ``rule`` allows the user (403 otherwise, before anything is read)."""
+        if not rule.allows(request.user):
             raise PermissionDenied
-        return schedule
+        return get_object_or_404(Schedule.objects.select_related("job", "directive"), pk=object_id)
 
     def _back(self, schedule: Schedule) -> HttpResponseRedirect:
         return HttpResponseRedirect(reverse("admin:scheduling_schedule_change", args=[schedule.pk]))
 
     def run_now_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        schedule = self._changeable(request, object_id)
+        schedule = self._allowed(request, object_id, rules.RUN_NOW)
         self._run_now(request, [schedule])
         return self._back(schedule)
 
     def enable_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        schedule = self._changeable(request, object_id)
+        schedule = self._allowed(request, object_id, rules.ENABLE_DISABLE)
         self._set_enabled(request, Schedule.objects.filter(pk=schedule.pk), True)
         return self._back(schedule)
 
     def disable_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        schedule = self._changeable(request, object_id)
+        schedule = self._allowed(request, object_id, rules.ENABLE_DISABLE)
         self._set_enabled(request, Schedule.objects.filter(pk=schedule.pk), False)
         return self._back(schedule)
 

@@ -372,3 +372,7 @@ class ScheduledRun(models.Model):
     def __str__(self) -> str:
         when = self.scheduled_for.isoformat() if self.scheduled_for else "manual"
         return f"{self.schedule_id}@{when}"
+
+
+# Registered with this app's models; kept beside the API that uses it.
+from scheduling.surfaces.api.tokens import ApiToken  # noqa: E402, F401

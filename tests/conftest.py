@@ -58,6 +58,23 @@ def failed(request: pytest.FixtureRequest) -> bool:
     return report is None or report.failed
 
 
+@pytest.fixture(autouse=True)
+def _no_throttle_counters() -> Iterator[None]:
+    """No test inherits another's failed logins or bad API tokens: the throttling counters live in
+    Redis (Django's cache), which outlives a test, and every test client comes from 127.0.0.1."""
+    client = redis_lib.Redis.from_url(os.environ["REDIS_URL"])
+
+    def clear() -> None:
+        stale = list(client.scan_iter(match="ostinato-cache:*", count=1000))
+        if stale:
+            client.delete(*stale)
+
+    clear()
+    yield
+    clear()
+    client.close()
+
+
 @pytest.fixture
 def redis_db() -> Iterator[redis_lib.Redis]:
     """This session's Redis database, emptied before the test."""

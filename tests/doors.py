@@ -19,7 +19,6 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from rest_framework.test import APIClient
 
-
 DOORS = ("admin", "page", "api", "yaml")
 _names = itertools.count(1)
 
@@ -101,11 +100,11 @@ def submit(door: str, values: dict[str, Any], *, tmp: Path | None = None) -> dic
     if door == "api":
         api = APIClient()
         api.force_authenticate(_superuser())
-        response = api.post("/api/schedules/", values, format="json")
-        if response.status_code == 201:
+        answer = api.post("/api/schedules/", values, format="json")
+        if answer.status_code == 201:
             return {}
-        assert response.status_code == 400, (door, response.status_code, response.content)
-        return {name: list(messages) for name, messages in response.json().items()}
+        assert answer.status_code == 400, (door, answer.status_code, answer.content)
+        return {name: list(messages) for name, messages in answer.json().items()}
     if door == "yaml":
         from scheduling.surfaces.yaml_sync import SyncError, sync
 

@@ -8,12 +8,19 @@ bounded: Redis by the client's socket timeouts, Celery by ``HEALTH_CELERY_TIMEOU
 Worker presence comes from Celery's own remote control: a ``ping`` broadcast finds the workers
 that answer, then ``inspect`` (limited to those workers, so it returns as soon as they replied)
 asks them for their queues, pool size and active tasks.
+
+That broadcast waits ``HEALTH_CELERY_TIMEOUT_SECONDS`` (a second) for replies, so ``/readyz``
+answers anonymous callers from ``READINESS``, a per-process cache of the last result kept
+``HEALTH_CACHE_SECONDS`` (see ``ReadinessCache``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,3 +197,64 @@ def readiness() -> Readiness:
     beat = check_beat(redis_ok=redis_check.ok)
     workers_check = check_workers(redis_ok=redis_check.ok, database_ok=database.ok)
     return Readiness(checks=[database, migrations, redis_check, beat, workers_check])
+
+
+class ReadinessCache:
+    """The last ``readiness()`` of this process, answered again while it is younger than a limit.
+
+    Why per process and not in Redis: the answer is about what this process can reach (a web
+    process that lost the database must say so), it needs no round trip to the server whose
+    health it reports, and gunicorn runs a handful of processes, so a deployment sends at most
+    that many broadcasts per period however many probes (or anonymous clients) ask.
+
+    At most one thread of the process runs the checks at a time; while it does, other threads get
+    the previous answer if there is one (they wait only for the very first). ``runs`` counts how
+    often the checks ran: each run is one Celery ``ping`` broadcast.
+    """
+
+    def __init__(self, compute: Callable[[], Readiness], *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._compute = compute
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._value: Readiness | None = None
+        self._stamp = -math.inf
+        self.runs = 0
+
+    def get(self, *, max_age_seconds: float) -> tuple[Readiness, float]:
+        """The readiness and its age in seconds: the cached one while younger than ``max_age_seconds``."""
+        value, stamp = self._value, self._stamp
+        age = self._clock() - stamp
+        if value is not None:
+            if age < max_age_seconds:
+                return value, age
+            if not self._lock.acquire(blocking=False):
+                return value, age  # another thread is refreshing it: the previous answer meanwhile
+        else:
+            self._lock.acquire()
+        try:
+            value, stamp = self._value, self._stamp
+            age = self._clock() - stamp
+            if value is not None and age < max_age_seconds:
+                return value, age  # refreshed while this thread waited for the lock
+            value = self._compute()
+            self._value, self._stamp = value, self._clock()
+            self.runs += 1
+            return value, 0.0
+        finally:
+            self._lock.release()
+
+    def refresh(self) -> Readiness:
+        """Run the checks now (waiting for a refresh already under way) and keep the result."""
+        with self._lock:
+            value = self._compute()
+            self._value, self._stamp = value, self._clock()
+            self.runs += 1
+            return value
+
+    def expire(self) -> None:
+        """Make the next ``get`` run the checks (tests; an operator who needs a fresh answer now)."""
+        self._stamp = -math.inf
+
+
+#: What ``/readyz`` answers from (``HEALTH_CACHE_SECONDS``).
+READINESS = ReadinessCache(lambda: readiness())

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from orchestrator import rules
 from orchestrator.admin_helpers import change_message, log_addition, log_change
 from scheduling.models import Schedule, ScheduleSource
 from scheduling.surfaces import actions, rows
@@ -52,6 +53,12 @@ def _require(request: HttpRequest, *perms: str) -> None:
         raise PermissionDenied
 
 
+def _require_rule(request: HttpRequest, rule: rules.Rule) -> None:
+    """``rule`` must allow the user (the same rule as the admin's and the API's); otherwise 403."""
+    if not rule.allows(request.user):
+        raise PermissionDenied
+
+
 def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
@@ -69,6 +76,8 @@ def _row_context(request: HttpRequest, schedule: Schedule) -> dict[str, Any]:
     return {
         "row": rows.row(schedule),
         "can_change": request.user.has_perm(CHANGE),
+        "can_run_now": rules.RUN_NOW.allows(request.user),
+        "can_enable_disable": rules.ENABLE_DISABLE.allows(request.user),
         "is_staff": request.user.is_staff,
     }
 
@@ -151,7 +160,7 @@ def _back_to_list(request: HttpRequest) -> str:
 @login_required
 @require_POST
 def schedule_run_now(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, CHANGE)
+    _require_rule(request, rules.RUN_NOW)
     schedule = get_object_or_404(Schedule.objects.select_related("job", "directive"), pk=pk)
     run = actions.run_now(schedule)
     log_change(_user_id(request), [schedule], f"Ran now: run {run.id} (trigger manual).")
@@ -167,7 +176,7 @@ def schedule_run_now(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _set_enabled(request: HttpRequest, pk: int, enabled: bool) -> HttpResponse:
-    _require(request, CHANGE)
+    _require_rule(request, rules.ENABLE_DISABLE)
     schedule = get_object_or_404(Schedule, pk=pk)
     changed = Schedule.objects.filter(pk=pk).set_enabled(enabled)
     word = "Enabled" if enabled else "Disabled"

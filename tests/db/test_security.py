@@ -24,11 +24,11 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from orchestrator import artifacts
 from orchestrator.models import Run, RunArtifact, RunStatus
 from scheduling.models import Schedule
+from scheduling.surfaces.api.tokens import ApiToken
 from tests import factories
 from tests.doors import form_data
 from tests.records import run_for, staff_user
@@ -82,7 +82,7 @@ def state() -> tuple[Any, ...]:
         list(Schedule.objects.order_by("pk").values()),
         list(Run.objects.order_by("pk").values_list("pk", "status", "attempt")),
         RunArtifact.objects.count(),
-        sorted(Token.objects.values_list("key", flat=True)),
+        sorted(ApiToken.objects.values_list("digest", flat=True)),
         User.objects.count(),
     )
 
@@ -187,7 +187,7 @@ def test_users_without_the_model_permission_cannot_change_run_or_cancel(world: W
     user = staff_user("onlooker", *VIEW_PERMS) if staff else User.objects.create_user("nobody", password="pw-nobody")
     client = Client(raise_request_exception=False)
     client.force_login(user)
-    token = Token.objects.create(user=user).key
+    _token, token = ApiToken.objects.issue(user)
     before = state()
     for method, url, data in write_requests(world):
         response = send(client, method, url, data)
@@ -235,24 +235,24 @@ def test_every_form_and_post_needs_the_csrf_token(world: World):
 def test_api_tokens_are_revoked_by_deleting_or_rotating_them(world: World):
     user = User.objects.create_user("robot", password="pw-robot")
     user.user_permissions.add(Permission.objects.get(codename="view_schedule"))
-    key = Token.objects.create(user=user).key
+    token, key = ApiToken.objects.issue(user)
     api = Client()
     assert api.get("/api/schedules/", HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
 
-    # Revoked in the admin (Auth Token > Tokens > delete).
+    # Revoked in the admin (API tokens > delete).
     root = Client()
     root.force_login(User.objects.create_superuser("root", password="pw-root-" + uuid.uuid4().hex))
-    deleted = root.post(reverse("admin:authtoken_tokenproxy_delete", args=[user.pk]), {"post": "yes"})
-    assert deleted.status_code == 302 and not Token.objects.filter(key=key).exists()
+    deleted = root.post(reverse("admin:scheduling_apitoken_delete", args=[token.pk]), {"post": "yes"})
+    assert deleted.status_code == 302 and not ApiToken.objects.filter(user=user).exists()
     refused = api.get("/api/schedules/", HTTP_AUTHORIZATION=f"Token {key}")
     assert refused.status_code == 401 and CANARY.encode() not in refused.content
 
     # Rotated from the command line: the old key stops working at once, the new one works.
-    old = Token.objects.create(user=user).key
+    _token, old = ApiToken.objects.issue(user)
     out = StringIO()
-    call_command("drf_create_token", "robot", reset_token=True, stdout=out)
-    new = Token.objects.get(user=user).key
-    assert new != old and new in out.getvalue()
+    call_command("api_token", "robot", rotate=True, stdout=out, stderr=StringIO())
+    new = out.getvalue().strip()
+    assert new != old and ApiToken.objects.find(new).user == user
     assert api.get("/api/schedules/", HTTP_AUTHORIZATION=f"Token {old}").status_code == 401
     assert api.get("/api/schedules/", HTTP_AUTHORIZATION=f"Token {new}").status_code == 200
 
@@ -260,25 +260,27 @@ def test_api_tokens_are_revoked_by_deleting_or_rotating_them(world: World):
 def test_api_tokens_expire_after_their_maximum_age(world: World, settings: LazySettings):
     user = User.objects.create_user("robot", password="pw-robot", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="view_schedule"))
-    token = Token.objects.create(user=user)
+    token, key = ApiToken.objects.issue(user)
     api = Client()
     settings.API_TOKEN_MAX_AGE_SECONDS = 3600
-    assert api.get("/api/schedules/", HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 200
-    assert "checks" in api.get("/readyz", HTTP_AUTHORIZATION=f"Token {token.key}").json()
+    assert api.get("/api/schedules/", HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
+    assert "checks" in api.get("/readyz", HTTP_AUTHORIZATION=f"Token {key}").json()
 
-    Token.objects.filter(pk=token.pk).update(created=timezone.now() - timedelta(seconds=3601))
-    expired = api.get("/api/schedules/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    ApiToken.objects.filter(pk=token.pk).update(issued_at=timezone.now() - timedelta(seconds=3601))
+    expired = api.get("/api/schedules/", HTTP_AUTHORIZATION=f"Token {key}")
     assert expired.status_code == 401
-    assert "expired" in expired.json()["detail"] and "drf_create_token -r" in expired.json()["detail"]
+    detail = expired.json()["detail"]
+    assert "expired" in detail and "API_TOKEN_MAX_AGE_SECONDS" in detail and "api_token USERNAME --rotate" in detail
     assert CANARY.encode() not in expired.content
     # the detailed readiness answer is for staff only: an expired staff token gets the short one
-    assert "checks" not in api.get("/readyz", HTTP_AUTHORIZATION=f"Token {token.key}").json()
+    assert "checks" not in api.get("/readyz", HTTP_AUTHORIZATION=f"Token {key}").json()
 
     settings.API_TOKEN_MAX_AGE_SECONDS = 0  # expiry off
-    assert api.get("/api/schedules/", HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 200
+    assert api.get("/api/schedules/", HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
     settings.API_TOKEN_MAX_AGE_SECONDS = 3600
-    call_command("drf_create_token", "robot", reset_token=True, stdout=StringIO())  # rotation renews the age
-    fresh = Token.objects.get(user=user).key
+    out = StringIO()
+    call_command("api_token", "robot", rotate=True, stdout=out, stderr=StringIO())  # rotation renews the age
+    fresh = out.getvalue().strip()
     assert api.get("/api/schedules/", HTTP_AUTHORIZATION=f"Token {fresh}").status_code == 200
 
 

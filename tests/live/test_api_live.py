@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from orchestrator import events
 from orchestrator.models import Run
 from scheduling.models import ScheduledRun
+from scheduling.surfaces.api.tokens import ApiToken
 from tests import factories
 from tests.helpers import wait_ready, wait_recorded
 from tests.processes import wait_until
@@ -18,7 +18,7 @@ from tests.processes import wait_until
 def _admin() -> APIClient:
     user = User.objects.create_superuser("live-admin", password="pw-live-admin-1")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.objects.issue(user)[1]}")
     return client
 
 

@@ -15,7 +15,6 @@ import schemathesis
 from django.contrib.auth.models import User
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
@@ -28,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
 
 from orchestrator.models import Run
 from scheduling.models import Schedule
+from scheduling.surfaces.api.tokens import ApiToken
 from tests import factories
 from tests.webserver import start_web
 
@@ -68,7 +68,7 @@ def _run(operation: Any, mode: GenerationMode, headers: dict[str, str], **fixed:
 
 def test_generated_requests_never_get_a_server_error(live, redis_db):
     user = User.objects.create_superuser("fuzz", password="pw-fuzz-not-used-1")
-    headers = {"Authorization": f"Token {Token.objects.create(user=user).key}"}
+    headers = {"Authorization": f"Token {ApiToken.objects.issue(user)[1]}"}
     schedule = factories.schedule("noop", name="fuzz-target", kind="cron", cron="0 3 * * *")
     run = Run.objects.create(job=schedule.job, trigger="manual", status="queued", created_at=schedule.created_at)
     # No request-line limit: a long generated query must reach the API's validation (a 400), not

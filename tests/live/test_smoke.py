@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 
 from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
 
 from scheduling.models import Schedule
+from scheduling.surfaces.api.tokens import ApiToken
 from tests.helpers import wait_ready
 from tests.processes import PYTHON, ROOT, Processes
 from tests.webserver import start_web
@@ -26,7 +26,7 @@ def _smoke(live: Processes, base: str, token: str, *extra: str) -> subprocess.Co
 
 
 def test_smoke_passes_then_fails_clearly_without_a_worker(live):
-    token = Token.objects.create(user=User.objects.create_superuser("smoke", password="pw-smoke-1")).key
+    _token, token = ApiToken.objects.issue(User.objects.create_superuser("smoke", password="pw-smoke-1"))
     base = start_web(live)
     wait_ready(live.beat())
     worker = live.worker(concurrency=3)

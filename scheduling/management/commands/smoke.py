@@ -27,7 +27,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["token"]:
-            raise CommandError("--token (or SMOKE_TOKEN) is required: an API token (admin: Auth Token > Tokens)")
+            raise CommandError(
+                "--token (or SMOKE_TOKEN) is required: an API token "
+                "(`manage.py api_token USERNAME`, or admin: API tokens)"
+            )
         if options["timeout"] <= 0:
             raise CommandError(f"--timeout must be more than 0 seconds, not {options['timeout']:g}")
         try:

@@ -16,6 +16,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from orchestrator import rules
 from orchestrator.cancelling import cancel_runs
 from orchestrator.models import Job, Run, RunStatus, RunTrigger
 from scheduling.models import Schedule, ScheduledRun
@@ -97,9 +98,9 @@ class ScheduleViewSet(viewsets.ModelViewSet[Schedule]):
         "create": ["scheduling.add_schedule"],
         "partial_update": ["scheduling.change_schedule"],
         "destroy": ["scheduling.delete_schedule"],
-        "enable": ["scheduling.change_schedule"],
-        "disable": ["scheduling.change_schedule"],
-        "run_now": [VIEW_SCHEDULE, "orchestrator.add_run"],
+        "enable": rules.ENABLE_DISABLE,
+        "disable": rules.ENABLE_DISABLE,
+        "run_now": rules.RUN_NOW,
         "history": [VIEW_SCHEDULE, "scheduling.view_scheduledrun", VIEW_RUN],
     }
 
@@ -202,7 +203,7 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet[Run]):
         "list": [VIEW_RUN],
         "retrieve": [VIEW_RUN],
         "metadata": [VIEW_RUN],
-        "cancel": ["orchestrator.change_run"],
+        "cancel": rules.CANCEL_RUN,
     }
 
     def get_queryset(self) -> QuerySet[Run]:
