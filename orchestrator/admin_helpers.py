@@ -96,7 +96,10 @@ def changed_fields_with_values(form: forms.BaseForm) -> list[str]:
     for name in form.changed_data:
         field = form.fields[name]
         label = str(field.label or name.replace("_", " ").capitalize())
-        new = form.cleaned_data.get(name)
+        # a model form's instance holds the value as saved (typed), whatever the field cleaned to
+        instance = getattr(form, "instance", None)
+        typed = instance is not None and hasattr(instance, name)
+        new = getattr(instance, name) if typed else form.cleaned_data.get(name)
         described.append(f"{label}: {display_value(_old_value(form, name))} → {display_value(new)}")
     return described
 

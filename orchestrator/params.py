@@ -104,7 +104,7 @@ def check(job_key: str, declared: Sequence[Param], params: Mapping[str, Any]) ->
     for param in declared:
         if param.name not in params:
             if param.required:
-                errors[f"params.{param.name}"] = ["is required"]
+                errors[f"params.{param.name}"] = [f"is required: {param.description}"]
             continue
         problem = param.problem(params[param.name])
         if problem is not None:

@@ -45,7 +45,12 @@ from orchestrator.registry import job
 logger = logging.getLogger(__name__)
 
 PARAMS = (
-    Param(name="dag", kind=ParamKind.TEXT, required=True, description="the DAG file, inside DAG_ROOTS"),
+    Param(
+        name="dag",
+        kind=ParamKind.TEXT,
+        required=True,
+        description="a DAG file such as configs/dags/weekly_ops_chain.min.yaml (inside DAG_ROOTS)",
+    ),
     Param(
         name="max_parallel",
         kind=ParamKind.INTEGER,

@@ -20,7 +20,6 @@ from zoneinfo import available_timezones
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.forms.renderers import BaseRenderer
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -64,6 +63,10 @@ class TypedField(forms.CharField):
         kwargs.setdefault("strip", False)
         super().__init__(**kwargs)
 
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        """Whether what was typed means something else than the value shown (``"0"`` is 0, not a change)."""
+        return bool(_meaning(initial) != _meaning(data))
+
 
 class WallTimeField(TypedField):
     """A date and time typed as a wall time in the schedule's zone (an explicit offset is honoured)."""
@@ -80,6 +83,26 @@ class JSONTextField(TypedField):
         if isinstance(value, str):
             return value  # as typed (a form shown again with its errors)
         return json.dumps(value if value is not None else {}, ensure_ascii=False, indent=2)
+
+
+def _meaning(value: Any) -> Any:
+    """A typed or shown value in one comparable form: text stripped, numbers as text, dates parsed, JSON parsed."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, datetime):
+        return value.replace(microsecond=0).isoformat()
+    text = str(value).strip()
+    if text[:1] in "{[":
+        try:
+            return json.dumps(json.loads(text), sort_keys=True)
+        except ValueError:
+            return text
+    try:
+        return datetime.fromisoformat(text).replace(microsecond=0).isoformat()
+    except ValueError:
+        return text
 
 
 @lru_cache(maxsize=1)
@@ -252,45 +275,22 @@ class ScheduleForm(forms.ModelForm):
         return bool(self.instance.pk is not None and self.instance.source == ScheduleSource.YAML)
 
     def clean(self) -> dict[str, Any]:
-        """The shared input's cleaning of what was typed (``schedule_input.clean``)."""
+        """The one validation path (``schedule_input.validate``): what was typed, then the model's rules."""
         cleaned: dict[str, Any] = super().clean() or {}
         raw = {name: cleaned[name] for name in schedule_input.FIELDS if name in cleaned}
         instance = self.instance if self.instance.pk is not None else None
         try:
-            values = schedule_input.clean(raw, instance=instance, now=timezone.now())
+            self.instance = schedule_input.validate(raw, instance=instance, now=timezone.now())
         except ValidationError as exc:
-            self._input_refused = True
             for name, messages in exc.errors.items():
-                self.add_error(name if name in self.fields else None, messages)
-            return cleaned
-        cleaned.update(values)
+                if name in self.fields or name == NON_FIELD_ERRORS:
+                    self.add_error(name if name in self.fields else None, messages)
+                else:  # a field this form does not show: said at the top, with its name
+                    self.add_error(None, [f"{name}: {message}" for message in messages])
         return cleaned
 
     def _post_clean(self) -> None:
-        """The model's rules (``full_clean``), once the input itself was right: each problem is told once."""
-        if not getattr(self, "_input_refused", False):
-            super()._post_clean()  # type: ignore[misc]
-
-    def _update_errors(self, errors: DjangoValidationError) -> None:
-        """Add the model's errors (``Schedule.clean``), keeping the form's own error where a field has one.
-
-        A field the model names but this form does not show is reported at the top of the form with
-        its name, instead of failing.
-        """
-        if not hasattr(errors, "error_dict"):
-            super()._update_errors(errors)  # type: ignore[misc]
-            return
-        kept: dict[str, list[Any]] = {}
-        for name, messages in errors.error_dict.items():
-            if name != NON_FIELD_ERRORS and name in self.errors:
-                continue
-            if name == NON_FIELD_ERRORS or name in self.fields:
-                kept.setdefault(name, []).extend(messages)
-            else:
-                text = [f"{name}: {message}" for error in messages for message in error.messages]
-                kept.setdefault(NON_FIELD_ERRORS, []).extend(DjangoValidationError(text).error_list)
-        if kept:
-            super()._update_errors(DjangoValidationError(kept))  # type: ignore[misc]
+        """Nothing more: ``clean`` built and validated the schedule that ``save`` writes."""
 
 
 # --- the fire-time preview ------------------------------------------------------------------------

@@ -19,11 +19,14 @@ Rules every door shares:
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError as DjangoValidationError
 
 from orchestrator import registry
 from orchestrator.errors import UnknownJobError, ValidationError
@@ -55,6 +58,7 @@ FIELDS = (
     "misfire_grace_seconds",
     "max_concurrency",
 )
+_A_KIND = {Kind.CRON: "a cron schedule", Kind.INTERVAL: "an interval schedule", Kind.ONCE: "a one-off schedule"}
 #: The field that defines each kind's fire times.
 KIND_FIELD = {Kind.CRON: "cron", Kind.INTERVAL: "interval_seconds", Kind.ONCE: "run_at"}
 DATETIME_FIELDS = ("run_at", "start_at", "end_at")
@@ -101,6 +105,28 @@ def year_problem(year: int) -> str | None:
 
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
+
+
+def validate(raw: Mapping[str, Any], *, instance: Schedule | None, now: datetime, unique_name: bool = True) -> Schedule:
+    """The schedule ``raw`` makes (a new one, or a copy of ``instance`` with the changes), validated.
+
+    The one validation path of every door: ``clean`` types the input, the model's ``full_clean``
+    checks the result (without the fields the input got wrong, so each problem is told once), and
+    ``ValidationError`` carries every field's problems. Nothing is saved: the caller saves the
+    schedule returned.
+    """
+    values, errors = clean_partially(raw, instance=instance, now=now, unique_name=unique_name)
+    candidate = copy.copy(instance) if instance is not None else Schedule()
+    for name, value in values.items():
+        setattr(candidate, name, value)
+    try:
+        candidate.full_clean(exclude=list(errors), validate_unique=False)
+    except DjangoValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            errors.setdefault(name, messages)
+    if errors:
+        raise ValidationError(errors)
+    return candidate
 
 
 def clean(
@@ -219,7 +245,7 @@ def _clean_timing_fields(
         if other_kind == kind:
             continue
         if field in raw and not _blank(raw[field]):
-            errors.add(field, f"does not apply to a {kind.value} schedule; leave it empty or set kind")
+            errors.add(field, f"does not apply to {_A_KIND[kind]}; leave it empty or set kind")
         elif instance is not None or field in raw:
             values[field] = "" if field == "cron" else None  # what an old kind left behind goes
     if kind == Kind.INTERVAL and "interval_seconds" in raw:

@@ -39,7 +39,9 @@ def event_log(settings: LazySettings, tmp_path: Path) -> Path:
 
 
 def finished_run_with_everything(event_log: Path) -> Run:
-    schedule = factories.schedule("log_triage", name="triage", kind="cron", cron="0 3 * * *", params={"top": 3})
+    schedule = factories.schedule(
+        "log_triage", name="triage", kind="cron", cron="0 3 * * *", params={"top": 3, "path": "configs/samples/app.log"}
+    )
     run = run_for(
         schedule,
         status=RunStatus.FAILED,

@@ -25,7 +25,7 @@ DECLARED = [SECONDS, TIMES, PATH, FLAG]
         ({"path": "a.log", "seconds": -1}, {"params.seconds": ["must be at least 0, not -1"]}),
         ({"path": "a.log", "times": 1.5}, {"params.times": ["must be a whole number, not 1.5"]}),
         ({"path": "a.log", "times": 6}, {"params.times": ["must be at most 5, not 6"]}),
-        ({}, {"params.path": ["is required"]}),
+        ({}, {"params.path": ["is required: a file"]}),
         ({"path": " "}, {"params.path": ["must not be empty"]}),
         ({"path": "x" * 11}, {"params.path": ["must be at most 10 characters long"]}),
         ({"path": "a.log", "flag": "yes"}, {"params.flag": ["must be true or false, not 'yes'"]}),

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -137,27 +135,28 @@ class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
         ]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """The shared input's cleaning, then the model's own validation (``full_clean``), as the admin does."""
+        """The one validation path (``schedule_input.validate``), as at every door."""
         instance = self.instance if isinstance(self.instance, Schedule) else None
         try:
-            values = schedule_input.clean(attrs, instance=instance, now=timezone.now())
+            self._validated = schedule_input.validate(attrs, instance=instance, now=timezone.now())
         except ValidationError as exc:
             raise serializers.ValidationError(exc.errors) from exc
-        candidate = copy.copy(instance) if instance is not None else Schedule()
-        for name, value in values.items():
-            setattr(candidate, name, value)
-        try:
-            candidate.full_clean(validate_unique=False)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(serializers.as_serializer_error(exc)) from exc
-        return values
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> Schedule:
+        self._validated.save()
+        return self._validated
+
+    def update(self, instance: Schedule, validated_data: dict[str, Any]) -> Schedule:
+        self._validated.save()
+        return self._validated
 
 
 class ScheduleCreateSerializer(ScheduleSerializer):
     """Creating through the API records where the schedule came from."""
 
     def create(self, validated_data: dict[str, Any]) -> Schedule:
-        validated_data["source"] = ScheduleSource.API
+        self._validated.source = ScheduleSource.API
         return super().create(validated_data)
 
 
