@@ -41,14 +41,46 @@
       return select ? select.value : "";
     }
 
+    // Another kind's field is hidden and not sent: the server refuses a field that does not apply
+    // to the kind (rather than ignoring it), and a hidden one could not be corrected.
     function showKindFields() {
       var kind = currentKind();
       Object.keys(KIND_FIELDS).forEach(function (k) {
         KIND_FIELDS[k].forEach(function (name) {
           var element = row(name);
-          if (element) element.style.display = kind && k !== kind ? "none" : "";
+          if (!element) return;
+          var hidden = Boolean(kind) && k !== kind;
+          element.style.display = hidden ? "none" : "";
+          element.querySelectorAll("input, select, textarea").forEach(function (input) {
+            input.disabled = hidden;
+          });
         });
       });
+    }
+
+    // The chosen job's description and params, from its option's data attributes.
+    function showJobHelp() {
+      var select = form.querySelector('select[name="job"]');
+      if (!select) return;
+      var help = form.querySelector("[data-job-help]");
+      if (!help) {
+        help = document.createElement("div");
+        help.className = "help job-help";
+        help.setAttribute("data-job-help", "");
+        help.setAttribute("aria-live", "polite");
+        select.insertAdjacentElement("afterend", help);
+      }
+      var option = select.options[select.selectedIndex];
+      var description = option ? option.getAttribute("data-description") || "" : "";
+      var params = option ? option.getAttribute("data-params") || "" : "";
+      help.textContent = "";
+      if (!description && !params) return;
+      var words = document.createElement("div");
+      words.textContent = description;
+      var takes = document.createElement("div");
+      takes.textContent = "Params: " + params;
+      help.appendChild(words);
+      help.appendChild(takes);
     }
 
     function part(selector) {
@@ -124,6 +156,7 @@
 
     function onEdit(event) {
       var name = fieldName(event.target);
+      if (name === "job") showJobHelp();
       if (TIMING.indexOf(name) === -1) return;
       if (name === "kind") showKindFields();
       window.clearTimeout(timer);
@@ -135,6 +168,7 @@
     form.addEventListener("input", onEdit);
     form.addEventListener("change", onEdit);
     showKindFields();
+    showJobHelp();
     // A form shown again with errors, or a new one, previews what is typed right away.
     var hasErrors = form.querySelector(".errorlist, .errornote, .form-errors");
     if (hasErrors || box.querySelector(".fire-preview-table tbody tr") === null) refresh(true);
