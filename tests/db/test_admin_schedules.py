@@ -472,3 +472,15 @@ def test_a_schedule_managed_by_yaml_sync_warns_that_edits_are_overwritten(admin_
     page = text(admin_client.get(change_url(synced)))
     assert "managed by YAML sync (deploy/schedules/nightly.yaml)" in page
     assert "managed by YAML sync" not in text(admin_client.get(change_url(factories.schedule("noop"))))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", [ADD, "/schedules/new/"])
+def test_the_form_shows_each_jobs_description_and_params(admin_client: Client, url: str) -> None:
+    page = text(admin_client.get(url))
+    assert 'value="sleep" data-description="Sleeps for params.seconds (default 1)."' in page
+    assert 'data-params="seconds (a number, at least 0, default 1): how long to sleep"' in page
+    assert (
+        'value="noop" data-description="Does nothing; measures the platform\'s own cost per run." data-params="none"'
+        in page
+    )
