@@ -10,8 +10,11 @@ import yaml
 
 #: A schedules file larger than this is refused before it is parsed (1,000 entries take ~150 KB).
 MAX_FILE_BYTES = 2 * 1024 * 1024
-#: Values in one file, aliases expanded: bounds the work an alias bomb (``&a [*b, *b, ...]``) can cause.
-MAX_NODES = 200_000
+#: Values a file's aliases may add once expanded: bounds the work an alias bomb (``&a [*b, *b, ...]``)
+#: can cause. Only the copies aliases make are counted, so a file without aliases is never refused.
+MAX_ALIAS_VALUES = 200_000
+#: Where alias_copies stops counting: far past any limit plus any file's node count, and cheap to add.
+_SATURATED = 1 << 62
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,21 +33,63 @@ class Document:
     data: Any
 
 
-def _expands_past(root: yaml.Node, limit: int) -> bool:
-    """Whether the document has more than ``limit`` nodes with every alias expanded (an alias bomb)."""
-    count = 0
-    stack: list[yaml.Node] = [root]
+class _AliasBomb(Exception):
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+def alias_copies(root: yaml.Node) -> int | None:
+    """How many values the document's aliases add once expanded, or ``None`` when they never end.
+
+    Each node is visited once (an alias is the very node its anchor made), so this costs what the
+    file holds, not what it expands to: the expanded size of a node is itself plus the expanded
+    sizes of its children, and the aliases add the root's expanded size less the nodes written
+    out. Sizes saturate at 2**62 (a bomb's would have millions of digits), which still compares
+    right against any limit. An alias inside the node it refers to (``&a [*a]``) never ends.
+    """
+    expanded: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
-        node = stack.pop()
-        count += 1
-        if count > limit:
-            return True
-        if isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-        elif isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                stack += (key, value)
-    return False
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            size = 1 + sum(expanded[id(child)] for child in _children(node))
+            expanded[key] = min(size, _SATURATED)
+            continue
+        if key in expanded:
+            continue
+        if key in on_path:
+            return None
+        on_path.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in on_path:
+                return None
+            if id(child) not in expanded:
+                stack.append((child, False))
+    return expanded[id(root)] - len(expanded)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    return []
+
+
+def _check_aliases(root: yaml.Node) -> None:
+    added = alias_copies(root)
+    if added is None:
+        raise _AliasBomb("an alias refers to a value that contains it, so it expands without end; remove that alias")
+    if added > MAX_ALIAS_VALUES:
+        raise _AliasBomb(
+            f"its aliases add more than {MAX_ALIAS_VALUES} values (copies of what they refer to) once the "
+            "aliases are expanded; write those values out, or use fewer aliases"
+        )
 
 
 def load_text(text: str) -> Document | Refusal:
@@ -55,9 +100,11 @@ def load_text(text: str) -> Document | Refusal:
         return Refusal(message=f"is not valid YAML: {exc}")
     try:
         root = loader.get_single_node()
-        if root is not None and _expands_past(root, MAX_NODES):
-            return Refusal(message=f"holds more than {MAX_NODES} values once its aliases are expanded; split it up")
+        if root is not None:
+            _check_aliases(root)
         data = loader.construct_document(root) if root is not None else None
+    except _AliasBomb as exc:
+        return Refusal(message=exc.message)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         hint = ' (quote cron expressions: cron: "*/5 * * * *")' if "alias" in str(exc) else ""

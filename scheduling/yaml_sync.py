@@ -28,7 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from scheduling import yaml_apply
-from scheduling.yaml_load import MAX_FILE_BYTES, MAX_NODES
+from scheduling.yaml_load import MAX_ALIAS_VALUES, MAX_FILE_BYTES
 from scheduling.yaml_read import (
     DAG_JOB,
     DATETIME_FIELDS,
@@ -48,8 +48,8 @@ __all__ = [
     "DATETIME_FIELDS",
     "ENTRY_KEYS",
     "MANAGED_FIELDS",
+    "MAX_ALIAS_VALUES",
     "MAX_FILE_BYTES",
-    "MAX_NODES",
     "SCHEDULE_FIELDS",
     "Action",
     "Change",
