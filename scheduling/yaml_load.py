@@ -7,6 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.parser import Parser
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 #: A schedules file larger than this is refused before it is parsed (1,000 entries take ~150 KB).
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -37,6 +42,32 @@ class _AliasBomb(Exception):
     def __init__(self, message: str) -> None:
         self.message = message
         super().__init__(message)
+
+
+class _CheckedConstructor(SafeConstructor):
+    """PyYAML's safe constructor, with a value it cannot build refused as bad YAML, at its line.
+
+    ``2026-02-30`` resolves as a date and ``0b_`` as an integer, then building them raises a bare
+    ``ValueError`` (``day is out of range for month``), which escaped the sync as a traceback.
+    """
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except ValueError as exc:
+            raise ConstructorError(None, None, f"{exc}: {node.value!r}", node.start_mark) from exc
+
+
+class _PureLoader(yaml.reader.Reader, Scanner, Parser, Composer, _CheckedConstructor, Resolver):
+    """``yaml.SafeLoader`` with the checked constructor."""
+
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        Composer.__init__(self)
+        _CheckedConstructor.__init__(self)
+        Resolver.__init__(self)
 
 
 def alias_copies(root: yaml.Node) -> int | None:
@@ -95,7 +126,7 @@ def _check_aliases(root: yaml.Node) -> None:
 def load_text(text: str) -> Document | Refusal:
     """``text`` as one YAML document (safe tags only), or the message it is refused with."""
     try:
-        loader = yaml.SafeLoader(text)  # reads the first characters: refuses control characters here
+        loader = _PureLoader(text)  # reads the first characters: refuses control characters here
     except yaml.YAMLError as exc:
         return Refusal(message=f"is not valid YAML: {exc}")
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from scheduling.yaml_sync import read_file
 
 LIMIT = 200_000  # scheduling.yaml_load.MAX_ALIAS_VALUES
@@ -49,3 +51,14 @@ def test_an_alias_bomb_is_refused_without_being_expanded(tmp_path: Path):
 def test_an_alias_inside_what_it_refers_to_is_refused(tmp_path: Path):
     _, [problem] = _read(tmp_path, "- &entry\n  id: loop\n  job: noop\n  interval_seconds: 60\n  params: [*entry]\n")
     assert problem.field == "file" and "expands without end" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("2026-02-30T10:00:00Z", "day is out of range for month"), ("0b_", "invalid literal for int() with base 2")],
+)
+def test_a_value_yaml_resolves_but_cannot_build_is_refused_at_its_line(tmp_path: Path, value: str, message: str):
+    # PyYAML's safe constructor raised a bare ValueError here: the sync ended in a traceback
+    _, [problem] = _read(tmp_path, f"- id: x\n  job: noop\n  run_at: {value}\n")
+    assert (problem.field, problem.line) == ("file", 3)
+    assert problem.message.startswith(f"is not valid YAML: {message}") and problem.message.endswith(repr(value))
