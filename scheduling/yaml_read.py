@@ -45,6 +45,7 @@ SCHEDULE_FIELDS = (
 #: Every field a synced schedule is made of: compared on each run, defaulted when left out.
 MANAGED_FIELDS = ("job", *SCHEDULE_FIELDS)
 ENTRY_KEYS = frozenset({"id", "name", "job", "dag", *SCHEDULE_FIELDS})
+_SORTED_KEYS = sorted(ENTRY_KEYS)
 DATETIME_FIELDS = ("run_at", "start_at", "end_at")
 DAG_JOB = "dag"
 
@@ -106,13 +107,16 @@ def _duplicate_keys(node: yaml.MappingNode) -> list[tuple[str, int]]:
     return duplicates
 
 
-def read_file(path: Path, shown: str) -> tuple[list[Entry], list[Problem]]:
-    """The entries of one file (safe loading only), or the problems that stop it being read."""
+def read_file(path: Path, shown: str, *, fast: bool = True) -> tuple[list[Entry], list[Problem]]:
+    """The entries of one file (safe loading only), or the problems that stop it being read.
+
+    ``fast=False`` reads the YAML with PyYAML's pure-Python loader only (see ``scheduling.yaml_load``).
+    """
 
     def problem(message: str, *, line: int | None = None, entry: int | None = None, key: str = "file") -> Problem:
         return Problem(path=shown, line=line, entry=entry, name=None, field=key, message=message)
 
-    loaded = load_file(path)
+    loaded = load_file(path, fast=fast)
     if isinstance(loaded, Refusal):
         return [], [problem(loaded.message, line=loaded.line)]
     data, root = loaded.data, loaded.root
@@ -172,11 +176,10 @@ def _entry(raw: Mapping[Any, Any], *, shown: str, line: int, index: int) -> tupl
         return None, problems
     for key in raw:
         if str(key) not in ENTRY_KEYS:
-            close = difflib.get_close_matches(str(key), sorted(ENTRY_KEYS), n=1)
+            close = difflib.get_close_matches(str(key), _SORTED_KEYS, n=1)
             fail(
                 _key_name(key),
-                "unknown key"
-                + (f"; did you mean {close[0]}?" if close else f"; keys: {', '.join(sorted(ENTRY_KEYS))}"),
+                "unknown key" + (f"; did you mean {close[0]}?" if close else f"; keys: {', '.join(_SORTED_KEYS)}"),
             )
     if "id" in raw and "name" in raw and raw["id"] != raw["name"]:
         fail("id", "give id or name, not both")
