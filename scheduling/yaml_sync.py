@@ -81,7 +81,7 @@ def sync(
     ``prune`` disables (``delete``: deletes) YAML-made schedules recorded from ``target`` that are
     gone from its files; admin- and API-made schedules are never pruned. ``adopt`` lets an entry
     take over a schedule of the same name made elsewhere (otherwise that is an error). With
-    ``dry_run`` everything is validated and computed, then rolled back. Raises ``SyncError``.
+    ``dry_run`` everything is validated, computed and written, then rolled back. Raises ``SyncError``.
     """
     now = now or timezone.now()
     files = find_files(target)
