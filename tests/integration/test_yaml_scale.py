@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
@@ -192,3 +192,12 @@ def test_save_all_validates_unless_told_the_schedules_were_cleaned():
     with pytest.raises(ValidationError, match="interval_seconds"):
         bulk.save_all([bad], now=NOW)
     assert not Schedule.objects.filter(name="bad").exists()
+
+
+def test_save_all_refuses_a_value_too_long_for_its_column_as_save_does():
+    bulk.save_all([Schedule(name="short", job=factories.job("noop"), **SPECS[0])], now=NOW)
+    stored = Schedule.objects.get(name="short")
+    stored.name = "x" * 201  # past max_length; cleaned=True skips the validation that would say so
+    with pytest.raises(DataError, match="too long"), transaction.atomic():
+        bulk.save_all([stored], now=NOW, cleaned=True)
+    assert Schedule.objects.filter(name="short").exists()
