@@ -1,6 +1,6 @@
 """A publish the broker refuses, then recovery: the append-only log tells it in three lines
 (``schedule_enqueued``, ``run_publish_failed``, ``schedule_enqueued`` with ``recovered``), and
-``manage.py events index`` counts the occurrence once."""
+``manage.py events index`` and the dispatch-lag metric count the occurrence once."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.core.management import call_command
 
 from orchestrator import events
 from orchestrator.models import Run
-from scheduling import dispatch
+from scheduling import dispatch, metrics
 from scheduling.models import Schedule
 from tests import factories
 
@@ -62,3 +62,27 @@ def test_events_index_counts_a_run_announced_again_after_a_failed_publish_once(l
     [header, row] = _index("schedule").strip().splitlines()
     assert header.split()[:2] == ["SCHEDULE", "EVENTS"]
     assert row.split()[:3] == [run.directive_snapshot["schedule"]["name"], "2", "schedule_enqueued"]
+
+
+def _lag(queue: str) -> tuple[float, float]:
+    """The dispatch-lag histogram's count and sum for ``queue``, across every process's metrics files."""
+    found = {
+        sample.name: sample.value
+        for family in metrics.registry_for("process").collect()
+        for sample in family.samples
+        if sample.labels.get("queue") == queue and sample.name.endswith(("_count", "_sum"))
+    }
+    return found.get("ostinato_dispatch_lag_seconds_count", 0.0), found.get("ostinato_dispatch_lag_seconds_sum", 0.0)
+
+
+def test_the_dispatch_lag_counts_an_occurrence_once_when_recovery_publishes_its_run(live, redis_db):
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+
+    def nothing_counted_yet(run: Run) -> None:
+        assert _lag(queue) == (0.0, 0.0), "the tick published nothing: no lag to count yet"
+
+    run = _refused_then_recovered(live, redis_db, queue, check_between=nothing_counted_yet)
+    count, total = _lag(queue)
+    scheduled_for = Run.objects.get(id=run.id).occurrence.scheduled_for
+    assert count == 1
+    assert total >= (run.publish_after + timedelta(seconds=1) - scheduled_for).total_seconds(), "to recovery's publish"
