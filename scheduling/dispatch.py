@@ -110,6 +110,9 @@ class TickReport:
     claimed: int = 0
     handled: list[Handled] = field(default_factory=list)
     published: int = 0
+    #: Runs this tick committed but could not publish (the broker refused them): they stay pending,
+    #: and recovery publishes them (``MaintenanceReport.recovered``), where their lag is counted.
+    unpublished: set[uuid.UUID] = field(default_factory=set)
     conflicts: int = 0
     #: Claimed while preparing ahead but left for the tick at its time (see ``dispatch_due``).
     deferred: int = 0
@@ -513,7 +516,9 @@ def dispatch_due(
         logger.critical("fault injection: exiting after commit, before publish")
         os._exit(17)
 
-    report.published = len(service.publish_runs(runs, now=now))
+    published = service.publish_runs(runs, now=now)
+    report.published = len(published)
+    report.unpublished = {run.id for run in runs} - {run.id for run in published}
     report.published_at = now + timedelta(seconds=time.monotonic() - began)
 
     for schedule, decision, run in planned:
@@ -615,16 +620,22 @@ def release_buffered(now: datetime, schedule_ids: Sequence[int] | None = None) -
 
 @dataclass(kw_only=True)
 class MaintenanceReport:
+    #: The runs recovery published, as read before publishing (``service.announced_by_recovery``).
     recovered: list[Run] = field(default_factory=list)
     released: list[PlannedRun] = field(default_factory=list)
+    #: When the recovered runs were published, on the beat's clock (``now`` plus the time taken).
+    published_at: datetime | None = None
 
 
 def maintain(now: datetime) -> MaintenanceReport:
     """The slower half of a beat: publish pending runs whose time has come (unpublished, retries,
     lost wake-ups), release buffered occurrences, and run the registered maintenance hooks
-    (the workers app's reaper of runs whose worker died)."""
+    (the workers app's reaper of runs whose worker died); then the maintenance report's hooks."""
     report = MaintenanceReport()
+    began = time.monotonic()
     report.recovered = service.publish_due(now=now) + service.republish_lost(now=now)
+    report.published_at = now + timedelta(seconds=time.monotonic() - began)
     report.released = release_buffered(now)
     hooks.maintenance(now)
+    hooks.maintenance_completed(report)
     return report

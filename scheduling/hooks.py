@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from scheduling.dispatch import TickReport
+    from scheduling.dispatch import MaintenanceReport, TickReport
 
 logger = logging.getLogger(__name__)
 
@@ -51,3 +51,22 @@ def maintenance(now: datetime) -> None:
             hook(now)
         except Exception:
             logger.exception("maintenance hook %s failed", getattr(hook, "__qualname__", hook))
+
+
+MaintenanceReportHook = Callable[["MaintenanceReport"], None]
+_maintenance_completed: list[MaintenanceReportHook] = []
+
+
+def on_maintenance_completed(hook: MaintenanceReportHook) -> MaintenanceReportHook:
+    """Register ``hook(report)`` to be called after every maintenance step, with what it published (idempotent)."""
+    if hook not in _maintenance_completed:
+        _maintenance_completed.append(hook)
+    return hook
+
+
+def maintenance_completed(report: MaintenanceReport) -> None:
+    for hook in list(_maintenance_completed):
+        try:
+            hook(report)
+        except Exception:
+            logger.exception("maintenance report hook %s failed", getattr(hook, "__qualname__", hook))

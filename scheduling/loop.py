@@ -244,6 +244,7 @@ def _combined(first: dispatch.TickReport, second: dispatch.TickReport) -> dispat
         claimed=first.claimed + second.claimed,
         handled=first.handled + second.handled,
         published=first.published + second.published,
+        unpublished=first.unpublished | second.unpublished,
         conflicts=first.conflicts + second.conflicts,
         deferred=first.deferred + second.deferred,
         errors=first.errors + second.errors,
