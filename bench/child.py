@@ -29,6 +29,7 @@ from django.db import connection  # noqa: E402
 from bench import stats  # noqa: E402
 from bench.procfs import status_mb  # noqa: E402
 from bench.tasks import RAW_TASK  # noqa: E402
+from bench.yaml_sync import step_yaml_sync  # noqa: E402
 from project.celery import app  # noqa: E402
 
 QUEUE = "default"
@@ -612,6 +613,7 @@ STEPS = {
     "e2e-prepare": step_e2e_prepare,
     "e2e-check": step_e2e_check,
     "worker-profile": step_worker_profile,
+    "yaml-sync": step_yaml_sync,
 }
 
 

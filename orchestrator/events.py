@@ -8,7 +8,17 @@ are not JSON objects (binary junk, such a fragment) instead of failing.
 
 Keys: ``ts`` (ISO 8601 UTC, added when missing), ``event``, and where they apply ``schedule``,
 ``schedule_id``, ``scheduled_for``, ``run_id``, ``job``, ``trigger``, ``status``, ``worker``,
-``duration_ms``, ``error``.
+``duration_ms``, ``error``, ``reason``, ``recovered``.
+
+A run is announced by ``schedule_enqueued`` just before its message goes to the broker (so no
+``run_started`` can come first). The log is append-only, so a publish that fails is told in more
+lines, not fewer: ``schedule_enqueued``, then ``run_publish_failed`` for the same ``run_id`` (the
+run stays ``pending``), then, when recovery publishes it, ``schedule_enqueued`` again with
+``recovered: true`` (repeated if that publish fails too). A run committed by a beat that died
+before publishing has only the recovered line. Count a run (an occurrence, for a scheduled run)
+by its ``run_id``, or drop the announcements a later one of the same run repeats
+(``once_per_run``): ``index_by``, and so ``manage.py events index``, do; ``last_runs`` and
+``iter_events`` return every line as written.
 """
 
 from __future__ import annotations
@@ -243,12 +253,33 @@ def last_runs(limit: int = 20, path: str | os.PathLike[str] | None = None) -> li
     return events
 
 
+def once_per_run(events: Iterable[Event]) -> list[Event]:
+    """``events`` (oldest first) without the ``schedule_enqueued`` lines a later one of the same run repeats.
+
+    A failed publish leaves a run announced twice (see the module's docstring); the last
+    announcement is kept, so an occurrence is counted once and shows where it stands (published
+    by recovery, or still failing). Every other event is kept as it is.
+    """
+    kept = list(events)
+    last: dict[str, int] = {}
+    for index, event in enumerate(kept):
+        if event.get("event") == SCHEDULE_ENQUEUED and event.get("run_id"):
+            last[str(event["run_id"])] = index
+    return [
+        event
+        for index, event in enumerate(kept)
+        if not (event.get("event") == SCHEDULE_ENQUEUED and event.get("run_id") and last[str(event["run_id"])] != index)
+    ]
+
+
 def index_by(field: str, limit: int = 100, path: str | os.PathLike[str] | None = None) -> dict[str, list[Event]]:
     """The last ``limit`` events grouped by the value of ``field`` (oldest first within a group).
 
     Events without the field (or with an empty value) are left out; values are keyed as strings.
+    A run's repeated announcement (``schedule_enqueued`` again after a failed publish) is left
+    out (``once_per_run``), so a group counts each run, and each occurrence, once.
     """
-    recent = list(reversed(last_runs(limit, path)))
+    recent = once_per_run(reversed(last_runs(limit, path)))
     grouped: dict[str, list[Event]] = {}
     for event in recent:
         value = event.get(field)

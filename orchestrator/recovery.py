@@ -40,12 +40,19 @@ def publish_due(*, now: datetime, limit: int = 500) -> list[Run]:
         if not due:
             return []
         Run.objects.filter(id__in=[run.id for run in due]).update(publish_after=now + grace)
-    never_published = [run for run in due if run.queued_at is None and run.attempt == 0]
-    again = [run for run in due if not (run.queued_at is None and run.attempt == 0)]
+    never_published = [run for run in due if announced_by_recovery(run)]
+    again = [run for run in due if not announced_by_recovery(run)]
     published = publish_runs(never_published, now=now, recovered=True) + publish_runs(again, now=now, announce=False)
     for run in published:
         logger.info("published a pending run", extra={"event": events.RUN_RECOVERED, **run_event_fields(run)})
     return published
+
+
+def announced_by_recovery(run: Run) -> bool:
+    """Whether ``publish_due`` publishes ``run`` for the first time, and so announces it
+    (``schedule_enqueued`` with ``recovered``): a run never queued, not a retry. Asked of the
+    run as it was read before publishing (``publish_due`` returns those objects)."""
+    return run.queued_at is None and run.attempt == 0
 
 
 def republish_lost(*, now: datetime, limit: int = 500) -> list[Run]:

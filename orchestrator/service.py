@@ -25,7 +25,7 @@ from orchestrator.execution import (
     unclaim_run,
 )
 from orchestrator.publishing import create_run, describe, message_for, publish_runs, publish_woken, run_event_fields
-from orchestrator.recovery import publish_due, republish_lost
+from orchestrator.recovery import announced_by_recovery, publish_due, republish_lost
 from orchestrator.retries import retry_delay_seconds, retry_or_fail
 from orchestrator.snapshots import (
     DirectiveRef,
@@ -50,6 +50,7 @@ __all__ = [
     "RunRequest",
     "RunSnapshot",
     "ScheduleRef",
+    "announced_by_recovery",
     "base_snapshot",
     "build_run",
     "cancel_runs",

@@ -256,6 +256,17 @@ class Schedule(models.Model):
             else due_time(self, self.pk or 0, self.jitter_seconds, self.next_run_at, None)
         )
 
+    def needs_recompute(self) -> bool:
+        """Whether saving recomputes the next run: the timing changed, or a finished schedule is re-enabled."""
+        loaded = getattr(self, "_loaded", None)
+        re_enabled = loaded is not None and not loaded[-1] and self.enabled and self.next_run_at is None
+        return self._timing_changed() or re_enabled
+
+    def edit_fields(self, recompute: bool) -> list[str]:
+        """What an edit of a stored row writes: every field but the beat's, and its cursor only if recomputed."""
+        owned = set(BEAT_FIELDS) if not recompute else {"last_run_at"}
+        return [f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in owned]
+
     def save(self, *args: Any, now: datetime | None = None, **kwargs: Any) -> None:
         """Validate; recompute the next run when the timing changed or a finished schedule is re-enabled.
 
@@ -264,14 +275,9 @@ class Schedule(models.Model):
         """
         self.clean()
         now = now or timezone.now()
-        loaded = getattr(self, "_loaded", None)
-        re_enabled = loaded is not None and not loaded[-1] and self.enabled and self.next_run_at is None
-        recompute = self._timing_changed() or re_enabled
+        recompute = self.needs_recompute()
         if not self._state.adding and not kwargs.get("force_insert") and kwargs.get("update_fields") is None:
-            owned = set(BEAT_FIELDS) if not recompute else {"last_run_at"}
-            kwargs["update_fields"] = [
-                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in owned
-            ]
+            kwargs["update_fields"] = self.edit_fields(recompute)
         if recompute:
             if self._state.adding and self.jitter_seconds:
                 super().save(*args, **kwargs)  # the jitter is seeded by the primary key

@@ -17,6 +17,7 @@ import heapq
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
@@ -42,8 +43,13 @@ def normalise_cron(expression: str) -> str:
     return MACROS.get(text.lower(), text)
 
 
+@lru_cache(maxsize=4096)
 def validate_cron(expression: str) -> str | None:
-    """None when ``expression`` is a valid 5- or 6-field (seconds first) cron, else what is wrong."""
+    """None when ``expression`` is a valid 5- or 6-field (seconds first) cron, else what is wrong.
+
+    Remembered per expression (it depends on nothing else): a YAML sync of thousands of entries
+    validates the same few expressions over and over, at ~0.2 ms of parsing each.
+    """
     if not expression or not expression.strip():
         return "is required for a cron schedule, e.g. '*/5 * * * *' (5 fields) or '0 */5 * * * *' (6, seconds first)"
     text = normalise_cron(expression)

@@ -120,7 +120,9 @@ def dispatch_due(
         logger.critical("fault injection: exiting after commit, before publish")
         os._exit(17)
 
-    report.published = len(publish_runs(runs, now=now))
+    published = publish_runs(runs, now=now)
+    report.published = len(published)
+    report.unpublished = {run.id for run in runs} - {run.id for run in published}
     report.published_at = now + timedelta(seconds=time.monotonic() - began)
     _record(report, won, batch)
     hooks.tick_completed.send(report)

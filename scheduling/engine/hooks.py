@@ -8,9 +8,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from orchestrator.hooks import Hook
-from scheduling.engine.reports import TickReport
+from scheduling.engine.reports import MaintenanceReport, TickReport
 
 #: After every dispatch tick that claimed something, in the beat that ran it.
 tick_completed: Hook[TickReport] = Hook("tick_completed")
 #: In every beat's maintenance step, with the beat's ``now`` (the workers app's reaper subscribes).
 maintenance: Hook[datetime] = Hook("maintenance")
+#: After every maintenance step, with what it published (the dispatch-lag metric of recovered runs).
+maintenance_completed: Hook[MaintenanceReport] = Hook("maintenance_completed")

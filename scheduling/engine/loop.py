@@ -236,6 +236,7 @@ def _combined(first: TickReport, second: TickReport) -> TickReport:
         claimed=first.claimed + second.claimed,
         handled=first.handled + second.handled,
         published=first.published + second.published,
+        unpublished=first.unpublished | second.unpublished,
         conflicts=first.conflicts + second.conflicts,
         deferred=first.deferred + second.deferred,
         errors=first.errors + second.errors,

@@ -3,12 +3,13 @@
 Publish pending runs whose time has come (never published, retries, lost wake-ups) and queued
 runs whose message the broker lost (``orchestrator.recovery``), start buffered occurrences whose
 schedule has no active run (``buffered``), then send the ``maintenance`` hook (the workers app's
-reaper of runs whose worker died subscribes to it).
+reaper of runs whose worker died subscribes to it) and ``maintenance_completed`` with the report.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 
 from orchestrator import recovery
 from scheduling.engine import buffered, hooks
@@ -17,7 +18,10 @@ from scheduling.engine.reports import MaintenanceReport
 
 def maintain(now: datetime) -> MaintenanceReport:
     report = MaintenanceReport()
+    began = time.monotonic()
     report.recovered = recovery.publish_due(now=now) + recovery.republish_lost(now=now)
+    report.published_at = now + timedelta(seconds=time.monotonic() - began)
     report.released = buffered.release_buffered(now)
     hooks.maintenance.send(now)
+    hooks.maintenance_completed.send(report)
     return report

@@ -40,6 +40,9 @@ class TickReport:
     claimed: int = 0
     handled: list[Handled] = field(default_factory=list)
     published: int = 0
+    #: Runs this tick committed but could not publish (the broker refused them): they stay pending,
+    #: and recovery publishes them (``MaintenanceReport.recovered``), where their lag is counted.
+    unpublished: set[uuid.UUID] = field(default_factory=set)
     conflicts: int = 0
     #: Claimed while preparing ahead but left for the tick at its time (see ``dispatch_due``).
     deferred: int = 0
@@ -54,10 +57,13 @@ class TickReport:
 
 @dataclass(kw_only=True)
 class MaintenanceReport:
-    #: Runs published by recovery (pending ones whose time had come, lost messages).
+    #: Runs published by recovery (pending ones whose time had come, lost messages), as read before
+    #: publishing (``orchestrator.recovery.announced_by_recovery``).
     recovered: list[Run] = field(default_factory=list)
     #: Runs of buffered occurrences that were started.
     released: list[PlannedRun] = field(default_factory=list)
+    #: When the recovered runs were published, on the beat's clock (``now`` plus the time taken).
+    published_at: datetime | None = None
 
 
 @dataclass(kw_only=True)

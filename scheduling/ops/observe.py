@@ -9,25 +9,31 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import datetime
 from typing import Any
 
 from orchestrator import hooks as run_hooks
+from orchestrator.models import RunTrigger
 from scheduling.core.policies import Action
 from scheduling.engine import hooks as tick_hooks
 from scheduling.engine.outcomes import OUTCOMES
-from scheduling.engine.reports import TickReport
+from scheduling.engine.reports import MaintenanceReport, TickReport
 
 logger = logging.getLogger(__name__)
 
 
 def observe_tick(report: TickReport) -> None:
-    """Dispatch lag (``published_at - scheduled_for``) of each dispatched occurrence; skipped and missed counts."""
+    """Dispatch lag (``published_at - scheduled_for``) of each dispatched occurrence; skipped and missed counts.
+
+    An occurrence whose run the broker refused is left to recovery (``observe_recovered``): it
+    is counted once, when its run is published, with the lag it really had.
+    """
     from scheduling.ops import metrics
 
     published = report.published_at or report.started_at
     lags_by_queue: dict[str, list[float]] = {}  # a burst has thousands of items and few queues
     for item in report.handled:
-        if item.action == Action.DISPATCH and published is not None:
+        if item.action == Action.DISPATCH and published is not None and item.run_id not in report.unpublished:
             lag = max(0.0, (published - item.scheduled_for).total_seconds())
             lags_by_queue.setdefault(item.queue, []).append(lag)
         elif item.action == Action.SKIP:
@@ -37,6 +43,30 @@ def observe_tick(report: TickReport) -> None:
     for queue, lags in lags_by_queue.items():
         metrics.observe_all(metrics.DISPATCH_LAG.labels(queue), lags)
     metrics.sync_event_log_failures()
+
+
+def observe_recovered(report: MaintenanceReport) -> None:
+    """Dispatch lag of the scheduled occurrences whose runs recovery published for the first time.
+
+    Their tick's publish failed (``TickReport.unpublished``, not counted there) or their beat died
+    before publishing: each is counted here, once, to when recovery published it.
+    """
+    from orchestrator.recovery import announced_by_recovery
+    from orchestrator.snapshots import RunSnapshot
+    from scheduling.ops import metrics
+
+    if report.published_at is None:
+        return
+    lags_by_queue: dict[str, list[float]] = {}
+    for run in report.recovered:
+        snapshot = RunSnapshot.of(run.directive_snapshot)
+        stamp = snapshot.schedule.scheduled_for if snapshot.schedule is not None else None
+        if run.trigger != RunTrigger.SCHEDULE or not stamp or not announced_by_recovery(run):
+            continue
+        lag = max(0.0, (report.published_at - datetime.fromisoformat(stamp)).total_seconds())
+        lags_by_queue.setdefault(snapshot.job.queue, []).append(lag)
+    for queue, lags in lags_by_queue.items():
+        metrics.observe_all(metrics.DISPATCH_LAG.labels(queue), lags)
 
 
 def log_tick(report: TickReport) -> None:
@@ -82,6 +112,7 @@ def install() -> None:
     from celery import signals
 
     tick_hooks.tick_completed.connect(observe_tick)
+    tick_hooks.maintenance_completed.connect(observe_recovered)
     tick_hooks.tick_completed.connect(log_tick)
     run_hooks.run_ended.connect(observe_run_ended)
     # The worker's main process and the beat serve their host's metrics on METRICS_PORT.

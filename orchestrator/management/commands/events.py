@@ -1,7 +1,8 @@
 """``manage.py events last|index|tail``: the JSONL event log, read through ``orchestrator.events``.
 
 Corrupted lines are skipped, as by every reader of the log, and counted on stderr. ``--json`` prints one JSON object a
-line (the events as stored), for ``jq`` and scripts.
+line (the events as stored), for ``jq`` and scripts. ``index`` counts a run announced again after a failed publish
+once (``orchestrator.events.once_per_run``); ``last`` and ``tail`` show every line as written.
 """
 
 from __future__ import annotations
@@ -68,7 +69,11 @@ class Command(BaseCommand):
         last.add_argument("--limit", type=int, default=20, help="how many (default 20)")
         self._filters(last)
 
-        index = sub.add_parser("index", help="the recent events grouped by a field (schedule, job, status, ...)")
+        index = sub.add_parser(
+            "index",
+            help="the recent events grouped by a field (schedule, job, status, ...); a run announced again "
+            "after a failed publish (schedule_enqueued, recovered) counts once",
+        )
         index.add_argument("field", help="the field to group by, e.g. schedule, job, status, worker, event")
         index.add_argument("--limit", type=int, default=1000, help="how many recent events to group (default 1000)")
         index.add_argument("--json", action="store_true", help="a JSON object of value -> events")

@@ -1,0 +1,193 @@
+"""Applying read entries to the schedules table: references, a plan per entry, validation, the writes, pruning.
+
+The cost follows the number of entries with a handful of statements in all, not a few per entry:
+jobs, directives and the existing rows are read in one query each; every changed entry is
+validated as the model validates it (``scheduling.bulk.full_clean``: the same errors, without a
+query per row) and written with the others (``scheduling.bulk.save_all``: the same rows and next
+runs as ``Schedule.save``). An entry that matches its row is neither validated nor written, as
+before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Field
+
+from orchestrator.models import Directive, Job
+from scheduling.models import Schedule, ScheduleSource
+from scheduling.surfaces import bulk
+from scheduling.surfaces.yaml_read import SCHEDULE_FIELDS, Entry
+from scheduling.surfaces.yaml_report import Action, Change, Problem
+
+
+@dataclass(frozen=True, kw_only=True)
+class References:
+    """The jobs (by key) and directives (by name) the entries name, as read from the database."""
+
+    jobs: dict[str, Job]
+    directives: dict[str, Directive]
+
+
+def _problem(entry: Entry, field: str, message: str) -> Problem:
+    return Problem(path=entry.path, line=entry.line, entry=entry.index, name=entry.name, field=field, message=message)
+
+
+def duplicate_names(entries: Sequence[Entry]) -> list[Problem]:
+    """An entry whose name an earlier entry (in any file) already took."""
+    problems = []
+    first_seen: dict[str, Entry] = {}
+    for entry in entries:
+        earlier = first_seen.setdefault(entry.name, entry)
+        if earlier is not entry:
+            problems.append(
+                _problem(entry, "id", f"is also defined in {earlier.path}:{earlier.line}; schedule names are unique")
+            )
+    return problems
+
+
+def resolve(entries: Sequence[Entry]) -> tuple[References, list[Problem]]:
+    """The jobs and directives the entries name, and a problem for each one that does not exist."""
+    jobs = {job.key: job for job in Job.objects.filter(key__in={e.values["job"] for e in entries})}
+    directive_names = {e.values["directive"] for e in entries if e.values.get("directive")}
+    directives = {d.name: d for d in Directive.objects.filter(name__in=directive_names).select_related("job")}
+    problems: list[Problem] = []
+    known: str | None = None  # read once, on the first unknown job
+    for entry in entries:
+        key = entry.values["job"]
+        if key not in jobs:
+            if known is None:
+                known = ", ".join(Job.objects.order_by("key").values_list("key", flat=True)) or "(none)"
+            via = f" (from dag: {entry.values['params'].get('dag')})" if entry.job_key_from == "dag" else ""
+            problems.append(
+                _problem(entry, entry.job_key_from, f"unknown job {key!r}{via}; jobs in this deployment: {known}")
+            )
+        wanted = entry.values.get("directive")
+        if wanted and wanted not in directives:
+            problems.append(_problem(entry, "directive", f"unknown directive {wanted!r}"))
+    return References(jobs=jobs, directives=directives), problems
+
+
+def _defaults() -> dict[str, Any]:
+    defaults: dict[str, Any] = {}
+    for name in SCHEDULE_FIELDS:
+        model_field = Schedule._meta.get_field(name)
+        defaults[name] = model_field.get_default() if isinstance(model_field, Field) else None
+    return defaults
+
+
+def _same(old: Any, new: Any) -> bool:
+    if isinstance(old, Job | Directive) or isinstance(new, Job | Directive):
+        return getattr(old, "pk", None) == getattr(new, "pk", None)
+    return bool(old == new)
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, Job):
+        return value.key
+    if isinstance(value, Directive):
+        return value.name
+    return value
+
+
+def _validation_problems(entry: Entry, exc: DjangoValidationError) -> list[Problem]:
+    problems = []
+    for key, messages in exc.message_dict.items():
+        target = entry.job_key_from if key == "job" else ("id" if key == "name" else key)
+        for message in messages:
+            problems.append(_problem(entry, "entry" if target == "__all__" else target, message))
+    return problems
+
+
+def apply(
+    entries: Sequence[Entry], references: References, *, adopt: bool, now: datetime
+) -> tuple[list[Change], list[Problem]]:
+    """Create or update a schedule per entry (inside the caller's transaction); nothing is written on a problem.
+
+    Returns the change for each entry, in entry order, or the problems found. Each existing row is
+    locked (``FOR UPDATE``) for the rest of the transaction.
+    """
+    defaults = _defaults()
+    existing = {
+        row.name: row
+        for row in Schedule.objects.select_for_update(of=("self",))
+        .select_related("job", "directive")
+        .filter(name__in=[e.name for e in entries])
+    }
+    changes: list[Change] = []
+    problems: list[Problem] = []
+    writes: list[Schedule] = []
+    for entry in entries:
+        wanted = {**defaults, **entry.values}
+        wanted["job"] = references.jobs[entry.values["job"]]
+        wanted["directive"] = references.directives.get(entry.values.get("directive") or "")
+        row = existing.get(entry.name)
+        if row is not None and row.source != ScheduleSource.YAML and not adopt:
+            problems.append(
+                _problem(
+                    entry,
+                    "id",
+                    f"a schedule with this name was made in the {row.get_source_display()}, not by a "
+                    "sync; rename the entry, or run with --adopt to manage that schedule from YAML from now on",
+                )
+            )
+            continue
+        changed: list[tuple[str, Any, Any]] = []
+        if row is not None:
+            changed = [
+                (name, _shown(getattr(row, name)), _shown(value))
+                for name, value in wanted.items()
+                if not _same(getattr(row, name), value)
+            ]
+            for origin_field, origin_value in (("source", ScheduleSource.YAML.value), ("source_path", entry.path)):
+                if getattr(row, origin_field) != origin_value:
+                    changed.append((origin_field, getattr(row, origin_field), origin_value))
+            if not changed:
+                changes.append(Change(action="unchanged", name=entry.name, path=entry.path))
+                continue
+        candidate = Schedule(name=entry.name) if row is None else row
+        for name, value in wanted.items():
+            setattr(candidate, name, value)
+        candidate.source = ScheduleSource.YAML
+        candidate.source_path = entry.path
+        try:
+            bulk.full_clean(candidate, existing_references=("job", "directive"))
+        except DjangoValidationError as exc:
+            problems += _validation_problems(entry, exc)
+            continue
+        writes.append(candidate)
+        action: Action = "create" if row is None else "update"
+        changes.append(Change(action=action, name=entry.name, path=entry.path, fields=tuple(changed)))
+    if not problems:
+        bulk.save_all(writes, now=now, cleaned=True)
+    return changes, problems
+
+
+def _in_scope(source_path: str, scope: str) -> bool:
+    return source_path == scope or source_path.startswith(scope.rstrip("/") + "/")
+
+
+def prune(kept: Sequence[Entry], scope: str, *, delete: bool, now: datetime) -> list[Change]:
+    """Disable (``delete``: delete) the YAML-made schedules recorded from ``scope`` that no entry keeps."""
+    gone = [
+        row
+        for row in Schedule.objects.select_for_update()
+        .filter(source=ScheduleSource.YAML)
+        .exclude(name__in={entry.name for entry in kept})
+        .order_by("name")
+        if _in_scope(row.source_path, scope)
+    ]
+    if delete:
+        Schedule.objects.filter(pk__in=[row.pk for row in gone]).delete()
+        return [_pruned(row, ("deleted", False, True)) for row in gone]
+    enabled = [row for row in gone if row.enabled]
+    Schedule.objects.filter(pk__in=[row.pk for row in enabled]).set_enabled(False, now=now)
+    return [_pruned(row, ("enabled", True, False)) for row in enabled]
+
+
+def _pruned(row: Schedule, change: tuple[str, Any, Any]) -> Change:
+    return Change(action="prune", name=row.name, path=row.source_path, fields=(change,))

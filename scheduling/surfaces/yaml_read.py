@@ -1,0 +1,228 @@
+"""Reading schedule entries out of YAML files: where the files are, and what each entry asks for.
+
+Everything here is checked without the database: unknown and duplicated keys, types, times with a
+time zone, the job's key and the kind. Each problem names the file, line, entry and field; the
+model's own validation of the values comes later (``scheduling.yaml_apply``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.conf import settings
+from django.utils.dateparse import parse_datetime
+
+from scheduling.surfaces.schedule_input import contains_nul, year_problem
+from scheduling.surfaces.yaml_load import Refusal, load_file
+from scheduling.surfaces.yaml_report import Problem, SyncError
+
+#: Schedule fields an entry may set (besides ``name``/``id``, ``job`` and ``dag``).
+SCHEDULE_FIELDS = (
+    "description",
+    "directive",
+    "params",
+    "kind",
+    "cron",
+    "interval_seconds",
+    "run_at",
+    "timezone",
+    "enabled",
+    "start_at",
+    "end_at",
+    "overlap_policy",
+    "misfire_policy",
+    "misfire_grace_seconds",
+    "max_concurrency",
+    "jitter_seconds",
+    "tenant",
+)
+#: Every field a synced schedule is made of: compared on each run, defaulted when left out.
+MANAGED_FIELDS = ("job", *SCHEDULE_FIELDS)
+ENTRY_KEYS = frozenset({"id", "name", "job", "dag", *SCHEDULE_FIELDS})
+_SORTED_KEYS = sorted(ENTRY_KEYS)
+DATETIME_FIELDS = ("run_at", "start_at", "end_at")
+DAG_JOB = "dag"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    path: str
+    line: int
+    index: int
+    name: str
+    #: Schedule field values; ``job`` and ``directive`` still as key and name.
+    values: dict[str, Any]
+    #: The key an entry used for its job (``job`` or ``dag``), for error messages.
+    job_key_from: str = "job"
+
+
+def display_path(path: Path) -> str:
+    """How a file is recorded in ``source_path``: relative to the project when inside it."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(Path(settings.BASE_DIR).resolve()))
+    except ValueError:
+        return str(resolved)
+
+
+def find_files(target: Path) -> list[Path]:
+    """``target`` itself, or every ``*.yaml`` / ``*.yml`` below the folder, in a stable order."""
+    if target.is_file():
+        return [target]
+    if target.is_dir():
+        return sorted(p for p in target.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml"))
+    raise SyncError([Problem(path=str(target), line=None, entry=None, name=None, field="path", message="not found")])
+
+
+def fingerprint(target: Path) -> tuple[tuple[str, int, int], ...]:
+    """What a watcher compares to see a change: each file's path, modification time and size."""
+    try:
+        files = find_files(target)
+    except SyncError:
+        return ()
+    marks = []
+    for path in files:
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            continue
+        marks.append((str(path), status.st_mtime_ns, status.st_size))
+    return tuple(marks)
+
+
+def _duplicate_keys(node: yaml.MappingNode) -> list[tuple[str, int]]:
+    seen: set[str] = set()
+    duplicates = []
+    for key_node, _ in node.value:
+        key = str(key_node.value)
+        if key in seen:
+            duplicates.append((key, key_node.start_mark.line + 1))
+        seen.add(key)
+    return duplicates
+
+
+def read_file(path: Path, shown: str, *, fast: bool = True) -> tuple[list[Entry], list[Problem]]:
+    """The entries of one file (safe loading only), or the problems that stop it being read.
+
+    ``fast=False`` reads the YAML with PyYAML's pure-Python loader only (see ``scheduling.yaml_load``).
+    """
+
+    def problem(message: str, *, line: int | None = None, entry: int | None = None, key: str = "file") -> Problem:
+        return Problem(path=shown, line=line, entry=entry, name=None, field=key, message=message)
+
+    loaded = load_file(path, fast=fast)
+    if isinstance(loaded, Refusal):
+        return [], [problem(loaded.message, line=loaded.line)]
+    data, root = loaded.data, loaded.root
+    if data is None:
+        return [], []
+    if not isinstance(data, list) or not isinstance(root, yaml.SequenceNode):
+        return [], [problem("must be a list of schedule entries (- id: ...)", line=1)]
+    entries: list[Entry] = []
+    problems: list[Problem] = []
+    for index, (raw, node) in enumerate(zip(data, root.value, strict=True), start=1):
+        line = node.start_mark.line + 1
+        if not isinstance(raw, dict) or not isinstance(node, yaml.MappingNode):
+            problems.append(problem("must be a mapping of fields (id: ..., cron: ...)", line=line, entry=index))
+            continue
+        for key, key_line in _duplicate_keys(node):
+            problems.append(problem("is given twice in this entry", line=key_line, entry=index, key=key))
+        entry, entry_problems = _entry(raw, shown=shown, line=line, index=index)
+        problems += entry_problems
+        if entry is not None:
+            entries.append(entry)
+    return entries, problems
+
+
+def _aware_datetime(value: Any) -> datetime | str:
+    """A datetime with a time zone, or the message saying what is wrong with ``value``."""
+    if isinstance(value, str):
+        parsed = parse_datetime(value.strip())
+        if parsed is None:
+            return "must be an ISO 8601 date and time with a time zone, e.g. 2026-01-01T02:00:00+01:00"
+        value = parsed
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            return "must include a time zone, e.g. 2026-01-01T02:00:00Z or +01:00"
+        return year_problem(value.year) or value
+    if isinstance(value, date):
+        return "must be a date and time with a time zone, not a bare date"
+    return "must be a date and time with a time zone"
+
+
+def _key_name(key: Any) -> str:
+    """A key as an error names it: as typed, or quoted when it is empty, blank or not a string."""
+    return key if isinstance(key, str) and key.strip() and key == key.strip() else repr(key)
+
+
+def _entry(raw: Mapping[Any, Any], *, shown: str, line: int, index: int) -> tuple[Entry | None, list[Problem]]:
+    problems: list[Problem] = []
+    name_value = raw.get("id", raw.get("name"))
+    name = name_value if isinstance(name_value, str) else None
+
+    def fail(key: str, message: str) -> None:
+        problems.append(Problem(path=shown, line=line, entry=index, name=name, field=key, message=message))
+
+    for key, value in raw.items():
+        if contains_nul(value):
+            fail(_key_name(key), "must not contain NUL (\\0) characters")
+    if problems:
+        return None, problems
+    for key in raw:
+        if str(key) not in ENTRY_KEYS:
+            close = difflib.get_close_matches(str(key), _SORTED_KEYS, n=1)
+            fail(
+                _key_name(key),
+                "unknown key" + (f"; did you mean {close[0]}?" if close else f"; keys: {', '.join(_SORTED_KEYS)}"),
+            )
+    if "id" in raw and "name" in raw and raw["id"] != raw["name"]:
+        fail("id", "give id or name, not both")
+    if not isinstance(name_value, str) or not name_value.strip():
+        fail("id", "is required: the schedule's unique name (a non-empty string)")
+    values: dict[str, Any] = {key: raw[key] for key in SCHEDULE_FIELDS if key in raw}
+    job_from = "job"
+    if "dag" in raw:
+        dag = raw["dag"]
+        if not isinstance(dag, str) or not dag.strip():
+            fail("dag", "must be the path of a DAG file, e.g. configs/dags/nightly.yaml")
+        if raw.get("job", DAG_JOB) != DAG_JOB:
+            fail("dag", f"an entry with dag runs the job {DAG_JOB!r}; leave job out")
+        params = values.get("params", {})
+        values["params"] = {**params, "dag": dag} if isinstance(params, dict) else params
+        values["job"] = DAG_JOB
+        job_from = "dag"
+    elif "job" in raw:
+        values["job"] = raw["job"]
+    else:
+        fail("job", "is required (a job key such as noop), or give dag: <path of a DAG file>")
+    if "job" in values and not isinstance(values["job"], str):
+        fail("job", "must be a job key (a string)")
+    if "directive" in values and values["directive"] is not None and not isinstance(values["directive"], str):
+        fail("directive", "must be a directive's name (a string)")
+    for key in DATETIME_FIELDS:
+        if values.get(key) is not None:
+            checked = _aware_datetime(values[key])
+            if isinstance(checked, str):
+                fail(key, checked)
+            else:
+                values[key] = checked
+    for key in ("cron", "timezone", "description", "tenant"):
+        if key in values and not isinstance(values[key], str):
+            fail(key, "must be a string" + (' (quote it: cron: "0 2 * * *")' if key == "cron" else ""))
+    if "kind" not in values:
+        given = [key for key in ("cron", "interval_seconds", "run_at") if values.get(key) not in (None, "")]
+        if len(given) == 1:
+            values["kind"] = {"cron": "cron", "interval_seconds": "interval", "run_at": "once"}[given[0]]
+        elif not given:
+            fail("cron", "give one of cron, interval_seconds or run_at (or kind with its field)")
+        else:
+            fail("kind", f"is ambiguous: {' and '.join(given)} are both given; set kind")
+    if problems or name is None:
+        return None, problems
+    return Entry(path=shown, line=line, index=index, name=name.strip(), values=values, job_key_from=job_from), []
