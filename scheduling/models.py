@@ -213,6 +213,9 @@ class Schedule(models.Model):
                 errors.setdefault("directive", []).append(
                     f"belongs to job {directive.job.key!r}, not to this schedule's job"
                 )
+        interval = self.interval_seconds
+        if interval is not None and (isinstance(interval, bool) or not isinstance(interval, int)):
+            errors.setdefault("interval_seconds", [f"must be a whole number, not {interval!r}"])
         for name, (least, words) in RANGES.items():
             value = getattr(self, name)
             if value is None and name in OPTIONAL_NUMBERS:

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -73,6 +74,33 @@ REQUIRED = {
 }
 _TRUE = {"true", "on", "1", "yes"}
 _FALSE = {"false", "off", "0", "no", ""}
+
+
+@dataclass(kw_only=True)
+class References:
+    """The jobs and directives many inputs name, read once (a YAML sync of thousands); None: per input."""
+
+    jobs: dict[str, Job]
+    directives: dict[str, Directive]
+    _known: str | None = None
+
+    @classmethod
+    def read(cls, job_keys: Iterable[Any], directive_names: Iterable[Any]) -> References:
+        keys = {key for key in job_keys if isinstance(key, str)}
+        names = {name for name in directive_names if isinstance(name, str)}
+        return cls(
+            jobs={job.key: job for job in Job.objects.filter(key__in=keys)},
+            directives={d.name: d for d in Directive.objects.filter(name__in=names).select_related("job")},
+        )
+
+    def known_jobs(self) -> str:
+        if self._known is None:
+            self._known = _known_jobs()
+        return self._known
+
+
+def _known_jobs() -> str:
+    return ", ".join(Job.objects.order_by("key").values_list("key", flat=True)) or "(none)"
 
 
 class _Errors:
@@ -130,7 +158,13 @@ def validate(raw: Mapping[str, Any], *, instance: Schedule | None, now: datetime
 
 
 def clean(
-    raw: Mapping[str, Any], *, instance: Schedule | None, now: datetime, unique_name: bool = True
+    raw: Mapping[str, Any],
+    *,
+    instance: Schedule | None,
+    now: datetime,
+    unique_name: bool = True,
+    whole: bool = False,
+    references: References | None = None,
 ) -> dict[str, Any]:
     """The schedule field values ``raw`` gives, typed; raises ``ValidationError`` keyed by field.
 
@@ -140,30 +174,45 @@ def clean(
     on the instance by the door, which then runs ``full_clean`` (the model's rules); a door stops
     at these errors, so each problem is reported once.
     """
-    values, errors = clean_partially(raw, instance=instance, now=now, unique_name=unique_name)
+    values, errors = clean_partially(
+        raw, instance=instance, now=now, unique_name=unique_name, whole=whole, references=references
+    )
     if errors:
         raise ValidationError(errors)
     return values
 
 
 def clean_partially(
-    raw: Mapping[str, Any], *, instance: Schedule | None, now: datetime, unique_name: bool = True
+    raw: Mapping[str, Any],
+    *,
+    instance: Schedule | None,
+    now: datetime,
+    unique_name: bool = True,
+    whole: bool = False,
+    references: References | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """``clean``'s values for the fields that are right, and the errors of the others (the live preview)."""
+    """``clean``'s values for the fields that are right, and the errors of the others (the live preview).
+
+    ``whole``: ``raw`` is the whole truth about the schedule (YAML sync), not changes to
+    ``instance``: the kind is never taken from the instance and its other timing fields are
+    cleared; ``instance`` (the schedule of that name, if any) only tells whether a one-off's time
+    changed. ``references``: jobs and directives read once for many inputs.
+    """
     errors = _Errors()
     values: dict[str, Any] = {}
-    if instance is None:
+    base = None if whole else instance
+    if base is None:
         for name in ("name", "job"):
             if name not in raw or _blank(raw[name]):
                 errors.add(name, REQUIRED[name])
     for name in FIELDS:
         if name in raw and name not in ("kind", *DATETIME_FIELDS):
-            _clean_field(name, raw[name], values, errors)
-    kind = _kind(raw, instance, errors)
+            _clean_field(name, raw[name], values, errors, references)
+    kind = _kind(raw, base, errors)
     if kind is not None:
         values["kind"] = kind
-        _clean_timing_fields(raw, kind, instance, values, errors)
-    zone = _zone(raw, instance)
+        _clean_timing_fields(raw, kind, instance if whole else base, values, errors)
+    zone = _zone(raw, base)
     for name in DATETIME_FIELDS:
         if name in raw and name not in errors.found:
             values[name] = _datetime(name, raw[name], zone, errors)
@@ -186,7 +235,9 @@ def name_taken(name: str) -> str:
     return f"a schedule named {name!r} already exists; schedule names are unique"
 
 
-def _clean_field(name: str, value: Any, values: dict[str, Any], errors: _Errors) -> None:
+def _clean_field(
+    name: str, value: Any, values: dict[str, Any], errors: _Errors, references: References | None
+) -> None:
     if contains_nul(value):
         errors.add(name, "must not contain NUL (\\u0000) characters")
     elif name in TEXT_FIELDS:
@@ -199,9 +250,9 @@ def _clean_field(name: str, value: Any, values: dict[str, Any], errors: _Errors)
         else:
             values[name] = (value or "").strip() if name in ("name", "cron", "timezone") else (value or "")
     elif name == "job":
-        values["job"] = _job(value, errors)
+        values["job"] = _job(value, errors, references)
     elif name == "directive":
-        values["directive"] = _directive(value, errors)
+        values["directive"] = _directive(value, errors, references)
     elif name == "params":
         values["params"] = _params(value, errors)
     elif name == "enabled":
@@ -313,17 +364,19 @@ def _boolean(name: str, value: Any, errors: _Errors) -> bool:
     return False
 
 
-def _job(value: Any, errors: _Errors) -> Job | None:
+def _job(value: Any, errors: _Errors, references: References | None) -> Job | None:
     if isinstance(value, Job):
         found: Job | None = value
     elif not isinstance(value, str) or not value.strip():
         if "job" not in errors.found:
             errors.add("job", REQUIRED["job"] if _blank(value) else f"must be the key of a job, not {value!r}")
         return None
+    elif references is not None:
+        found = references.jobs.get(value.strip())
     else:
         found = Job.objects.filter(key=value.strip()).first()
     if found is None:
-        known = ", ".join(Job.objects.order_by("key").values_list("key", flat=True)) or "(none)"
+        known = references.known_jobs() if references is not None else _known_jobs()
         errors.add("job", f"unknown job {value!r}; jobs in this deployment: {known}")
         return None
     try:
@@ -338,13 +391,16 @@ def _job(value: Any, errors: _Errors) -> Job | None:
     return found
 
 
-def _directive(value: Any, errors: _Errors) -> Directive | None:
+def _directive(value: Any, errors: _Errors, references: References | None) -> Directive | None:
     if isinstance(value, Directive) or _blank(value):
         return value or None
     if not isinstance(value, str):
         errors.add("directive", f"must be the name of a directive, not {value!r}")
         return None
-    found = Directive.objects.select_related("job").filter(name=value.strip()).first()
+    if references is not None:
+        found = references.directives.get(value.strip())
+    else:
+        found = Directive.objects.select_related("job").filter(name=value.strip()).first()
     if found is None:
         errors.add("directive", f"unknown directive {value!r}")
     return found

@@ -1,36 +1,29 @@
 """Applying read entries to the schedules table: references, a plan per entry, validation, the writes, pruning.
 
 The cost follows the number of entries with a handful of statements in all, not a few per entry:
-jobs, directives and the existing rows are read in one query each; every changed entry is
-validated as the model validates it (``scheduling.bulk.full_clean``: the same errors, without a
-query per row) and written with the others (``scheduling.bulk.save_all``: the same rows and next
-runs as ``Schedule.save``). An entry that matches its row is neither validated nor written, as
-before.
+jobs, directives and the existing rows are read in one query each; every entry's values are
+cleaned by the shared input (``schedule_input``, as at every door; the whole entry is the truth,
+so a field left out takes its default); every changed entry is validated as the model validates
+it (``bulk.full_clean``: the same errors, without a query per row) and written with the others
+(``bulk.save_all``: the same rows and next runs as ``Schedule.save``). An entry that matches its
+row is neither validated nor written, as before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Field
 
+from orchestrator.errors import ValidationError
 from orchestrator.models import Directive, Job
 from scheduling.models import Schedule, ScheduleSource
-from scheduling.surfaces import bulk
+from scheduling.surfaces import bulk, schedule_input
 from scheduling.surfaces.yaml_read import SCHEDULE_FIELDS, Entry
 from scheduling.surfaces.yaml_report import Action, Change, Problem
-
-
-@dataclass(frozen=True, kw_only=True)
-class References:
-    """The jobs (by key) and directives (by name) the entries name, as read from the database."""
-
-    jobs: dict[str, Job]
-    directives: dict[str, Directive]
 
 
 def _problem(entry: Entry, field: str, message: str) -> Problem:
@@ -50,26 +43,11 @@ def duplicate_names(entries: Sequence[Entry]) -> list[Problem]:
     return problems
 
 
-def resolve(entries: Sequence[Entry]) -> tuple[References, list[Problem]]:
-    """The jobs and directives the entries name, and a problem for each one that does not exist."""
-    jobs = {job.key: job for job in Job.objects.filter(key__in={e.values["job"] for e in entries})}
-    directive_names = {e.values["directive"] for e in entries if e.values.get("directive")}
-    directives = {d.name: d for d in Directive.objects.filter(name__in=directive_names).select_related("job")}
-    problems: list[Problem] = []
-    known: str | None = None  # read once, on the first unknown job
-    for entry in entries:
-        key = entry.values["job"]
-        if key not in jobs:
-            if known is None:
-                known = ", ".join(Job.objects.order_by("key").values_list("key", flat=True)) or "(none)"
-            via = f" (from dag: {entry.values['params'].get('dag')})" if entry.job_key_from == "dag" else ""
-            problems.append(
-                _problem(entry, entry.job_key_from, f"unknown job {key!r}{via}; jobs in this deployment: {known}")
-            )
-        wanted = entry.values.get("directive")
-        if wanted and wanted not in directives:
-            problems.append(_problem(entry, "directive", f"unknown directive {wanted!r}"))
-    return References(jobs=jobs, directives=directives), problems
+def resolve(entries: Sequence[Entry]) -> schedule_input.References:
+    """The jobs and directives the entries name, read in one query each (unknown ones are refused per entry)."""
+    return schedule_input.References.read(
+        (entry.values.get("job") for entry in entries), (entry.values.get("directive") for entry in entries)
+    )
 
 
 def _defaults() -> dict[str, Any]:
@@ -95,16 +73,19 @@ def _shown(value: Any) -> Any:
 
 
 def _validation_problems(entry: Entry, exc: DjangoValidationError) -> list[Problem]:
+    """The shared input's and the model's errors, on the keys the entry used (``id`` for the name)."""
     problems = []
     for key, messages in exc.message_dict.items():
         target = entry.job_key_from if key == "job" else ("id" if key == "name" else key)
         for message in messages:
+            if key == "job" and entry.job_key_from == "dag" and message.startswith("unknown job"):
+                message = message.replace("; jobs", f" (from dag: {entry.values['params'].get('dag')}); jobs", 1)
             problems.append(_problem(entry, "entry" if target == "__all__" else target, message))
     return problems
 
 
 def apply(
-    entries: Sequence[Entry], references: References, *, adopt: bool, now: datetime
+    entries: Sequence[Entry], references: schedule_input.References, *, adopt: bool, now: datetime
 ) -> tuple[list[Change], list[Problem]]:
     """Create or update a schedule per entry (inside the caller's transaction); nothing is written on a problem.
 
@@ -122,9 +103,6 @@ def apply(
     problems: list[Problem] = []
     writes: list[Schedule] = []
     for entry in entries:
-        wanted = {**defaults, **entry.values}
-        wanted["job"] = references.jobs[entry.values["job"]]
-        wanted["directive"] = references.directives.get(entry.values.get("directive") or "")
         row = existing.get(entry.name)
         if row is not None and row.source != ScheduleSource.YAML and not adopt:
             problems.append(
@@ -136,6 +114,20 @@ def apply(
                 )
             )
             continue
+        try:
+            values = schedule_input.clean(
+                {"name": entry.name, **entry.values},
+                instance=row,
+                now=now,
+                unique_name=False,
+                whole=True,
+                references=references,
+            )
+        except ValidationError as exc:
+            problems += _validation_problems(entry, exc)
+            continue
+        values.pop("name")
+        wanted = {**defaults, **values}
         changed: list[tuple[str, Any, Any]] = []
         if row is not None:
             changed = [

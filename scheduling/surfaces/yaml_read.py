@@ -10,15 +10,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 from django.conf import settings
-from django.utils.dateparse import parse_datetime
 
-from scheduling.surfaces.schedule_input import contains_nul, year_problem
+from scheduling.surfaces.schedule_input import contains_nul
 from scheduling.surfaces.yaml_load import Refusal, load_file
 from scheduling.surfaces.yaml_report import Problem, SyncError
 
@@ -140,22 +138,6 @@ def read_file(path: Path, shown: str, *, fast: bool = True) -> tuple[list[Entry]
     return entries, problems
 
 
-def _aware_datetime(value: Any) -> datetime | str:
-    """A datetime with a time zone, or the message saying what is wrong with ``value``."""
-    if isinstance(value, str):
-        parsed = parse_datetime(value.strip())
-        if parsed is None:
-            return "must be an ISO 8601 date and time with a time zone, e.g. 2026-01-01T02:00:00+01:00"
-        value = parsed
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            return "must include a time zone, e.g. 2026-01-01T02:00:00Z or +01:00"
-        return year_problem(value.year) or value
-    if isinstance(value, date):
-        return "must be a date and time with a time zone, not a bare date"
-    return "must be a date and time with a time zone"
-
-
 def _key_name(key: Any) -> str:
     """A key as an error names it: as typed, or quoted when it is empty, blank or not a string."""
     return key if isinstance(key, str) and key.strip() and key == key.strip() else repr(key)
@@ -171,7 +153,7 @@ def _entry(raw: Mapping[Any, Any], *, shown: str, line: int, index: int) -> tupl
 
     for key, value in raw.items():
         if contains_nul(value):
-            fail(_key_name(key), "must not contain NUL (\\0) characters")
+            fail(_key_name(key), "must not contain NUL (\\u0000) characters")
     if problems:
         return None, problems
     for key in raw:
@@ -201,28 +183,8 @@ def _entry(raw: Mapping[Any, Any], *, shown: str, line: int, index: int) -> tupl
         values["job"] = raw["job"]
     else:
         fail("job", "is required (a job key such as noop), or give dag: <path of a DAG file>")
-    if "job" in values and not isinstance(values["job"], str):
-        fail("job", "must be a job key (a string)")
-    if "directive" in values and values["directive"] is not None and not isinstance(values["directive"], str):
-        fail("directive", "must be a directive's name (a string)")
-    for key in DATETIME_FIELDS:
-        if values.get(key) is not None:
-            checked = _aware_datetime(values[key])
-            if isinstance(checked, str):
-                fail(key, checked)
-            else:
-                values[key] = checked
-    for key in ("cron", "timezone", "description", "tenant"):
-        if key in values and not isinstance(values[key], str):
-            fail(key, "must be a string" + (' (quote it: cron: "0 2 * * *")' if key == "cron" else ""))
-    if "kind" not in values:
-        given = [key for key in ("cron", "interval_seconds", "run_at") if values.get(key) not in (None, "")]
-        if len(given) == 1:
-            values["kind"] = {"cron": "cron", "interval_seconds": "interval", "run_at": "once"}[given[0]]
-        elif not given:
-            fail("cron", "give one of cron, interval_seconds or run_at (or kind with its field)")
-        else:
-            fail("kind", f"is ambiguous: {' and '.join(given)} are both given; set kind")
+    # Everything else about the values (types, the kind, dates in the schedule's zone, the job and
+    # directive) is the shared input's, as at every other door (``yaml_apply``).
     if problems or name is None:
         return None, problems
     return Entry(path=shown, line=line, index=index, name=name.strip(), values=values, job_key_from=job_from), []

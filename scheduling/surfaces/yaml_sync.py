@@ -97,10 +97,9 @@ def sync(
         if progress is not None:
             progress(number, len(files), shown, len(found))
     problems += yaml_apply.duplicate_names(entries)
-    references, unknown = yaml_apply.resolve(entries)
-    problems += unknown
     if problems:
         raise SyncError(problems)
+    references = yaml_apply.resolve(entries)
 
     with transaction.atomic():
         changes, problems = yaml_apply.apply(entries, references, adopt=adopt, now=now)

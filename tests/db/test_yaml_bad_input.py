@@ -47,11 +47,11 @@ BAD_FILES = {
     "misspelt key": ("- id: x\n  job: noop\n  interval_secnds: 60\n", "interval_secnds", "did you mean"),
     "interval as text": ("- id: x\n  job: noop\n  interval_seconds: often\n", "interval_seconds", ""),
     "negative interval": ("- id: x\n  job: noop\n  interval_seconds: -5\n", "interval_seconds", ""),
-    "cron as number": ("- id: x\n  job: noop\n  cron: 5\n", "cron", "must be a string"),
+    "cron as number": ("- id: x\n  job: noop\n  cron: 5\n", "cron", "must be text"),
     "bad cron": ("- id: x\n  job: noop\n  cron: '61 * * * *'\n", "cron", ""),
     "bad zone": ("- id: x\n  job: noop\n  cron: '0 2 * * *'\n  timezone: Mars/Olympus\n", "timezone", "unknown"),
     "params a list": ("- id: x\n  job: noop\n  interval_seconds: 60\n  params: [1, 2]\n", "params", ""),
-    "job a list": ("- id: x\n  job: [noop]\n  interval_seconds: 60\n", "job", "must be a job key"),
+    "job a list": ("- id: x\n  job: [noop]\n  interval_seconds: 60\n", "job", "must be the key of a job"),
     "unknown job": ("- id: x\n  job: no_such_job\n  interval_seconds: 60\n", "job", ""),
     "enabled not a boolean": ("- id: x\n  job: noop\n  interval_seconds: 60\n  enabled: maybe\n", "enabled", ""),
     "no misfire grace": (
@@ -60,7 +60,11 @@ BAD_FILES = {
         "at least 1 second",
     ),
     "limit zero": ("- id: x\n  job: noop\n  interval_seconds: 60\n  max_concurrency: 0\n", "max_concurrency", ""),
-    "naive date": ("- id: x\n  job: noop\n  run_at: 2026-01-01T02:00:00\n", "run_at", "time zone"),
+    "wall time in a DST gap": (
+        "- id: x\n  job: noop\n  run_at: 2030-03-31T02:30:00\n  timezone: Europe/Berlin\n",
+        "run_at",
+        "does not exist in Europe/Berlin",
+    ),
     "year one": (
         "- id: x\n  job: noop\n  cron: '0 2 * * *'\n  start_at: 0001-01-01T00:00:00+01:00\n",
         "start_at",

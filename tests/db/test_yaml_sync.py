@@ -127,7 +127,10 @@ def test_model_validation_errors_are_reported_for_every_entry(tmp_path: Path):
         _sync(str(path))
     message = str(failure.value)
     assert "entry 1 (tz): timezone: unknown time zone 'Europe/Berln'. Did you mean Europe/Berlin" in message
-    assert "entry 2 (policy): overlap_policy: Value 'sometimes' is not a valid choice." in message
+    assert (
+        "entry 2 (policy): overlap_policy: must be one of skip, allow, buffer_one, buffer_all, replace, not 'sometimes'"
+        in message
+    )
     assert "entry 3 (interval): interval_seconds:" in message
     assert "nothing was applied (3 errors)" in message
     assert Schedule.objects.count() == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from scheduling.surfaces.yaml_sync import read_file
@@ -28,9 +28,9 @@ def test_seed_format_maps_id_and_dag(tmp_path: Path):
     assert problems == []
     (entry,) = entries
     assert entry.name == "nightly-etl" and entry.line == 2 and entry.index == 1
+    # as written: the kind and every value's type are the shared input's (tests/db/test_schedule_doors.py)
     assert entry.values == {
         "cron": "0 1 * * *",
-        "kind": "cron",
         "tenant": "data",
         "enabled": False,
         "job": "dag",
@@ -39,7 +39,7 @@ def test_seed_format_maps_id_and_dag(tmp_path: Path):
     assert entry.job_key_from == "dag"
 
 
-def test_full_format_infers_kind_and_keeps_aware_datetimes(tmp_path: Path):
+def test_full_format_keeps_the_values_as_written(tmp_path: Path):
     entries, problems = _read(
         tmp_path,
         """
@@ -55,10 +55,11 @@ def test_full_format_infers_kind_and_keeps_aware_datetimes(tmp_path: Path):
 """,
     )
     assert problems == []
-    assert entries[0].values["kind"] == "interval"
-    assert entries[0].values["start_at"] == datetime(2030, 1, 1, tzinfo=UTC)
-    assert entries[0].values["end_at"] == datetime(2030, 2, 1, tzinfo=timezone(timedelta(hours=1)))
-    assert entries[1].values["kind"] == "once" and entries[1].line == 8
+    assert "kind" not in entries[0].values, "inferred by the shared input, as at every door"
+    assert entries[0].values["interval_seconds"] == 300
+    assert entries[0].values["start_at"] == datetime(2030, 1, 1, tzinfo=UTC)  # YAML's own timestamp
+    assert entries[0].values["end_at"] == "2030-02-01T00:00:00+01:00"  # quoted: text, read by the shared input
+    assert entries[1].values["run_at"] == datetime(2030, 1, 1, 10, tzinfo=UTC) and entries[1].line == 8
 
 
 def test_problems_name_file_line_entry_and_field(tmp_path: Path):
@@ -83,10 +84,9 @@ def test_problems_name_file_line_entry_and_field(tmp_path: Path):
   cron: "* * * * *"
 """,
     )
-    assert [e.name for e in entries] == ["fine", "dup"]
+    assert [e.name for e in entries] == ["fine", "naive", "dup"]  # a naive time is read in the schedule's zone
     text = [str(p) for p in problems]
     assert "configs/s.yaml:5: entry 2 (typo): crn: unknown key; did you mean cron?" in text
-    assert any(t.startswith("configs/s.yaml:8: entry 3 (naive): run_at: must include a time zone") for t in text)
     assert "configs/s.yaml:14: entry 4: cron: is given twice in this entry" in text
     assert any(t.startswith("configs/s.yaml:15: entry 5: file: must be a mapping") for t in text)
     assert any(t.startswith("configs/s.yaml:16: entry 6: id: is required") for t in text)
@@ -114,6 +114,6 @@ def test_nul_characters_are_refused_before_any_query(tmp_path: Path):
     entries, problems = _read(tmp_path, '- id: "bad\\0name"\n  job: "no\\0op"\n  cron: "* * * * *"\n')
     assert entries == []
     assert {(p.field, p.message) for p in problems} == {
-        ("id", "must not contain NUL (\\0) characters"),
-        ("job", "must not contain NUL (\\0) characters"),
+        ("id", "must not contain NUL (\\u0000) characters"),
+        ("job", "must not contain NUL (\\u0000) characters"),
     }
