@@ -27,7 +27,7 @@ from django.views.decorators.http import require_POST
 
 from orchestrator import artifacts, events, registry, service
 from orchestrator.admin_helpers import ValuesInHistoryMixin, muted, status_badge
-from orchestrator.errors import ArtifactNameError
+from orchestrator.errors import ArtifactNameError, QueryParameterError
 from orchestrator.forms import DirectiveForm, JobForm
 from orchestrator.models import ACTIVE_STATUSES, Directive, Job, Run, RunArtifact, describe_totals, token_totals
 
@@ -144,23 +144,33 @@ class ScheduleFilter(admin.SimpleListFilter):
     title = "schedule"
     parameter_name = "schedule"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def _schedule_id(self) -> int | None:
+        """The id asked for; anything but ASCII digits (``²`` passes ``isdigit()``, not ``int()``) is a 400."""
         value = self.value()
-        if not value or not value.isdigit():
+        if not value:
+            return None
+        if not (value.isascii() and value.isdigit() and len(value) <= 18):
+            shown = value if len(value) <= 20 else value[:20] + "…"
+            raise QueryParameterError(
+                {"schedule": f"must be a schedule's id (a whole number such as 12), not {shown!r}"}
+            )
+        return int(value)
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        schedule_id = self._schedule_id()
+        if schedule_id is None:
             return []
         from django.apps import apps
 
         schedule_model = apps.get_model("scheduling", "Schedule")
-        name = schedule_model.objects.filter(pk=int(value)).values_list("name", flat=True).first()
-        return [(value, str(name or f"#{value}"))]
+        name = schedule_model.objects.filter(pk=schedule_id).values_list("name", flat=True).first()
+        return [(str(schedule_id), str(name or f"#{schedule_id}"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
-        value = self.value()
-        if not value:
+        schedule_id = self._schedule_id()
+        if schedule_id is None:
             return queryset
-        if not value.isdigit():
-            return queryset.none()
-        return queryset.filter(occurrence__schedule_id=int(value))
+        return queryset.filter(occurrence__schedule_id=schedule_id)
 
 
 @admin.register(Run)

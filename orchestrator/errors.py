@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 
 
@@ -60,3 +61,11 @@ class RunStateError(SchedulerError):
         self.run_id = run_id
         self.expected = list(expected)
         super().__init__(f"cannot {action} run {run_id}: it is no longer {' or '.join(expected)}")
+
+
+class QueryParameterError(ValidationError, SuspiciousOperation):
+    """A query-string parameter that cannot be used (``?schedule=²``); ``errors`` names it.
+
+    Also a ``SuspiciousOperation``, so Django answers 400 (not 500) wherever it is raised, with or
+    without ``scheduling.middleware.BadInputMiddleware``, which adds the message to the answer.
+    """

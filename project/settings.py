@@ -110,6 +110,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A NUL in the path or a query parameter (unusable by PostgreSQL) is a 400 naming it, on every page.
+    "scheduling.middleware.BadInputMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
