@@ -26,7 +26,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from orchestrator import artifacts, events, registry, service
-from orchestrator.admin_helpers import ValuesInHistoryMixin, muted, status_badge
+from orchestrator.admin_helpers import ValuesInHistoryMixin, muted, object_or_404, status_badge
 from orchestrator.errors import ArtifactNameError, QueryParameterError
 from orchestrator.forms import DirectiveForm, JobForm
 from orchestrator.models import ACTIVE_STATUSES, Directive, Job, Run, RunArtifact, describe_totals, token_totals
@@ -410,7 +410,7 @@ class RunAdmin(admin.ModelAdmin):
         return own + super().get_urls()
 
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        run = get_object_or_404(Run, pk=object_id)
+        run: Run = object_or_404(Run.objects.all(), object_id)
         if not self.has_cancel_permission(request, run):
             raise PermissionDenied
         self._cancel(request, [run.pk])

@@ -14,10 +14,12 @@ from typing import Any
 
 from django import forms
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
-from django.contrib.admin.utils import construct_change_message
+from django.contrib.admin.utils import construct_change_message, unquote
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.forms.formsets import BaseFormSet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
+from django.shortcuts import get_object_or_404
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -134,3 +136,16 @@ def log_change(user_id: int, objects: Iterable[models.Model], message: str | lis
 
 def log_addition(user_id: int, obj: models.Model) -> None:
     LogEntry.objects.log_actions(user_id, [obj], ADDITION, [{"added": {}}], single_object=True)
+
+
+def object_or_404(queryset: models.QuerySet[Any], object_id: str) -> Any:
+    """The row ``object_id`` (from an admin URL) names; 404 also when it cannot be a key of the model.
+
+    ``get_object_or_404(Schedule, pk="²")`` raises ``ValueError`` (a 500): the id is checked with
+    the key field first, as the admin's own pages do (``ModelAdmin.get_object``).
+    """
+    try:
+        key = queryset.model._meta.pk.to_python(unquote(object_id))
+    except DjangoValidationError:
+        raise Http404(f"no {queryset.model._meta.verbose_name} has the id {object_id[:40]!r}") from None
+    return get_object_or_404(queryset, pk=key)

@@ -14,7 +14,6 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet, Subquery
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -22,7 +21,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
-from orchestrator.admin_helpers import ValuesInHistoryMixin, muted, status_badge
+from orchestrator.admin_helpers import ValuesInHistoryMixin, muted, object_or_404, status_badge
 from orchestrator.models import LLMCall, Run, describe_totals
 from scheduling import describe, overview, services
 from scheduling.forms import FIELDSETS, ScheduleForm, preview_form_data, preview_schedule
@@ -372,7 +371,7 @@ class ScheduleAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
         return own + super().get_urls()
 
     def _changeable(self, request: HttpRequest, object_id: str) -> Schedule:
-        schedule = get_object_or_404(Schedule.objects.select_related("job", "directive"), pk=object_id)
+        schedule: Schedule = object_or_404(Schedule.objects.select_related("job", "directive"), object_id)
         if not self.has_change_permission(request, schedule):
             raise PermissionDenied
         return schedule
