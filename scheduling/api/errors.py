@@ -18,6 +18,7 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from orchestrator.errors import RunStateError, UnknownJobError
+from scheduling.inputs import contains_surrogate
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,18 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+def printable(value: Any) -> Any:
+    """``value`` with each lone surrogate written out (``\\ud800``): an error may quote the input
+    (``"\\ud800" is not a valid choice``), and a surrogate cannot be encoded into the answer."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8") if contains_surrogate(value) else value
+    if isinstance(value, dict):
+        return {printable(key): printable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [printable(item) for item in value]
+    return value
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DjangoValidationError):  # the models' validation (orchestrator.errors.ValidationError too)
         exc = exceptions.ValidationError(as_serializer_error(exc))
@@ -47,5 +60,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is None:
         view = context.get("view")
         logger.exception("unhandled error in %s", type(view).__name__ if view else "the API", exc_info=exc)
-        response = Response({"detail": "Internal error; it was logged."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+        return Response({"detail": "Internal error; it was logged."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    response.data = printable(response.data)
     return response

@@ -12,19 +12,22 @@ from rest_framework import serializers
 
 from orchestrator import registry
 from orchestrator.models import Directive, Job, LLMCall, Run, RunArtifact, RunStatus, RunTrigger, token_totals
-from scheduling.inputs import contains_nul
+from scheduling.api.fields import STRICT_FIELDS, StrictCharField
+from scheduling.inputs import unstorable
 from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun, ScheduleKind, ScheduleSource
+from scheduling.timing import MAX_INTERVAL_SECONDS
 
 #: The largest ``params`` object accepted, serialised as JSON.
 MAX_PARAMS_BYTES = 64 * 1024
 
 
 def validate_params(value: Any) -> Any:
-    """A JSON object of reasonable size that PostgreSQL can store (no NUL characters)."""
+    """A JSON object of reasonable size that PostgreSQL can store (no NUL, no lone surrogate)."""
     if not isinstance(value, dict):
         raise serializers.ValidationError('must be a JSON object, e.g. {"path": "var/app.log"}')
-    if contains_nul(value):
-        raise serializers.ValidationError("must not contain NUL (\\u0000) characters")
+    problem = unstorable(value)
+    if problem:
+        raise serializers.ValidationError(problem)
     if len(json.dumps(value)) > MAX_PARAMS_BYTES:
         raise serializers.ValidationError(f"must be at most {MAX_PARAMS_BYTES} bytes as JSON")
     return value
@@ -37,8 +40,11 @@ class JobKeyField(serializers.SlugRelatedField):  # type: ignore[type-arg]
         super().__init__(slug_field="key", queryset=Job.objects.all(), **kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
-        if not isinstance(data, str) or not data or contains_nul(data):
+        if not isinstance(data, str) or not data:
             raise serializers.ValidationError("must be the key of a job, e.g. noop")
+        problem = unstorable(data)
+        if problem:
+            raise serializers.ValidationError(f"must be the key of a job, e.g. noop; a key {problem}")
         try:
             return Job.objects.get(key=data)
         except Job.DoesNotExist:
@@ -51,8 +57,11 @@ class DirectiveNameField(serializers.SlugRelatedField):  # type: ignore[type-arg
         super().__init__(slug_field="name", queryset=Directive.objects.all(), **kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
-        if not isinstance(data, str) or not data or contains_nul(data):
+        if not isinstance(data, str) or not data:
             raise serializers.ValidationError("must be the name of a directive")
+        problem = unstorable(data)
+        if problem:
+            raise serializers.ValidationError(f"must be the name of a directive; a name {problem}")
         try:
             return Directive.objects.select_related("job").get(name=data)
         except Directive.DoesNotExist:
@@ -62,7 +71,9 @@ class DirectiveNameField(serializers.SlugRelatedField):  # type: ignore[type-arg
 class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
     job = JobKeyField(help_text="The key of the job this schedule runs.")
     directive = DirectiveNameField(
-        required=False, allow_null=True, help_text="Optional: the name of a directive of the same job."
+        required=False,
+        allow_null=True,
+        help_text="Optional: the name of a directive; it must belong to `job`.",
     )
     params = serializers.JSONField(
         required=False,
@@ -70,6 +81,8 @@ class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
         help_text="A JSON object merged over the directive's params.",
     )
     timing = serializers.CharField(source="describe_timing", read_only=True)
+
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping, **STRICT_FIELDS}
 
     class Meta:
         model = Schedule
@@ -112,7 +125,29 @@ class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
             "created_at",
             "updated_at",
         ]
-        extra_kwargs = {"max_concurrency": {"min_value": 1}}
+        # The rules between fields are the model's (``Schedule.clean``); the schema says them in words.
+        extra_kwargs = {
+            "max_concurrency": {"min_value": 1},
+            "kind": {
+                "help_text": "How fire times are defined: `cron` (then `cron` is required), `interval` (then "
+                "`interval_seconds` is required) or `once` (then `run_at` is required)."
+            },
+            "cron": {
+                "help_text": "Required when `kind` is `cron`: 5 fields (minute hour day-of-month month day-of-week), "
+                "or 6 with seconds first, or a macro such as @daily; evaluated in `timezone`."
+            },
+            "interval_seconds": {
+                "help_text": f"Required when `kind` is `interval`: elapsed seconds between runs, 1 to "
+                f"{MAX_INTERVAL_SECONDS} (10 years)."
+            },
+            "run_at": {"help_text": "Required when `kind` is `once`: when it runs."},
+            "start_at": {"help_text": "No runs before this time; must be before `end_at` when both are given."},
+            "end_at": {"help_text": "No runs after this time; must be after `start_at` when both are given."},
+            "jitter_seconds": {
+                "help_text": "Delay each dispatch by a stable per-occurrence offset in [0, jitter), never past the "
+                "next occurrence; must be 0 when `kind` is `once`."
+            },
+        }
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """The model's own validation (``full_clean``: field checks, ``Schedule.clean``, constraints)."""
@@ -223,7 +258,7 @@ class RunDetailSerializer(RunSerializer):
 
 
 class RunCancelSerializer(serializers.Serializer[dict[str, Any]]):
-    reason = serializers.CharField(
+    reason = StrictCharField(
         required=False, max_length=500, default="cancelled through the API", help_text="Recorded on the run."
     )
 
@@ -304,9 +339,13 @@ class HistoryFilterSerializer(serializers.Serializer[dict[str, Any]]):
     status = serializers.ChoiceField(choices=OccurrenceStatus.choices, required=False, help_text="Occurrence status.")
     run_status = serializers.ChoiceField(choices=RunStatus.choices, required=False, help_text="Status of the run.")
     since = serializers.DateTimeField(
-        required=False, help_text="Occurrences at or after this time (scheduled time, or request time for run-now)."
+        required=False,
+        help_text="Occurrences at or after this time (scheduled time, or request time for run-now); "
+        "must be before `until` when both are given.",
     )
-    until = serializers.DateTimeField(required=False, help_text="Occurrences before this time.")
+    until = serializers.DateTimeField(
+        required=False, help_text="Occurrences before this time; must be after `since` when both are given."
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("since") and attrs.get("until") and attrs["until"] <= attrs["since"]:
@@ -319,8 +358,14 @@ class RunFilterSerializer(serializers.Serializer[dict[str, Any]]):
     job = serializers.CharField(required=False, max_length=100, help_text="A job key.")
     schedule = serializers.IntegerField(required=False, min_value=1, help_text="A schedule id.")
     trigger = serializers.ChoiceField(choices=RunTrigger.choices, required=False)
-    created_after = serializers.DateTimeField(required=False, help_text="Runs created at or after this time.")
-    created_before = serializers.DateTimeField(required=False, help_text="Runs created before this time.")
+    created_after = serializers.DateTimeField(
+        required=False,
+        help_text="Runs created at or after this time; must be before `created_before` when both are given.",
+    )
+    created_before = serializers.DateTimeField(
+        required=False,
+        help_text="Runs created before this time; must be after `created_after` when both are given.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         after, before = attrs.get("created_after"), attrs.get("created_before")
