@@ -26,7 +26,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from orchestrator import artifacts, events, registry, service
-from orchestrator.admin_helpers import ValuesInHistoryMixin, muted, object_or_404, status_badge
+from orchestrator.admin_helpers import RefusalsMixin, ValuesInHistoryMixin, muted, object_or_404, status_badge
 from orchestrator.errors import ArtifactNameError, QueryParameterError
 from orchestrator.forms import DirectiveForm, JobForm
 from orchestrator.models import ACTIVE_STATUSES, Directive, Job, Run, RunArtifact, describe_totals, token_totals
@@ -69,7 +69,7 @@ class DirectiveInline(admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
+class JobAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
     form = JobForm
     list_display = (
         "key",
@@ -122,7 +122,7 @@ class JobAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
 
 
 @admin.register(Directive)
-class DirectiveAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
+class DirectiveAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
     form = DirectiveForm
     list_display = ("name", "job", "params_summary", "updated_at")
     list_filter = ("job",)

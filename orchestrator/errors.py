@@ -63,6 +63,30 @@ class RunStateError(SchedulerError):
         super().__init__(f"cannot {action} run {run_id}: it is no longer {' or '.join(expected)}")
 
 
+class ConstraintError(ValidationError):
+    """The database refused a write for one of its constraints; ``errors`` names the field.
+
+    Raised by ``orchestrator.constraints.enforced`` (a unique name taken by a concurrent request, a
+    referenced row deleted meanwhile); every door shows it as it shows a validation error.
+    """
+
+    def __init__(self, constraint: str, errors: Mapping[str, str | Sequence[str]]) -> None:
+        self.constraint = constraint
+        super().__init__(errors)
+
+
+class RowDeletedError(SchedulerError):
+    """A row an edit was saving was deleted meanwhile (by another request); nothing was saved.
+
+    The doors answer it as "not found" (404), as they would had the delete come first.
+    """
+
+    def __init__(self, model: str, pk: object) -> None:
+        self.model = model
+        self.pk = pk
+        super().__init__(f"{model} {pk} was deleted meanwhile (by another request); nothing was saved")
+
+
 class QueryParameterError(ValidationError, SuspiciousOperation):
     """A query-string parameter that cannot be used (``?schedule=²``); ``errors`` names it.
 

@@ -21,7 +21,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
-from orchestrator.admin_helpers import ValuesInHistoryMixin, muted, object_or_404, status_badge
+from orchestrator.admin_helpers import RefusalsMixin, ValuesInHistoryMixin, muted, object_or_404, status_badge
 from orchestrator.models import LLMCall, Run, describe_totals
 from scheduling import describe, overview, services
 from scheduling.forms import FIELDSETS, ScheduleForm, preview_form_data, preview_schedule
@@ -142,7 +142,7 @@ def _duration_text(duration_ms: int) -> str:
 
 
 @admin.register(Schedule)
-class ScheduleAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
+class ScheduleAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
     form = ScheduleForm
     change_form_template = "admin/scheduling/schedule/change_form.html"
     list_display = ("name", "job_key", "in_words", "next_run", "last_run", "enabled")

@@ -13,12 +13,14 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from django.db import models, transaction
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from orchestrator import registry
-from orchestrator.errors import ValidationError
+from orchestrator.constraints import unique_error
+from orchestrator.errors import RowDeletedError, ValidationError
 from orchestrator.models import ACTIVE_STATUSES, Directive, Job, Run, RunTrigger
 from scheduling import timing
 
@@ -184,6 +186,11 @@ class Schedule(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def unique_error_message(
+        self, model_class: type[models.Model], unique_check: Sequence[str]
+    ) -> DjangoValidationError:
+        return unique_error(model_class, unique_check)  # the words of the database's own refusal
+
     @classmethod
     def from_db(cls, db: str | None, field_names: Collection[str], values: Collection[Any]) -> Schedule:
         instance = super().from_db(db, field_names, values)
@@ -262,13 +269,25 @@ class Schedule(models.Model):
 
         The beat owns ``next_run_at``, ``due_at`` and ``last_run_at``: an edit writes them only when
         it recomputes them, so an edit racing a dispatch never rewinds the schedule's cursor.
+
+        An edit locks its row first: a delete that came first (or is under way) makes it raise
+        ``RowDeletedError`` (the doors answer 404) instead of failing to update a row that is gone;
+        a delete that comes later waits for the edit to commit.
         """
         self.clean()
         now = now or timezone.now()
+        updating = not self._state.adding and not kwargs.get("force_insert")
+        with transaction.atomic(using=kwargs.get("using") or router.db_for_write(Schedule, instance=self)):
+            if updating and not Schedule.objects.select_for_update().filter(pk=self.pk).values_list("pk").exists():
+                raise RowDeletedError("schedule", self.pk)
+            self._save(args, kwargs, now=now, updating=updating)
+        self._loaded = self._snapshot()
+
+    def _save(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, now: datetime, updating: bool) -> None:
         loaded = getattr(self, "_loaded", None)
         re_enabled = loaded is not None and not loaded[-1] and self.enabled and self.next_run_at is None
         recompute = self._timing_changed() or re_enabled
-        if not self._state.adding and not kwargs.get("force_insert") and kwargs.get("update_fields") is None:
+        if updating and kwargs.get("update_fields") is None:
             owned = set(BEAT_FIELDS) if not recompute else {"last_run_at"}
             kwargs["update_fields"] = [
                 f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in owned
@@ -281,7 +300,6 @@ class Schedule(models.Model):
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = sorted({*kwargs["update_fields"], "next_run_at", "due_at"})
         super().save(*args, **kwargs)
-        self._loaded = self._snapshot()
 
     def describe_timing(self) -> str:
         """A short machine-neutral description: ``cron 0 2 * * * (Europe/Berlin)``, ``every 300s``."""

@@ -33,6 +33,7 @@ from django.db.models import Field
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from orchestrator import constraints
 from orchestrator.errors import SchedulerError
 from orchestrator.models import Directive, Job
 from scheduling.inputs import contains_nul, year_problem
@@ -511,10 +512,13 @@ def sync(
             candidate.source_path = entry.path
             try:
                 candidate.full_clean(validate_unique=False)
+                # A schedule of this name made by another door since ``existing`` was read: refused
+                # by the unique constraint, reported like any other problem (and nothing applied).
+                with constraints.enforced():
+                    candidate.save(now=now)
             except DjangoValidationError as exc:
                 problems += _validation_problems(entry, exc)
                 continue
-            candidate.save(now=now)
             report.changes.append(
                 Change(
                     action="create" if row is None else "update",

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from orchestrator.errors import RunStateError, UnknownJobError
+from orchestrator.errors import RowDeletedError, RunStateError, UnknownJobError
 from scheduling.inputs import contains_surrogate
 
 logger = logging.getLogger(__name__)
@@ -48,12 +48,14 @@ def printable(value: Any) -> Any:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, DjangoValidationError):  # the models' validation (orchestrator.errors.ValidationError too)
+    if isinstance(exc, DjangoValidationError):  # the models' validation, a constraint's refusal, a bad query
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, UnknownJobError):
         exc = exceptions.ValidationError({"job": [str(exc)]})
     elif isinstance(exc, RunStateError):
         exc = Conflict(str(exc))
+    elif isinstance(exc, RowDeletedError):  # an edit racing a delete: as if the delete came first
+        exc = exceptions.NotFound(str(exc))
     elif isinstance(exc, RequestDataTooBig):
         exc = TooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
     response = drf_exception_handler(exc, context)

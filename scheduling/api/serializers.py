@@ -128,6 +128,8 @@ class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
         # The rules between fields are the model's (``Schedule.clean``); the schema says them in words.
         extra_kwargs = {
             "max_concurrency": {"min_value": 1},
+            # The model checks the name is free (``full_clean``), in the words of the database's refusal.
+            "name": {"validators": []},
             "kind": {
                 "help_text": "How fire times are defined: `cron` (then `cron` is required), `interval` (then "
                 "`interval_seconds` is required) or `once` (then `run_at` is required)."
@@ -150,12 +152,12 @@ class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
         }
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """The model's own validation (``full_clean``: field checks, ``Schedule.clean``, constraints)."""
+        """The model's own validation (``full_clean``: field checks, ``Schedule.clean``, a free name, constraints)."""
         candidate = copy.copy(self.instance) if self.instance is not None else Schedule()
         for name, value in attrs.items():
             setattr(candidate, name, value)
         try:
-            candidate.full_clean(validate_unique=False)
+            candidate.full_clean()
         except DjangoValidationError as exc:
             raise serializers.ValidationError(serializers.as_serializer_error(exc)) from exc
         return attrs

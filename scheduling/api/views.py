@@ -12,11 +12,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from orchestrator import service
+from orchestrator import constraints, service
+from orchestrator.errors import RowDeletedError
 from orchestrator.models import Job, Run, RunStatus, RunTrigger
 from scheduling import services
 from scheduling.api import serializers as api
@@ -125,6 +126,14 @@ class ScheduleViewSet(viewsets.ModelViewSet[Schedule]):
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
         return api.ScheduleCreateSerializer if self.action == "create" else api.ScheduleSerializer
 
+    def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:
+        with constraints.enforced():  # a name taken meanwhile: 400 naming it, as the check before
+            serializer.save()
+
+    def perform_update(self, serializer: serializers.BaseSerializer[Any]) -> None:
+        with constraints.enforced():  # a delete meanwhile: RowDeletedError, a 404
+            serializer.save()
+
     @extend_schema(request=None, responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND})
     @action(detail=True, methods=["post"])
     def enable(self, request: Request, pk: str | None = None) -> Response:
@@ -140,7 +149,10 @@ class ScheduleViewSet(viewsets.ModelViewSet[Schedule]):
     def _set_enabled(self, enabled: bool) -> Response:
         schedule = self.get_object()
         Schedule.objects.filter(pk=schedule.pk).set_enabled(enabled)
-        schedule.refresh_from_db()
+        try:
+            schedule.refresh_from_db()
+        except Schedule.DoesNotExist:  # deleted meanwhile: as if the delete came first
+            raise NotFound(str(RowDeletedError("schedule", schedule.pk))) from None
         return Response(api.ScheduleSerializer(schedule).data)
 
     @extend_schema(
