@@ -36,7 +36,7 @@ from django.utils.dateparse import parse_datetime
 from orchestrator import constraints
 from orchestrator.errors import SchedulerError
 from orchestrator.models import Directive, Job
-from scheduling.inputs import contains_nul, year_problem
+from scheduling.inputs import SURROGATE_MESSAGE, contains_nul, contains_surrogate, year_problem
 from scheduling.models import Schedule, ScheduleSource
 
 #: Schedule fields an entry may set (besides ``name``/``id``, ``job`` and ``dag``).
@@ -288,6 +288,8 @@ def _entry(raw: Mapping[Any, Any], *, shown: str, line: int, index: int) -> tupl
     for key, value in raw.items():
         if contains_nul(value):
             fail(_key_name(key), "must not contain NUL (\\0) characters")
+        elif contains_surrogate(value):  # "\ud800" in a double-quoted scalar: no character, unstorable
+            fail(_key_name(key), SURROGATE_MESSAGE)
     if problems:
         return None, problems
     for key in raw:
