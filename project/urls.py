@@ -6,8 +6,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from project import third_party_admin
 from scheduling.metrics import metrics_view
 from scheduling.status_views import readyz
+
+third_party_admin.harden(admin.site)  # django-celery-beat's and -results' pages, without their 500s
 
 urlpatterns = [
     path("admin/", admin.site.urls),
