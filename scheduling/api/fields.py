@@ -28,7 +28,7 @@ def storable(value: str) -> None:
 class StrictCharField(serializers.CharField):
     """Text given as a JSON string: ``"name": 0`` is refused, not stored as ``"0"`` (the schema says string)."""
 
-    default_error_messages = {"invalid": "must be a JSON string (text in quotes), not {given}"}
+    default_error_messages = {"wrong_type": "must be a JSON string (text in quotes), not {given}"}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -37,7 +37,7 @@ class StrictCharField(serializers.CharField):
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
-            self.fail("invalid", given=_json_kind(data))
+            self.fail("wrong_type", given=_json_kind(data))
         return str(super().to_internal_value(data))
 
 
@@ -45,7 +45,10 @@ class StrictIntegerField(serializers.IntegerField):
     """A JSON number with no fraction: ``"60"`` and ``"٣"`` (text) and ``true`` are refused (the schema
     says integer); DRF alone reads text through ``int()``, which takes any script's digits."""
 
-    default_error_messages = {"invalid": "must be a whole number (a JSON integer such as 60), not {given}"}
+    default_error_messages = {
+        "wrong_type": "must be a whole number (a JSON integer such as 60), not {given}",
+        "invalid": "must be a whole number (a JSON integer such as 60)",  # DRF's own: 1e300 and the like
+    }
 
     def to_internal_value(self, data: Any) -> int:
         if (
@@ -53,18 +56,18 @@ class StrictIntegerField(serializers.IntegerField):
             or not isinstance(data, int | float)
             or (isinstance(data, float) and not data.is_integer())
         ):
-            self.fail("invalid", given=_json_kind(data))
+            self.fail("wrong_type", given=_json_kind(data))
         return int(super().to_internal_value(data))
 
 
 class StrictBooleanBodyField(serializers.BooleanField):
     """``true`` or ``false``: DRF alone also reads ``"yes"``, ``"on"``, ``1`` and ``0``."""
 
-    default_error_messages = {"invalid": "must be true or false (a JSON boolean), not {given}"}
+    default_error_messages = {"wrong_type": "must be true or false (a JSON boolean), not {given}"}
 
     def to_internal_value(self, data: Any) -> bool:
         if not isinstance(data, bool):
-            self.fail("invalid", given=_json_kind(data))
+            self.fail("wrong_type", given=_json_kind(data))
         return data
 
 

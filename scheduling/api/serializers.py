@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from orchestrator import registry
 from orchestrator.models import Directive, Job, LLMCall, Run, RunArtifact, RunStatus, RunTrigger, token_totals
@@ -53,8 +54,15 @@ class JobKeyField(serializers.SlugRelatedField):  # type: ignore[type-arg]
 
 
 class DirectiveNameField(serializers.SlugRelatedField):  # type: ignore[type-arg]
+    """A directive by its name, or null for none; an empty name is refused as the schema says."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(slug_field="name", queryset=Directive.objects.all(), **kwargs)
+
+    def run_validation(self, data: Any = empty) -> Any:
+        if data == "":  # DRF reads "" as null for a related field: the schema promises a name or null
+            raise serializers.ValidationError("must be the name of a directive, or null for none")
+        return super().run_validation(data)
 
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str) or not data:

@@ -181,6 +181,7 @@ def test_create_list_retrieve_patch_delete(admin):
         ({"params": ["not", "an", "object"]}, "params", "JSON object"),
         ({"params": {"x": "nul\u0000byte"}}, "params", "NUL"),
         ({"job": "no\u0000op"}, "job", "must be the key of a job"),
+        ({"directive": ""}, "directive", "or null for none"),
         ({"overlap_policy": "sometimes"}, "overlap_policy", "valid choice"),
         ({"max_concurrency": 0}, "max_concurrency", ""),
         ({"start_at": "2030-01-02T00:00:00Z", "end_at": "2030-01-01T00:00:00Z"}, "end_at", "after start_at"),
@@ -450,6 +451,7 @@ def test_boolean_filters_are_spelled_true_or_false(admin):
         ("interval_seconds", "60", "must be a whole number (a JSON integer such as 60), not a string"),
         ("interval_seconds", "٣", "must be a whole number (a JSON integer such as 60), not a string"),
         ("max_concurrency", 1.5, "must be a whole number (a JSON integer such as 60), not a number"),
+        ("max_concurrency", 1e300, "must be a whole number (a JSON integer such as 60)"),  # int() of "1e+300"
         ("enabled", "yes", "must be true or false (a JSON boolean), not a string"),
     ],
 )
