@@ -26,8 +26,8 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from orchestrator import artifacts, cancelling, events, registry, rules
-from orchestrator.admin_helpers import ValuesInHistoryMixin, muted, status_badge
-from orchestrator.errors import ArtifactNameError
+from orchestrator.admin_helpers import RefusalsMixin, ValuesInHistoryMixin, muted, object_or_404, status_badge
+from orchestrator.errors import ArtifactNameError, QueryParameterError
 from orchestrator.forms import DirectiveForm, JobForm
 from orchestrator.models import ACTIVE_STATUSES, Directive, Job, Run, RunArtifact, describe_totals, token_totals
 
@@ -69,7 +69,7 @@ class DirectiveInline(admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
+class JobAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
     form = JobForm
     list_display = (
         "key",
@@ -122,7 +122,7 @@ class JobAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
 
 
 @admin.register(Directive)
-class DirectiveAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
+class DirectiveAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
     form = DirectiveForm
     list_display = ("name", "job", "params_summary", "updated_at")
     list_filter = ("job",)
@@ -144,23 +144,33 @@ class ScheduleFilter(admin.SimpleListFilter):
     title = "schedule"
     parameter_name = "schedule"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def _schedule_id(self) -> int | None:
+        """The id asked for; anything but ASCII digits (``²`` passes ``isdigit()``, not ``int()``) is a 400."""
         value = self.value()
-        if not value or not value.isdigit():
+        if not value:
+            return None
+        if not (value.isascii() and value.isdigit() and len(value) <= 18):
+            shown = value if len(value) <= 20 else value[:20] + "…"
+            raise QueryParameterError(
+                {"schedule": f"must be a schedule's id (a whole number such as 12), not {shown!r}"}
+            )
+        return int(value)
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        schedule_id = self._schedule_id()
+        if schedule_id is None:
             return []
         from django.apps import apps
 
         schedule_model = apps.get_model("scheduling", "Schedule")
-        name = schedule_model.objects.filter(pk=int(value)).values_list("name", flat=True).first()
-        return [(value, str(name or f"#{value}"))]
+        name = schedule_model.objects.filter(pk=schedule_id).values_list("name", flat=True).first()
+        return [(str(schedule_id), str(name or f"#{schedule_id}"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
-        value = self.value()
-        if not value:
+        schedule_id = self._schedule_id()
+        if schedule_id is None:
             return queryset
-        if not value.isdigit():
-            return queryset.none()
-        return queryset.filter(occurrence__schedule_id=int(value))
+        return queryset.filter(occurrence__schedule_id=schedule_id)
 
 
 @admin.register(Run)
@@ -401,7 +411,7 @@ class RunAdmin(admin.ModelAdmin):
         return own + super().get_urls()
 
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        run = get_object_or_404(Run, pk=object_id)
+        run: Run = object_or_404(Run.objects.all(), object_id)
         if not self.has_cancel_permission(request, run):
             raise PermissionDenied
         self._cancel(request, [run.pk])

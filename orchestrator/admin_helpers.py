@@ -14,12 +14,18 @@ from typing import Any
 
 from django import forms
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
-from django.contrib.admin.utils import construct_change_message
+from django.contrib.admin.utils import construct_change_message, unquote
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.forms.formsets import BaseFormSet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+
+from orchestrator import constraints
+from orchestrator.errors import ConstraintError, RowDeletedError
 
 #: Status -> (icon, text colour, background): readable at a glance, and not by colour alone.
 STATUS_STYLES: dict[str, tuple[str, str, str]] = {
@@ -137,3 +143,84 @@ def log_change(user_id: int, objects: Iterable[models.Model], message: str | lis
 
 def log_addition(user_id: int, obj: models.Model) -> None:
     LogEntry.objects.log_actions(user_id, [obj], ADDITION, [{"added": {}}], single_object=True)
+
+
+def object_or_404(queryset: models.QuerySet[Any], object_id: str) -> Any:
+    """The row ``object_id`` (from an admin URL) names; 404 also when it cannot be a key of the model.
+
+    ``get_object_or_404(Schedule, pk="²")`` raises ``ValueError`` (a 500): the id is checked with
+    the key field first, as the admin's own pages do (``ModelAdmin.get_object``).
+    """
+    try:
+        key = queryset.model._meta.pk.to_python(unquote(object_id))
+    except DjangoValidationError:
+        raise Http404(f"no {queryset.model._meta.verbose_name} has the id {object_id[:40]!r}") from None
+    return get_object_or_404(queryset, pk=key)
+
+
+def show_refusal(form: forms.BaseForm, refused: ConstraintError) -> None:
+    """Show a constraint's refusal on the form that asked for the write, like its own errors.
+
+    A field the form does not have is named in an error at the top of the form; a message the
+    form already shows (its own uniqueness check, run again) is not repeated.
+    """
+    for name, messages in refused.errors.items():
+        target = name if name in form.fields else None
+        for message in messages:
+            text = message if target is not None else f"{name}: {message}"
+            shown = [str(error) for error in form.errors.get(target or NON_FIELD_ERRORS, [])]
+            if text not in shown:
+                form.add_error(target, text)
+
+
+#: Where ``RefusalsMixin`` keeps a refusal between the failed save and the form shown again.
+_REFUSED = "_ostinato_refused"
+
+
+class RefusalsMixin:
+    """ModelAdmin mixin: a save the database refuses is shown on the form, not answered with a 500.
+
+    The admin validates, then saves; a concurrent request can take the name in between (a unique
+    constraint's refusal) or delete the row (``RowDeletedError``). The save runs in
+    ``constraints.enforced()``; a refusal undoes the whole change (the admin's transaction) and the
+    form is shown again with the field's error, as if validation had found it. A row deleted
+    meanwhile is a 404, as when the delete comes first.
+    """
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        with constraints.enforced():
+            super().save_model(request, obj, form, change)  # type: ignore[misc]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        with constraints.enforced():
+            super().save_related(request, form, formsets, change)  # type: ignore[misc]
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)  # type: ignore[misc,no-any-return]
+        except RowDeletedError as exc:
+            raise Http404(str(exc)) from exc
+        except ConstraintError as exc:
+            setattr(request, _REFUSED, exc)  # the form built for the second pass shows it
+            return super().changeform_view(request, object_id, form_url, extra_context)  # type: ignore[misc,no-any-return]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form_class = super().get_form(request, obj, change, **kwargs)  # type: ignore[misc]
+        found: ConstraintError | None = getattr(request, _REFUSED, None)
+        if found is None:
+            return form_class
+        refused = found
+
+        class Refused(form_class):  # type: ignore[valid-type,misc]
+            def _post_clean(self) -> None:
+                super()._post_clean()
+                show_refusal(self, refused)
+
+        Refused.__name__ = form_class.__name__
+        return Refused

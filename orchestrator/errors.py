@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 
 
@@ -60,3 +61,35 @@ class RunStateError(SchedulerError):
         self.run_id = run_id
         self.expected = list(expected)
         super().__init__(f"cannot {action} run {run_id}: it is no longer {' or '.join(expected)}")
+
+
+class ConstraintError(ValidationError):
+    """The database refused a write for one of its constraints; ``errors`` names the field.
+
+    Raised by ``orchestrator.constraints.enforced`` (a unique name taken by a concurrent request, a
+    referenced row deleted meanwhile); every door shows it as it shows a validation error.
+    """
+
+    def __init__(self, constraint: str, errors: Mapping[str, str | Sequence[str]]) -> None:
+        self.constraint = constraint
+        super().__init__(errors)
+
+
+class RowDeletedError(SchedulerError):
+    """A row an edit was saving was deleted meanwhile (by another request); nothing was saved.
+
+    The doors answer it as "not found" (404), as they would had the delete come first.
+    """
+
+    def __init__(self, model: str, pk: object) -> None:
+        self.model = model
+        self.pk = pk
+        super().__init__(f"{model} {pk} was deleted meanwhile (by another request); nothing was saved")
+
+
+class QueryParameterError(ValidationError, SuspiciousOperation):
+    """A query-string parameter that cannot be used (``?schedule=²``); ``errors`` names it.
+
+    Also a ``SuspiciousOperation``, so Django answers 400 (not 500) wherever it is raised, with or
+    without ``scheduling.middleware.BadInputMiddleware``, which adds the message to the answer.
+    """

@@ -7,13 +7,16 @@ The orchestrator knows nothing of schedules: a run's schedule, if any, is data i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import ClassVar
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+
+from orchestrator.constraints import unique_error
 
 QUEUE_NAME = RegexValidator(
     r"^[A-Za-z0-9_.:-]{1,100}$",
@@ -61,6 +64,11 @@ class Job(models.Model):
     def __str__(self) -> str:
         return self.key
 
+    def unique_error_message(
+        self, model_class: type[models.Model], unique_check: Sequence[str]
+    ) -> DjangoValidationError:
+        return unique_error(model_class, unique_check)  # the words of the database's own refusal
+
 
 class Directive(models.Model):
     """A named configuration of a job: the params a run starts from (frozen into the run)."""
@@ -77,6 +85,11 @@ class Directive(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def unique_error_message(
+        self, model_class: type[models.Model], unique_check: Sequence[str]
+    ) -> DjangoValidationError:
+        return unique_error(model_class, unique_check)  # the words of the database's own refusal
 
 
 class RunStatus(models.TextChoices):

@@ -14,7 +14,6 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet, Subquery
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -23,7 +22,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from orchestrator import rules
-from orchestrator.admin_helpers import ValuesInHistoryMixin, muted, status_badge
+from orchestrator.admin_helpers import RefusalsMixin, ValuesInHistoryMixin, muted, object_or_404, status_badge
 from orchestrator.models import LLMCall, Run, describe_totals
 from scheduling.models import Schedule, ScheduledRun
 from scheduling.surfaces import actions, describe, rows
@@ -145,7 +144,7 @@ def _duration_text(duration_ms: int) -> str:
 
 
 @admin.register(Schedule)
-class ScheduleAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
+class ScheduleAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
     form = ScheduleForm
     change_form_template = "admin/scheduling/schedule/change_form.html"
     list_display = ("name", "job_key", "in_words", "next_run", "last_run", "enabled")
@@ -385,7 +384,8 @@ class ScheduleAdmin(ValuesInHistoryMixin, admin.ModelAdmin):
         """The schedule, once ``rule`` allows the user (403 otherwise, before anything is read)."""
         if not rule.allows(request.user):
             raise PermissionDenied
-        return get_object_or_404(Schedule.objects.select_related("job", "directive"), pk=object_id)
+        found: Schedule = object_or_404(Schedule.objects.select_related("job", "directive"), object_id)
+        return found
 
     def _back(self, schedule: Schedule) -> HttpResponseRedirect:
         return HttpResponseRedirect(reverse("admin:scheduling_schedule_change", args=[schedule.pk]))

@@ -13,12 +13,14 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from django.db import models, transaction
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from orchestrator import registry
-from orchestrator.errors import ValidationError
+from orchestrator.constraints import unique_error
+from orchestrator.errors import RowDeletedError, ValidationError
 from orchestrator.models import ACTIVE_STATUSES, Directive, Job, Run, RunTrigger
 from scheduling.core import timing
 from scheduling.core.jitter import due_time
@@ -179,6 +181,11 @@ class Schedule(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def unique_error_message(
+        self, model_class: type[models.Model], unique_check: Sequence[str]
+    ) -> DjangoValidationError:
+        return unique_error(model_class, unique_check)  # the words of the database's own refusal
+
     @classmethod
     def from_db(cls, db: str | None, field_names: Collection[str], values: Collection[Any]) -> Schedule:
         instance = super().from_db(db, field_names, values)
@@ -275,11 +282,23 @@ class Schedule(models.Model):
 
         The beat owns ``next_run_at``, ``due_at`` and ``last_run_at``: an edit writes them only when
         it recomputes them, so an edit racing a dispatch never rewinds the schedule's cursor.
+
+        An edit locks its row first: a delete that came first (or is under way) makes it raise
+        ``RowDeletedError`` (the doors answer 404) instead of failing to update a row that is gone;
+        a delete that comes later waits for the edit to commit.
         """
         self.clean()
         now = now or timezone.now()
+        updating = not self._state.adding and not kwargs.get("force_insert")
+        with transaction.atomic(using=kwargs.get("using") or router.db_for_write(Schedule, instance=self)):
+            if updating and not Schedule.objects.select_for_update().filter(pk=self.pk).values_list("pk").exists():
+                raise RowDeletedError("schedule", self.pk)
+            self._save(args, kwargs, now=now, updating=updating)
+        self._loaded = self._snapshot()
+
+    def _save(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, now: datetime, updating: bool) -> None:
         recompute = self.needs_recompute()
-        if not self._state.adding and not kwargs.get("force_insert") and kwargs.get("update_fields") is None:
+        if updating and kwargs.get("update_fields") is None:
             kwargs["update_fields"] = self.edit_fields(recompute)
         if recompute:
             if self._state.adding and self.jitter_seconds:
@@ -289,7 +308,6 @@ class Schedule(models.Model):
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = sorted({*kwargs["update_fields"], "next_run_at", "due_at"})
         super().save(*args, **kwargs)
-        self._loaded = self._snapshot()
 
     def describe_timing(self) -> str:
         """A short machine-neutral description: ``cron 0 2 * * * (Europe/Berlin)``, ``every 300s``."""

@@ -289,10 +289,18 @@ def render(role: Literal["web", "process"] = "web") -> bytes:
 
 
 def _authorized(request: HttpRequest) -> bool:
+    """A ``Bearer`` token equal to ``METRICS_TOKEN`` (compared in constant time), or a staff session.
+
+    The comparison is of bytes: ``hmac.compare_digest`` refuses ``str`` holding anything but ASCII
+    (a ``TypeError``, a 500 for any anonymous client sending ``Bearer ²``), and the server hands
+    header bytes over as Latin-1 text, so any byte may be there.
+    """
     token = settings.METRICS_TOKEN
     header = request.headers.get("Authorization", "")
-    if token and header.startswith("Bearer ") and hmac.compare_digest(header[7:].strip(), token):
-        return True
+    if token and header.startswith("Bearer "):
+        given = header[7:].strip().encode("utf-8", "surrogatepass")
+        if hmac.compare_digest(given, token.encode("utf-8", "surrogatepass")):
+            return True
     user = getattr(request, "user", None)
     return bool(user is not None and user.is_authenticated and user.is_staff)
 

@@ -29,13 +29,14 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 
-from orchestrator import registry
+from orchestrator import constraints, registry
 from orchestrator.errors import UnknownJobError, ValidationError
 from orchestrator.models import Directive, Job
 from scheduling.core import timing
 from scheduling.core.policies import MisfirePolicy, OverlapPolicy
 from scheduling.core.timing import Kind
 from scheduling.models import Schedule
+from scheduling.surfaces.input_checks import shown, unstorable, year_problem
 
 #: Every field a schedule is given through, at every door, in the order forms show them.
 FIELDS = (
@@ -64,10 +65,10 @@ _A_KIND = {Kind.CRON: "a cron schedule", Kind.INTERVAL: "an interval schedule", 
 KIND_FIELD = {Kind.CRON: "cron", Kind.INTERVAL: "interval_seconds", Kind.ONCE: "run_at"}
 DATETIME_FIELDS = ("run_at", "start_at", "end_at")
 TEXT_FIELDS = ("name", "description", "tenant", "cron", "timezone")
+#: The most digits a whole number is read with (beyond every field's range already).
+MAX_DIGITS = 18
 #: The largest ``params`` object accepted, serialised as JSON.
 MAX_PARAMS_BYTES = 64 * 1024
-#: Years a schedule's dates may name: near year 1 or 9999 a zone's offset overflows Python's datetimes.
-MIN_YEAR, MAX_YEAR = 1900, 9000
 REQUIRED = {
     "name": "is required: the schedule's unique name",
     "job": "is required: the key of a registered job, e.g. noop",
@@ -109,26 +110,6 @@ class _Errors:
 
     def add(self, field: str, message: str) -> None:
         self.found.setdefault(field, []).append(message)
-
-
-def contains_nul(value: Any) -> bool:
-    """Whether a string, or any key or value nested in ``value``, holds a NUL character.
-
-    PostgreSQL's text and jsonb cannot store one: a query with it fails in the driver, so input is
-    refused with a field error before it gets that far.
-    """
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(contains_nul(key) or contains_nul(item) for key, item in value.items())
-    if isinstance(value, list | tuple):
-        return any(contains_nul(item) for item in value)
-    return False
-
-
-def year_problem(year: int) -> str | None:
-    """None when ``year`` is one a schedule may name, else what is wrong."""
-    return None if MIN_YEAR <= year <= MAX_YEAR else f"the year must be between {MIN_YEAR} and {MAX_YEAR}"
 
 
 def _blank(value: Any) -> bool:
@@ -226,24 +207,23 @@ def clean_partially(
         if instance is not None and instance.pk is not None:
             others = others.exclude(pk=instance.pk)
         if others.exists():
-            errors.add("name", name_taken(values["name"]))
+            errors.add("name", name_taken())
     return {name: value for name, value in values.items() if name not in errors.found}, errors.found
 
 
-def name_taken(name: str) -> str:
-    """The one wording for a name another schedule has (also when two saves race to the unique constraint)."""
-    return f"a schedule named {name!r} already exists; schedule names are unique"
+def name_taken() -> str:
+    """The one wording for a name another schedule has: the database's own refusal's (``constraints``)."""
+    return constraints.unique_message(Schedule, ["name"])
 
 
-def _clean_field(
-    name: str, value: Any, values: dict[str, Any], errors: _Errors, references: References | None
-) -> None:
-    if contains_nul(value):
-        errors.add(name, "must not contain NUL (\\u0000) characters")
+def _clean_field(name: str, value: Any, values: dict[str, Any], errors: _Errors, references: References | None) -> None:
+    problem = unstorable(value)
+    if problem:
+        errors.add(name, problem)
     elif name in TEXT_FIELDS:
         if value is not None and not isinstance(value, str):
             hint = ' (quote it: cron: "0 2 * * *")' if name == "cron" else ""
-            errors.add(name, f"must be text, not {value!r}{hint}")
+            errors.add(name, f"must be text, not {shown(value)}{hint}")
         elif name == "name" and _blank(value):
             if name not in errors.found:
                 errors.add(name, REQUIRED[name])
@@ -261,7 +241,7 @@ def _clean_field(
         choices = OverlapPolicy if name == "overlap_policy" else MisfirePolicy
         allowed = [member.value for member in choices]
         if value not in allowed:
-            errors.add(name, f"must be one of {', '.join(allowed)}, not {value!r}")
+            errors.add(name, f"must be one of {', '.join(allowed)}, not {shown(value)}")
         else:
             values[name] = value
     elif name in ("misfire_grace_seconds", "jitter_seconds", "max_concurrency"):
@@ -273,7 +253,7 @@ def _kind(raw: Mapping[str, Any], instance: Schedule | None, errors: _Errors) ->
     given = raw.get("kind")
     if not _blank(given):
         if given not in [kind.value for kind in Kind]:
-            errors.add("kind", f"must be one of {', '.join(Kind)}, not {given!r}")
+            errors.add("kind", f"must be one of {', '.join(Kind)}, not {shown(given)}")
             return None
         return Kind(given)
     fields = [field for field in KIND_FIELD.values() if field in raw and not _blank(raw[field])]
@@ -348,9 +328,12 @@ def _whole_number(name: str, value: Any, errors: _Errors, *, optional: bool) -> 
             errors.add(name, "is required: a whole number")
         return None
     if isinstance(value, str) and value.strip().lstrip("-").isdecimal() and value.strip().isascii():
+        if len(value.strip()) > MAX_DIGITS:  # int() refuses past 4,300 digits; no field needs 19
+            errors.add(name, f"must be a whole number of at most {MAX_DIGITS} digits")
+            return None
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int):
-        errors.add(name, f"must be a whole number, not {value!r}")
+        errors.add(name, f"must be a whole number, not {shown(value)}")
         return None
     return int(value)
 
@@ -360,7 +343,7 @@ def _boolean(name: str, value: Any, errors: _Errors) -> bool:
         return value
     if value is None or (isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE):
         return bool(value) and str(value).strip().lower() in _TRUE
-    errors.add(name, f"must be true or false, not {value!r}")
+    errors.add(name, f"must be true or false, not {shown(value)}")
     return False
 
 
@@ -369,7 +352,7 @@ def _job(value: Any, errors: _Errors, references: References | None) -> Job | No
         found: Job | None = value
     elif not isinstance(value, str) or not value.strip():
         if "job" not in errors.found:
-            errors.add("job", REQUIRED["job"] if _blank(value) else f"must be the key of a job, not {value!r}")
+            errors.add("job", REQUIRED["job"] if _blank(value) else f"must be the key of a job, not {shown(value)}")
         return None
     elif references is not None:
         found = references.jobs.get(value.strip())
@@ -377,7 +360,7 @@ def _job(value: Any, errors: _Errors, references: References | None) -> Job | No
         found = Job.objects.filter(key=value.strip()).first()
     if found is None:
         known = references.known_jobs() if references is not None else _known_jobs()
-        errors.add("job", f"unknown job {value!r}; jobs in this deployment: {known}")
+        errors.add("job", f"unknown job {shown(value)}; jobs in this deployment: {known}")
         return None
     try:
         registry.get(found.key)
@@ -395,14 +378,14 @@ def _directive(value: Any, errors: _Errors, references: References | None) -> Di
     if isinstance(value, Directive) or _blank(value):
         return value or None
     if not isinstance(value, str):
-        errors.add("directive", f"must be the name of a directive, not {value!r}")
+        errors.add("directive", f"must be the name of a directive, not {shown(value)}")
         return None
     if references is not None:
         found = references.directives.get(value.strip())
     else:
         found = Directive.objects.select_related("job").filter(name=value.strip()).first()
     if found is None:
-        errors.add("directive", f"unknown directive {value!r}")
+        errors.add("directive", f"unknown directive {shown(value)}")
     return found
 
 

@@ -17,7 +17,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -25,8 +25,9 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from orchestrator import rules
-from orchestrator.admin_helpers import change_message, log_addition, log_change
+from orchestrator import constraints, rules
+from orchestrator.admin_helpers import change_message, log_addition, log_change, show_refusal
+from orchestrator.errors import ConstraintError, RowDeletedError
 from scheduling.models import Schedule, ScheduleSource
 from scheduling.surfaces import actions, rows
 from scheduling.surfaces.forms import ScheduleForm, preview_form_data, preview_schedule
@@ -231,9 +232,14 @@ def schedule_create(request: HttpRequest) -> HttpResponse:
     _require(request, ADD)
     form = ScheduleForm(request.POST or None, instance=Schedule(source=ScheduleSource.ADMIN))
     if request.method == "POST" and form.is_valid():
-        schedule = form.save()
-        log_addition(_user_id(request), schedule)
-        return _saved(request, schedule)
+        try:
+            with constraints.enforced():  # the row and its history entry, or neither
+                schedule = form.save()
+                log_addition(_user_id(request), schedule)
+        except ConstraintError as refused:  # e.g. the name was taken meanwhile
+            show_refusal(form, refused)
+        else:
+            return _saved(request, schedule)
     return _form_page(request, form, None)
 
 
@@ -245,10 +251,17 @@ def schedule_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = ScheduleForm(request.POST or None, instance=schedule)
     if request.method == "POST" and form.is_valid():
         message = change_message(form)
-        schedule = form.save()
-        if form.changed_data:
-            log_change(_user_id(request), [schedule], message)
-        return _saved(request, schedule)
+        try:
+            with constraints.enforced():  # the change and its history entry, or neither
+                schedule = form.save()
+                if form.changed_data:
+                    log_change(_user_id(request), [schedule], message)
+        except RowDeletedError as exc:  # deleted meanwhile: as if the delete came first
+            raise Http404(str(exc)) from exc
+        except ConstraintError as refused:
+            show_refusal(form, refused)
+        else:
+            return _saved(request, schedule)
     saved = get_object_or_404(Schedule, pk=pk) if request.method == "POST" else schedule
     return _form_page(request, form, saved)
 

@@ -18,7 +18,8 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Field
 
-from orchestrator.errors import ValidationError
+from orchestrator import constraints
+from orchestrator.errors import ConstraintError, ValidationError
 from orchestrator.models import Directive, Job
 from scheduling.models import Schedule, ScheduleSource
 from scheduling.surfaces import bulk, schedule_input
@@ -155,8 +156,24 @@ def apply(
         action: Action = "create" if row is None else "update"
         changes.append(Change(action=action, name=entry.name, path=entry.path, fields=tuple(changed)))
     if not problems:
-        bulk.save_all(writes, now=now, cleaned=True)
+        try:
+            with constraints.enforced():
+                bulk.save_all(writes, now=now, cleaned=True)
+        except ConstraintError as exc:  # e.g. a name another door took since the rows were read
+            created = {change.name for change in changes if change.action == "create"}
+            problems += _refused([entry for entry in entries if entry.name in created] or list(entries), exc)
     return changes, problems
+
+
+def _refused(entries: Sequence[Entry], refusal: ConstraintError) -> list[Problem]:
+    """The database's refusal of the writes, on the entries it concerns (a name taken meanwhile: the new
+    entries whose name now has a row; otherwise the first entry, with the refusal's words)."""
+    if "name" in refusal.errors:
+        taken = set(Schedule.objects.filter(name__in=[e.name for e in entries]).values_list("name", flat=True))
+        concerned = [entry for entry in entries if entry.name in taken]
+        if concerned:
+            return [_problem(entry, "id", message) for entry in concerned for message in refusal.errors["name"]]
+    return _validation_problems(entries[0], refusal)
 
 
 def _in_scope(source_path: str, scope: str) -> bool:

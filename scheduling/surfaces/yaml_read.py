@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from django.conf import settings
 
-from scheduling.surfaces.schedule_input import contains_nul
+from scheduling.surfaces.input_checks import unstorable
 from scheduling.surfaces.yaml_load import Refusal, load_file
 from scheduling.surfaces.yaml_report import Problem, SyncError
 
@@ -152,8 +152,9 @@ def _entry(raw: Mapping[Any, Any], *, shown: str, line: int, index: int) -> tupl
         problems.append(Problem(path=shown, line=line, entry=index, name=name, field=key, message=message))
 
     for key, value in raw.items():
-        if contains_nul(value):
-            fail(_key_name(key), "must not contain NUL (\\u0000) characters")
+        problem = unstorable(value)  # NUL, or "\\ud800" in a double-quoted scalar: unstorable
+        if problem:
+            fail(_key_name(key), problem)
     if problems:
         return None, problems
     for key in raw:

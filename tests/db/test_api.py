@@ -185,6 +185,7 @@ def test_create_list_retrieve_patch_delete(admin):
             "overlap_policy",
             "must be one of skip, allow, buffer_one, buffer_all, replace",
         ),
+        ({"directive": ""}, "directive", "or null for none"),
         ({"max_concurrency": 0}, "max_concurrency", ""),
         ({"start_at": "2030-01-02T00:00:00Z", "end_at": "2030-01-01T00:00:00Z"}, "end_at", "after start_at"),
         ({"kind": "once", "run_at": "2030-01-01T00:00:00Z", "jitter_seconds": 5}, "jitter_seconds", "one-off"),

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator import events
@@ -64,3 +65,18 @@ def test_metrics_view_needs_a_token_or_a_staff_session(client, settings, django_
     response = client.get("/metrics")
     assert response.status_code == 200 and b"ostinato_limit_slots_in_use" in response.content
     assert client.post("/metrics").status_code == 405
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("given", ["²", "\u0663", "ü" * 40, "\ufffd", TOKEN + "²"])
+def test_a_non_ascii_bearer_token_is_refused_not_a_server_error(settings, given: str):
+    """``hmac.compare_digest`` raises ``TypeError`` for non-ASCII ``str`` (a 500 to anyone before).
+
+    A server hands header bytes over as Latin-1 text: the token is sent as its UTF-8 bytes.
+    """
+    settings.METRICS_TOKEN = TOKEN
+    anonymous = Client(raise_request_exception=False)
+    header = "Bearer " + given.encode("utf-8").decode("latin-1")
+    response = anonymous.get("/metrics", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401 and b"metrics need Authorization: Bearer" in response.content
+    assert anonymous.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 200

@@ -340,7 +340,7 @@ def concrete(route: str, world: World) -> str | None:
         if name == "content_type_id":  # the admin's "view on site" shortcut
             return str(ContentType.objects.get_for_model(Schedule).pk)
         parts = route.split("/")
-        if parts[0] == "admin" and name == "object_id" and parts[1] != "r":
+        if parts[0] == "admin" and name in ("object_id", "id") and parts[1] != "r":  # id: a user's password page
             model = apps.get_model(parts[1], parts[2])
             first = model._default_manager.first()
             return str(first.pk) if first is not None else "1"

@@ -72,6 +72,11 @@ BAD_FILES = {
     ),
     "year 9999": ("- id: x\n  job: noop\n  run_at: '9999-12-31T23:59:59-05:00'\n", "run_at", "year"),
     "nul": ('- id: x\n  job: noop\n  interval_seconds: 60\n  description: "a\\0b"\n', "description", "NUL"),
+    "lone surrogate": (
+        '- id: x\n  job: noop\n  interval_seconds: 60\n  tenant: "a\\ud800b"\n',
+        "tenant",
+        "lone surrogates",
+    ),
     "no name": ("- job: noop\n  interval_seconds: 60\n", "id", "is required"),
     "duplicate key": (
         "- id: x\n  job: noop\n  interval_seconds: 60\n  interval_seconds: 30\n",

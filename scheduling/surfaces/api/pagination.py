@@ -17,7 +17,9 @@ def _whole_number(request: Request, name: str, maximum: int | None) -> int | Non
     raw = request.query_params.get(name)
     if raw is None:
         return None
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1 or (maximum is not None and int(raw) > maximum):
+    # At most 18 digits: int() of thousands refuses to convert them (ValueError), and no page is that far.
+    well_formed = raw.isascii() and raw.isdigit() and len(raw) <= 18
+    if not well_formed or int(raw) < 1 or (maximum is not None and int(raw) > maximum):
         limit = f" to {maximum}" if maximum is not None else " or more"
         raise ValidationError({name: [f"must be a whole number from 1{limit}, not {raw!r}"]})
     return int(raw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.utils import timezone
@@ -11,15 +12,22 @@ from rest_framework import serializers
 
 from orchestrator import registry
 from orchestrator.errors import ValidationError
-from orchestrator.models import Directive, Job, LLMCall, Run, RunArtifact, RunStatus, RunTrigger, token_totals
+from orchestrator.models import Directive, Job, LLMCall, Run, RunArtifact, token_totals
 from scheduling.core.policies import MisfirePolicy, OverlapPolicy
-from scheduling.core.timing import Kind
-from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun, ScheduleSource
+from scheduling.core.timing import MAX_INTERVAL_SECONDS, Kind
+from scheduling.models import Schedule, ScheduledRun, ScheduleSource
 from scheduling.surfaces import schedule_input
+from scheduling.surfaces.api.fields import StrictCharField
+from scheduling.surfaces.input_checks import shown
 
 
 class InputField(serializers.Field):  # type: ignore[type-arg]
-    """A schedule field taken as sent: ``schedule_input.clean`` types it, with the wording of every door."""
+    """A schedule field of the JSON type the schema says, passed on as sent: ``schedule_input.clean``
+    reads it, with the wording of every door. ``json_types``: the types taken (null always is);
+    another type is refused in the shared wording (``"interval_seconds": "60"`` is a string)."""
+
+    json_types: tuple[type, ...] = (object,)
+    expected = ""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
@@ -27,48 +35,90 @@ class InputField(serializers.Field):  # type: ignore[type-arg]
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
+        if data is not None and not self._taken(data):
+            quoted = isinstance(data, str) and self._taken(_json_or_none(data))
+            hint = " (a JSON string: leave out the quotes)" if quoted else ""
+            raise serializers.ValidationError(f"must be {self.expected}, not {shown(data)}{hint}")
         return data
+
+    def _taken(self, data: Any) -> bool:
+        if data is None:
+            return False
+        return bool in self.json_types if isinstance(data, bool) else isinstance(data, self.json_types)
 
     def to_representation(self, value: Any) -> Any:
         return value
 
 
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
 @extend_schema_field(OpenApiTypes.STR)
 class TextInput(InputField):
-    pass
+    json_types = (str,)
+    expected = "text"
 
 
 @extend_schema_field(OpenApiTypes.INT)
 class IntegerInput(InputField):
-    pass
+    """A JSON integer (``60.0`` is 60): text is refused, as the schema says (``int()`` reads "٣" as 3)."""
+
+    json_types = (int, float)
+    expected = "a whole number"
+
+    def to_internal_value(self, data: Any) -> Any:
+        data = super().to_internal_value(data)
+        if isinstance(data, float):
+            if not data.is_integer() or abs(data) > 2**53:  # 1.5; 1e300, a float past exact integers
+                raise serializers.ValidationError(f"must be {self.expected}, not {shown(data)}")
+            return int(data)
+        return data
 
 
 @extend_schema_field(OpenApiTypes.BOOL)
 class BooleanInput(InputField):
-    pass
+    json_types = (bool,)
+    expected = "true or false"
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True})
 class ObjectInput(InputField):
-    pass
+    json_types = (dict,)
+    expected = 'a JSON object, e.g. {"path": "var/app.log"}'
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
 class DateTimeInput(InputField):
     """ISO 8601; without an offset it is a wall time in the schedule's time zone."""
 
+    json_types = (str,)
+    expected = "a date and time in ISO 8601, as text"
+
     def to_representation(self, value: Any) -> Any:
         return serializers.DateTimeField().to_representation(value) if value is not None else None
 
 
 @extend_schema_field(OpenApiTypes.STR)
-class JobInput(InputField):
+class JobInput(TextInput):
+    expected = "the key of a job"
+
     def to_representation(self, value: Any) -> Any:
         return value.key if isinstance(value, Job) else value
 
 
 @extend_schema_field(OpenApiTypes.STR)
-class DirectiveInput(InputField):
+class DirectiveInput(TextInput):
+    expected = "the name of a directive, or null for none"
+
+    def to_internal_value(self, data: Any) -> Any:
+        if data == "":  # the schema promises a name or null; "" is neither
+            raise serializers.ValidationError(f"must be {self.expected}")
+        return super().to_internal_value(data)
+
     def to_representation(self, value: Any) -> Any:
         return value.name if isinstance(value, Directive) else value
 
@@ -90,20 +140,34 @@ class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
     name = TextInput(help_text="The schedule's unique name.")
     description = TextInput()
     job = JobInput(help_text="The key of the job this schedule runs.")
-    directive = DirectiveInput(help_text="Optional: the name of a directive of the same job.")
+    directive = DirectiveInput(help_text="Optional: the name of a directive; it must belong to `job`.")
     params = ObjectInput(help_text="A JSON object merged over the directive's params.")
     tenant = TextInput()
     enabled = BooleanInput()
     kind = ChoiceInput(
-        choices=Kind.choices(), help_text="Left out: the kind whose field is given (cron, interval_seconds, run_at)."
+        choices=Kind.choices(),
+        help_text="How fire times are defined: `cron` (then `cron` is required), `interval` (then "
+        "`interval_seconds` is required) or `once` (then `run_at` is required). Left out: the kind whose field "
+        "is given.",
     )
-    cron = TextInput(help_text="5 fields, or 6 with seconds first, or a macro; in the schedule's time zone.")
-    interval_seconds = IntegerInput(help_text="For interval schedules: seconds between runs (at least 1).")
-    run_at = DateTimeInput(help_text="For one-off schedules, in the future; without an offset: in the schedule's zone.")
+    cron = TextInput(
+        help_text="Required when `kind` is `cron`: 5 fields (minute hour day-of-month month day-of-week), "
+        "or 6 with seconds first, or a macro such as @daily; evaluated in `timezone`."
+    )
+    interval_seconds = IntegerInput(
+        help_text=f"Required when `kind` is `interval`: elapsed seconds between runs, 1 to {MAX_INTERVAL_SECONDS} "
+        "(10 years)."
+    )
+    run_at = DateTimeInput(
+        help_text="Required when `kind` is `once`: when it runs, in the future; without an offset: in `timezone`."
+    )
     timezone = TextInput(help_text="IANA time zone name, e.g. Europe/Berlin.")
-    start_at = DateTimeInput(help_text="No runs before this; without an offset: in the schedule's zone.")
-    end_at = DateTimeInput(help_text="No runs after this; without an offset: in the schedule's zone.")
-    jitter_seconds = IntegerInput(help_text="A stable delay in [0, min(jitter, gap)) for each occurrence.")
+    start_at = DateTimeInput(help_text="No runs before this; must be before `end_at` when both are given.")
+    end_at = DateTimeInput(help_text="No runs after this; must be after `start_at` when both are given.")
+    jitter_seconds = IntegerInput(
+        help_text="Delay each dispatch by a stable per-occurrence offset in [0, min(jitter, gap)); "
+        "must be 0 when `kind` is `once`."
+    )
     overlap_policy = ChoiceInput(choices=OverlapPolicy.choices())
     misfire_policy = ChoiceInput(choices=MisfirePolicy.choices())
     misfire_grace_seconds = IntegerInput(help_text="At least 1.")
@@ -249,7 +313,7 @@ class RunDetailSerializer(RunSerializer):
 
 
 class RunCancelSerializer(serializers.Serializer[dict[str, Any]]):
-    reason = serializers.CharField(
+    reason = StrictCharField(
         required=False, max_length=500, default="cancelled through the API", help_text="Recorded on the run."
     )
 
@@ -300,56 +364,3 @@ class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
     """An error that is not about one field: 401, 403, 404, 405, 409."""
 
     detail = serializers.CharField()
-
-
-# --- query parameters ------------------------------------------------------------------------------
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """A query flag spelled ``true`` or ``false`` (as the schema says), not 1, yes or on."""
-
-    def to_internal_value(self, data: Any) -> bool:
-        if isinstance(data, bool):
-            return data
-        if isinstance(data, str) and data.lower() in ("true", "false"):
-            return data.lower() == "true"
-        self.fail("invalid", input=data)
-        raise AssertionError("unreachable")  # fail() raises
-
-
-class ScheduleFilterSerializer(serializers.Serializer[dict[str, Any]]):
-    enabled = StrictBooleanField(required=False, help_text="true or false.")
-    job = serializers.CharField(required=False, max_length=100, help_text="A job key.")
-    tenant = serializers.CharField(required=False, max_length=100)
-    kind = serializers.ChoiceField(choices=Kind.choices(), required=False)
-    source = serializers.ChoiceField(choices=ScheduleSource.choices, required=False)  # type: ignore[assignment]
-    name = serializers.CharField(required=False, max_length=200, help_text="Part of the name (case-insensitive).")
-
-
-class HistoryFilterSerializer(serializers.Serializer[dict[str, Any]]):
-    status = serializers.ChoiceField(choices=OccurrenceStatus.choices, required=False, help_text="Occurrence status.")
-    run_status = serializers.ChoiceField(choices=RunStatus.choices, required=False, help_text="Status of the run.")
-    since = serializers.DateTimeField(
-        required=False, help_text="Occurrences at or after this time (scheduled time, or request time for run-now)."
-    )
-    until = serializers.DateTimeField(required=False, help_text="Occurrences before this time.")
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs.get("since") and attrs.get("until") and attrs["until"] <= attrs["since"]:
-            raise serializers.ValidationError({"until": ["must be after since"]})
-        return attrs
-
-
-class RunFilterSerializer(serializers.Serializer[dict[str, Any]]):
-    status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
-    job = serializers.CharField(required=False, max_length=100, help_text="A job key.")
-    schedule = serializers.IntegerField(required=False, min_value=1, help_text="A schedule id.")
-    trigger = serializers.ChoiceField(choices=RunTrigger.choices, required=False)
-    created_after = serializers.DateTimeField(required=False, help_text="Runs created at or after this time.")
-    created_before = serializers.DateTimeField(required=False, help_text="Runs created before this time.")
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        after, before = attrs.get("created_after"), attrs.get("created_before")
-        if after and before and before <= after:
-            raise serializers.ValidationError({"created_before": ["must be after created_after"]})
-        return attrs

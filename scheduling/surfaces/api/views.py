@@ -12,15 +12,17 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from orchestrator import rules
+from orchestrator import constraints, rules
 from orchestrator.cancelling import cancel_runs
+from orchestrator.errors import RowDeletedError
 from orchestrator.models import Job, Run, RunStatus, RunTrigger
 from scheduling.models import Schedule, ScheduledRun
 from scheduling.surfaces import actions
+from scheduling.surfaces.api import filters as query_filters
 from scheduling.surfaces.api import serializers as api
 from scheduling.surfaces.api.errors import Conflict
 from scheduling.surfaces.api.pagination import Pagination
@@ -56,7 +58,8 @@ def query(serializer_class: type[serializers.Serializer[Any]], request: Request)
 
 @extend_schema_view(
     list=extend_schema(
-        parameters=[api.ScheduleFilterSerializer], responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND}
+        parameters=[query_filters.ScheduleFilterSerializer],
+        responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND},
     ),
     create=extend_schema(
         request=api.ScheduleCreateSerializer,
@@ -108,7 +111,7 @@ class ScheduleViewSet(viewsets.ModelViewSet[Schedule]):
         rows = Schedule.objects.select_related("job", "directive")
         if self.action != "list":
             return rows
-        filters = query(api.ScheduleFilterSerializer, self.request)
+        filters = query(query_filters.ScheduleFilterSerializer, self.request)
         if filters.get("enabled") is not None:
             rows = rows.filter(enabled=filters["enabled"])
         if "job" in filters:
@@ -126,6 +129,14 @@ class ScheduleViewSet(viewsets.ModelViewSet[Schedule]):
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
         return api.ScheduleCreateSerializer if self.action == "create" else api.ScheduleSerializer
 
+    def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:
+        with constraints.enforced():  # a name taken meanwhile: 400 naming it, as the check before
+            serializer.save()
+
+    def perform_update(self, serializer: serializers.BaseSerializer[Any]) -> None:
+        with constraints.enforced():  # a delete meanwhile: RowDeletedError, a 404
+            serializer.save()
+
     @extend_schema(request=None, responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND})
     @action(detail=True, methods=["post"])
     def enable(self, request: Request, pk: str | None = None) -> Response:
@@ -141,7 +152,10 @@ class ScheduleViewSet(viewsets.ModelViewSet[Schedule]):
     def _set_enabled(self, enabled: bool) -> Response:
         schedule = self.get_object()
         Schedule.objects.filter(pk=schedule.pk).set_enabled(enabled)
-        schedule.refresh_from_db()
+        try:
+            schedule.refresh_from_db()
+        except Schedule.DoesNotExist:  # deleted meanwhile: as if the delete came first
+            raise NotFound(str(RowDeletedError("schedule", schedule.pk))) from None
         return Response(api.ScheduleSerializer(schedule).data)
 
     @extend_schema(
@@ -162,14 +176,14 @@ class ScheduleViewSet(viewsets.ModelViewSet[Schedule]):
         )
 
     @extend_schema(
-        parameters=[api.HistoryFilterSerializer],
+        parameters=[query_filters.HistoryFilterSerializer],
         responses={200: api.OccurrenceSerializer(many=True), **_ERRORS, **_NOT_FOUND},
         description="The schedule's occurrences with their runs, newest first, paginated.",
     )
     @action(detail=True, methods=["get"])
     def history(self, request: Request, pk: str | None = None) -> Response:
         schedule = self.get_object()
-        filters = query(api.HistoryFilterSerializer, request)
+        filters = query(query_filters.HistoryFilterSerializer, request)
         rows = (
             ScheduledRun.objects.filter(schedule=schedule)
             .select_related("run", "run__job")
@@ -191,7 +205,7 @@ class ScheduleViewSet(viewsets.ModelViewSet[Schedule]):
 
 @extend_schema_view(
     list=extend_schema(
-        parameters=[api.RunFilterSerializer], responses={200: api.RunSerializer, **_ERRORS, **_NOT_FOUND}
+        parameters=[query_filters.RunFilterSerializer], responses={200: api.RunSerializer, **_ERRORS, **_NOT_FOUND}
     ),
     retrieve=extend_schema(responses={200: api.RunDetailSerializer, **_ERRORS, **_NOT_FOUND}),
 )
@@ -210,7 +224,7 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet[Run]):
         rows = Run.objects.select_related("job")
         if self.action != "list":
             return rows.prefetch_related("artifacts", "llm_calls")
-        filters = query(api.RunFilterSerializer, self.request)
+        filters = query(query_filters.RunFilterSerializer, self.request)
         if "status" in filters:
             rows = rows.filter(status=filters["status"])
         if "job" in filters:
