@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
 
 #: Keys copied from a record's ``extra`` into the line, in this order.
 CONTEXT_KEYS = (
@@ -72,3 +75,20 @@ def _text(value: object) -> str:
         moment = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return str(value)
+
+
+def logging_config(level: str, output: str) -> dict[str, Any]:
+    """Django's ``LOGGING``: everything to standard error, as ``keyvalue`` lines or ``json`` objects."""
+    if output not in ("keyvalue", "json"):
+        raise ImproperlyConfigured(f"LOG_FORMAT={output!r}: use keyvalue or json")
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "keyvalue": {"()": "project.logging.KeyValueFormatter"},
+            "json": {"()": "project.logging.JsonFormatter"},
+        },
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": output}},
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {"django.db.backends": {"level": "INFO"}, "kombu": {"level": "WARNING"}},
+    }

@@ -28,6 +28,7 @@ from project.env import (
     env_seconds,
     env_str,
 )
+from project.logging import logging_config
 from project.redis_url import kombu_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -371,7 +372,7 @@ LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 512, minimum=1)
 EVENTS_MAX_BYTES = env_int("EVENTS_MAX_BYTES", 100 * 1024 * 1024, minimum=1)
 EVENTS_KEEP_FILES = env_int("EVENTS_KEEP_FILES", 5, minimum=1)
 
-# --- REST API (scheduling/api) -----------------------------------------------------------------
+# --- REST API (scheduling/surfaces/api) -----------------------------------------------------------------
 
 #: API tokens (``scheduling.ApiToken``, stored as SHA-256 digests) are refused this long after they
 #: were issued or last rotated (0: never).
@@ -379,39 +380,13 @@ API_TOKEN_MAX_AGE_SECONDS = env_int("API_TOKEN_MAX_AGE_SECONDS", 90 * 24 * 3600,
 #: Requests with an unknown API token from one client address per window before it gets 429.
 API_TOKEN_FAILURE_LIMIT = env_int("API_TOKEN_FAILURE_LIMIT", 20, minimum=1)
 API_TOKEN_FAILURE_WINDOW_SECONDS = env_int("API_TOKEN_FAILURE_WINDOW_SECONDS", 10 * 60, minimum=1)
-REST_FRAMEWORK = {
-    # Token first: an anonymous request gets 401 with ``WWW-Authenticate: Token``, not a bare 403.
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "scheduling.surfaces.api.authentication.ExpiringTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["scheduling.surfaces.api.permissions.ModelActionPermission"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["scheduling.surfaces.api.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "scheduling.surfaces.api.pagination.Pagination",
-    "EXCEPTION_HANDLER": "scheduling.surfaces.api.errors.exception_handler",
-    "PAGE_SIZE": 50,
-    "UNAUTHENTICATED_USER": None,
-}
+# The API configures itself on its views (scheduling/surfaces/api/base.py). drf-spectacular's deploy
+# check describes every API of the project with the project's settings: name our two status enums.
 SPECTACULAR_SETTINGS = {
-    "TITLE": "Ostinato API",
-    "DESCRIPTION": "Schedules, their occurrences and runs, and the jobs they run. Authentication is required.",
-    "VERSION": "1",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "COMPONENT_SPLIT_REQUEST": True,
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
-        "scheduling.surfaces.api.schema.add_common_responses",
-    ],
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "orchestrator.models.RunStatus",
         "OccurrenceStatusEnum": "scheduling.models.OccurrenceStatus",
-    },
+    }
 }
 
 # --- Metrics (scheduling/metrics.py; README "Metrics") -------------------------------------------
@@ -429,21 +404,4 @@ METRICS_ADDR = env_str("METRICS_ADDR", "127.0.0.1")
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 #: ``keyvalue`` (readable, grep-able) or ``json`` (one JSON object a line, for log shippers).
 LOG_FORMAT = env_str("LOG_FORMAT", "keyvalue").lower()
-if LOG_FORMAT not in ("keyvalue", "json"):
-    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use keyvalue or json")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "keyvalue": {"()": "project.logging.KeyValueFormatter"},
-        "json": {"()": "project.logging.JsonFormatter"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "keyvalue"}
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "INFO"},
-        "kombu": {"level": "WARNING"},
-    },
-}
+LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)

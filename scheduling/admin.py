@@ -11,8 +11,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet, Subquery
-from django.forms.models import BaseInlineFormSet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
@@ -26,121 +25,15 @@ from orchestrator.admin_helpers import RefusalsMixin, ValuesInHistoryMixin, mute
 from orchestrator.models import LLMCall, Run, describe_totals
 from scheduling.models import Schedule, ScheduledRun
 from scheduling.surfaces import actions, describe, rows
+from scheduling.surfaces.admin_parts import (
+    LastRunStatusFilter,
+    RecentOccurrencesInline,
+    ScheduledRunAdmin,
+    run_anchor,
+    time_pair,
+)
 from scheduling.surfaces.api import token_admin  # noqa: F401  (registers the API token admin)
 from scheduling.surfaces.forms import FIELDSETS, ScheduleForm, preview_form_data, preview_schedule
-
-RECENT_OCCURRENCES = 20
-
-
-def _run_link(run_id: Any, text: str | None = None) -> SafeString:
-    url = reverse("admin:orchestrator_run_change", args=[run_id])
-    return format_html('<a href="{}"><code>{}</code></a>', url, text or str(run_id)[:8])
-
-
-def _time_pair(moment: Any, zone_name: str) -> SafeString:
-    """The time in the schedule's zone, with UTC beside it and in the tooltip."""
-    if moment is None:
-        return muted("—")
-    zone = describe.zone_or_utc(zone_name)
-    utc_text = describe.format_utc(moment)
-    return format_html(
-        '<time datetime="{}" title="{}" style="white-space:nowrap">{}</time><br>'
-        '<small style="color:#767676;white-space:nowrap">{}</small>',
-        moment.isoformat(),
-        utc_text,
-        describe.format_local(moment, zone),
-        utc_text,
-    )
-
-
-class LastRunStatusFilter(admin.SimpleListFilter):
-    title = "status of the last run"
-    parameter_name = "last_run"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return rows.LAST_RUN_CHOICES
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
-        value = self.value()
-        if not value:
-            return queryset
-        return rows.filter_last_run_status(queryset, value)  # type: ignore[arg-type]
-
-
-class RecentOccurrencesFormSet(BaseInlineFormSet):
-    """Only the newest occurrences: a schedule with a million of them opens as fast as a new one."""
-
-    def get_queryset(self) -> QuerySet[Any]:
-        if not hasattr(self, "_recent"):
-            everything = super().get_queryset()
-            newest = everything.order_by("-created_at", "-pk").values("pk")[:RECENT_OCCURRENCES]
-            self._recent = everything.filter(pk__in=Subquery(newest)).order_by("-created_at", "-pk")
-        return self._recent
-
-
-class RecentOccurrencesInline(admin.TabularInline):
-    model = ScheduledRun
-    formset = RecentOccurrencesFormSet
-    verbose_name = "occurrence"
-    verbose_name_plural = f"Recent occurrences (newest {RECENT_OCCURRENCES}, newest first)"
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = False
-    fields = ("scheduled_for_display", "trigger", "occurrence_status", "run_link", "run_status", "duration", "reason")
-    readonly_fields = fields
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        return super().get_queryset(request).select_related("run", "schedule")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm("scheduling.view_schedule") or request.user.has_perm("scheduling.change_schedule")
-
-    @admin.display(description="scheduled for")
-    def scheduled_for_display(self, obj: ScheduledRun) -> SafeString:
-        if obj.scheduled_for is None:
-            return format_html("<em>run now</em> at {}", _time_pair(obj.created_at, obj.schedule.timezone))
-        return _time_pair(obj.scheduled_for, obj.schedule.timezone)
-
-    @admin.display(description="occurrence")
-    def occurrence_status(self, obj: ScheduledRun) -> SafeString:
-        text = obj.get_status_display()
-        if obj.missed_count > 1:
-            text += f" ({obj.missed_count} occurrences)"
-        return status_badge(obj.status, title=text)
-
-    @admin.display(description="run")
-    def run_link(self, obj: ScheduledRun) -> SafeString:
-        return _run_link(obj.run_id) if obj.run_id else muted("—")
-
-    @admin.display(description="run status")
-    def run_status(self, obj: ScheduledRun) -> SafeString:
-        return status_badge(obj.run.status) if obj.run is not None else muted("—")
-
-    @admin.display(description="duration")
-    def duration(self, obj: ScheduledRun) -> str:
-        if obj.run is None or obj.run.duration_ms is None:
-            return "—"
-        return _duration_text(obj.run.duration_ms)
-
-
-def _duration_text(duration_ms: int) -> str:
-    if duration_ms < 1000:
-        return f"{duration_ms} ms"
-    seconds = duration_ms / 1000
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes} min {rest} s"
 
 
 @admin.register(Schedule)
@@ -220,7 +113,7 @@ class ScheduleAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
             return muted("— (disabled)")
         if obj.next_run_at is None:
             return muted("— (ended)")
-        return _time_pair(obj.next_run_at, obj.timezone)
+        return time_pair(obj.next_run_at, obj.timezone)
 
     @admin.display(description="last run", ordering="last_run_created_at")
     def last_run(self, obj: Schedule) -> SafeString:
@@ -319,7 +212,7 @@ class ScheduleAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
             self.log_change(request, schedule, f"Ran now: run {run.id} (trigger manual).")
         if not started:
             return
-        listed = format_html_join(", ", "“{}” → {}", ((s.name, _run_link(r.id)) for s, r in started))
+        listed = format_html_join(", ", "“{}” → {}", ((s.name, run_anchor(r.id)) for s, r in started))
         self.message_user(
             request,
             format_html(
@@ -413,26 +306,4 @@ class ScheduleAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
         return JsonResponse(preview.as_json())
 
 
-@admin.register(ScheduledRun)
-class ScheduledRunAdmin(admin.ModelAdmin):
-    list_display = ("schedule", "scheduled_for", "status_badge", "trigger", "run_link", "dispatched_at", "reason")
-    search_fields = ("schedule__name",)
-    list_select_related = ("schedule", "run")
-    list_filter = ("status", "trigger", ("created_at", admin.DateFieldListFilter))
-    show_full_result_count = False
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj: ScheduledRun) -> SafeString:
-        return status_badge(obj.status)
-
-    @admin.display(description="run")
-    def run_link(self, obj: ScheduledRun) -> SafeString:
-        if obj.run is None:
-            return muted("—")
-        return format_html("{} {}", _run_link(obj.run_id), status_badge(obj.run.status))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: ScheduledRun | None = None) -> bool:
-        return False
+admin.site.register(ScheduledRun, ScheduledRunAdmin)

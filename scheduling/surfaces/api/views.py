@@ -9,7 +9,7 @@ from django.db.models import F, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -24,6 +24,7 @@ from scheduling.models import Schedule, ScheduledRun
 from scheduling.surfaces import actions
 from scheduling.surfaces.api import filters as query_filters
 from scheduling.surfaces.api import serializers as api
+from scheduling.surfaces.api.base import ApiView, documented
 from scheduling.surfaces.api.errors import Conflict
 from scheduling.surfaces.api.pagination import Pagination
 
@@ -57,11 +58,11 @@ def query(serializer_class: type[serializers.Serializer[Any]], request: Request)
 
 
 @extend_schema_view(
-    list=extend_schema(
+    list=documented(
         parameters=[query_filters.ScheduleFilterSerializer],
         responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND},
     ),
-    create=extend_schema(
+    create=documented(
         request=api.ScheduleCreateSerializer,
         responses={201: api.ScheduleSerializer, **_ERRORS},
         examples=[
@@ -84,11 +85,11 @@ def query(serializer_class: type[serializers.Serializer[Any]], request: Request)
             ),
         ],
     ),
-    retrieve=extend_schema(responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND}),
-    partial_update=extend_schema(responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND}),
-    destroy=extend_schema(responses={204: None, **_ERRORS, **_NOT_FOUND}),
+    retrieve=documented(responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND}),
+    partial_update=documented(responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND}),
+    destroy=documented(responses={204: None, **_ERRORS, **_NOT_FOUND}),
 )
-class ScheduleViewSet(viewsets.ModelViewSet[Schedule]):
+class ScheduleViewSet(ApiView, viewsets.ModelViewSet[Schedule]):
     """Schedules: what runs when. Validation is the model's, the same as the admin's."""
 
     serializer_class = api.ScheduleSerializer
@@ -137,13 +138,13 @@ class ScheduleViewSet(viewsets.ModelViewSet[Schedule]):
         with constraints.enforced():  # a delete meanwhile: RowDeletedError, a 404
             serializer.save()
 
-    @extend_schema(request=None, responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND})
+    @documented(request=None, responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND})
     @action(detail=True, methods=["post"])
     def enable(self, request: Request, pk: str | None = None) -> Response:
         """Enable the schedule; its next run is computed from now (missed ones follow the misfire policy)."""
         return self._set_enabled(True)
 
-    @extend_schema(request=None, responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND})
+    @documented(request=None, responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND})
     @action(detail=True, methods=["post"])
     def disable(self, request: Request, pk: str | None = None) -> Response:
         """Disable the schedule; runs already started go on."""
@@ -158,7 +159,7 @@ class ScheduleViewSet(viewsets.ModelViewSet[Schedule]):
             raise NotFound(str(RowDeletedError("schedule", schedule.pk))) from None
         return Response(api.ScheduleSerializer(schedule).data)
 
-    @extend_schema(
+    @documented(
         request=None,
         responses={202: api.RunDetailSerializer, **_ERRORS, **_NOT_FOUND},
         description="Run the schedule's job now, through the same path as the beat (trigger `api`). "
@@ -175,7 +176,7 @@ class ScheduleViewSet(viewsets.ModelViewSet[Schedule]):
             headers={"Location": f"/api/runs/{run.pk}/"},
         )
 
-    @extend_schema(
+    @documented(
         parameters=[query_filters.HistoryFilterSerializer],
         responses={200: api.OccurrenceSerializer(many=True), **_ERRORS, **_NOT_FOUND},
         description="The schedule's occurrences with their runs, newest first, paginated.",
@@ -204,12 +205,12 @@ class ScheduleViewSet(viewsets.ModelViewSet[Schedule]):
 
 
 @extend_schema_view(
-    list=extend_schema(
+    list=documented(
         parameters=[query_filters.RunFilterSerializer], responses={200: api.RunSerializer, **_ERRORS, **_NOT_FOUND}
     ),
-    retrieve=extend_schema(responses={200: api.RunDetailSerializer, **_ERRORS, **_NOT_FOUND}),
+    retrieve=documented(responses={200: api.RunDetailSerializer, **_ERRORS, **_NOT_FOUND}),
 )
-class RunViewSet(viewsets.ReadOnlyModelViewSet[Run]):
+class RunViewSet(ApiView, viewsets.ReadOnlyModelViewSet[Run]):
     """Runs, newest first: scheduled, manual and API-triggered alike."""
 
     serializer_class = api.RunSerializer
@@ -242,7 +243,7 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet[Run]):
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
         return api.RunSerializer if self.action == "list" else api.RunDetailSerializer
 
-    @extend_schema(
+    @documented(
         request=api.RunCancelSerializer,
         responses={
             200: api.RunDetailSerializer,
@@ -268,10 +269,10 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet[Run]):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: api.JobSerializer, **_ERRORS, **_NOT_FOUND}),
-    retrieve=extend_schema(responses={200: api.JobSerializer, **_ERRORS, **_NOT_FOUND}),
+    list=documented(responses={200: api.JobSerializer, **_ERRORS, **_NOT_FOUND}),
+    retrieve=documented(responses={200: api.JobSerializer, **_ERRORS, **_NOT_FOUND}),
 )
-class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Job]):
+class JobViewSet(ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Job]):
     """Jobs: the registered code and its operational settings (edited in the admin)."""
 
     serializer_class = api.JobSerializer
