@@ -91,5 +91,5 @@ class QueryParameterError(ValidationError, SuspiciousOperation):
     """A query-string parameter that cannot be used (``?schedule=²``); ``errors`` names it.
 
     Also a ``SuspiciousOperation``, so Django answers 400 (not 500) wherever it is raised, with or
-    without ``scheduling.middleware.BadInputMiddleware``, which adds the message to the answer.
+    without ``scheduling.surfaces.middleware.BadInputMiddleware``, which adds the message to the answer.
     """

@@ -16,7 +16,7 @@ The answer is JSON for the REST API and for clients asking for JSON (the schedul
 shaped like the API's validation errors (``{"q": ["must not contain ..."]}``), and plain text
 otherwise. Other form fields are the forms' business: they name the field on the page.
 
-Add ``"scheduling.middleware.BadInputMiddleware"`` to ``MIDDLEWARE`` (the standalone project does).
+Add ``"scheduling.surfaces.middleware.BadInputMiddleware"`` to ``MIDDLEWARE`` (the standalone project does).
 """
 
 from __future__ import annotations
