@@ -6,7 +6,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DJANGO_STATIC_ROOT=/app/static \
-    SCHEDULER_VAR_DIR=/app/var
+    SCHEDULER_VAR_DIR=/app/var \
+    PYTHONPATH=/app
 
 WORKDIR /app
 RUN groupadd --system ostinato && useradd --system --gid ostinato --home-dir /app ostinato
@@ -18,7 +19,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip install -r /tmp/requirements.txt
 
 COPY . .
-# The project's own metadata (its celery.commands entry point), without dependencies.
+# The three apps' metadata (the celery.commands entry point), without dependencies; the standalone
+# project itself is not installed: it runs from /app (PYTHONPATH).
 RUN pip install --no-deps --editable . \
     && DJANGO_SECRET_KEY=collectstatic-only DATABASE_URL=sqlite:////tmp/build.sqlite3 REDIS_URL=redis://localhost:6379/0 \
        python manage.py collectstatic --noinput --verbosity 0 \

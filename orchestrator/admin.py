@@ -77,8 +77,7 @@ class JobAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
 
     @admin.display(description="code registered", boolean=True)
     def registered(self, obj: Job) -> bool:
-        registered_keys = registry.keys()
-        return obj.key in registered_keys
+        return registry.has_code(obj.key, obj.kind)
 
     @admin.display(description="schedules", ordering="schedules_total")
     def schedule_count(self, obj: Job) -> SafeString:

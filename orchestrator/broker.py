@@ -50,6 +50,8 @@ class RunMessage:
     timeout_seconds: int
     label: str
     job_key: str
+    #: The job's kind: a host task's runs carry the task's own name (``shadow_of``).
+    kind: str = "function"
 
 
 def task_id_for(run_id: uuid.UUID | str, attempt: int) -> str:
@@ -109,12 +111,15 @@ def _publish_with_celery(messages: Sequence[RunMessage]) -> None:
 
 
 def shadow_of(message: RunMessage) -> str:
-    """The task name workers show for the run: ``workers.run:<job>``, one per job, never one per run.
+    """The task name workers show for the run: ``workers.run:<job>``, one per job, never one per run; a
+    host task's own name (``billing.tasks.send_invoices``) for a run of a Celery task or ``django.tasks`` Task.
 
     A worker counts the tasks it accepted by this name for as long as it lives (``inspect stats``,
     ``total``): a name unique to each run grew that count by an entry per run, which nothing
     removes. The run itself is in the task id and in ``argsrepr`` (``inspect``'s ``args``).
     """
+    if message.kind != "function":
+        return message.job_key
     return f"{RUN_TASK_NAME}:{message.job_key}"
 
 

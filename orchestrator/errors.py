@@ -75,6 +75,20 @@ class ConstraintError(ValidationError):
         super().__init__(errors)
 
 
+class TaskRetry(SchedulerError):
+    """A host task asked to be retried (``self.retry()``, ``autoretry_for``): the run's next attempt follows.
+
+    ``delay_seconds``: the countdown the task asked for (None: the scheduler's backoff). The task's
+    own ``max_retries`` already allowed it (past it, Celery raises the task's error instead).
+    """
+
+    def __init__(self, task: str, *, delay_seconds: float | None, reason: str) -> None:
+        self.task = task
+        self.delay_seconds = delay_seconds
+        self.reason = reason
+        super().__init__(f"{task} asked to be retried" + (f": {reason}" if reason else ""))
+
+
 class RowDeletedError(SchedulerError):
     """A row an edit was saving was deleted meanwhile (by another request); nothing was saved.
 

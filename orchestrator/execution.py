@@ -22,8 +22,10 @@ from django.utils import timezone
 
 from orchestrator import db, events, guards, hooks, registry, retries, store
 from orchestrator.context import RunContext
+from orchestrator.errors import TaskRetry
 from orchestrator.models import Run, RunStatus
 from orchestrator.publishing import run_event_fields
+from orchestrator.snapshots import RunSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +103,12 @@ def execute_claimed(
     error = ""
     result: Any = None
     caught: BaseException | None = None
+    asked: TaskRetry | None = None
     try:
-        definition = registry.get(base["job"])
+        definition = registry.resolve(base["job"], RunSnapshot.of(run.directive_snapshot).job.kind)
         result = _json_safe(definition.func(context))
+    except TaskRetry as exc:  # a host task's own retry(): the run's next attempt, when the task said
+        status, error, caught, asked = RunStatus.FAILED, _error_text(exc.__cause__ or exc), exc, exc
     except timeout_exceptions as exc:
         status, error, caught = RunStatus.TIMED_OUT, f"timed out after {run.job.timeout_seconds}s", exc
     except Exception as exc:
@@ -114,9 +119,13 @@ def execute_claimed(
     denied = _access_denied(caught)
     if denied is not None:
         _record_access_denied(denied, base=base, worker=worker, attempt=run.attempt)
-    elif status == RunStatus.FAILED and run.attempt <= run.job.max_retries:
+    elif asked is not None or (status == RunStatus.FAILED and run.attempt <= run.job.max_retries):
+        wanted = asked.delay_seconds if asked is not None else None
         delay = db.patiently(
-            lambda: retries.schedule_retry(run, error=error, now=finished, base=base), what="schedule a retry"
+            lambda: retries.schedule_retry(
+                run, error=error, now=finished, base=base, delay=wanted, by_task=bool(asked)
+            ),
+            what="schedule a retry",
         )
         if delay is not None:
             return Outcome(run_id=run.id, status=RETRYING, error=error, retry_in_seconds=delay)

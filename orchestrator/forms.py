@@ -101,12 +101,14 @@ class JobForm(forms.ModelForm):
     def clean_key(self) -> str:
         key = str(self.cleaned_data.get("key") or "")
         known = registry.keys()
-        if key not in known:
+        kind = registry.task_kind(key)
+        if key not in known and kind is None:
             raise ValidationError(
-                "is not a registered job; registered jobs: %(known)s",
+                "is not a registered job nor a task of the Celery app; registered jobs: %(known)s",
                 code="unregistered",
                 params={"known": ", ".join(known) or "(none)"},
             )
+        self.instance.kind = kind or registry.FUNCTION
         return key
 
     def clean_timeout_seconds(self) -> int:

@@ -24,10 +24,24 @@ QUEUE_NAME = RegexValidator(
 )
 
 
-class Job(models.Model):
-    """Operational settings of a registered job (the code lives in the registry under ``key``)."""
+class JobKind(models.TextChoices):
+    """What a job's code is: an ``@job`` function, a task of the Celery app, or a ``django.tasks`` Task."""
 
-    key = models.CharField(max_length=100, unique=True, help_text="The registered job name, e.g. log_triage.")
+    FUNCTION = "function", "@job function"
+    CELERY_TASK = "celery_task", "Celery task"
+    DJANGO_TASK = "django_task", "django.tasks Task"
+
+
+class Job(models.Model):
+    """Operational settings of a job; its code is found by ``kind`` and ``key`` (``orchestrator.registry``)."""
+
+    key = models.CharField(
+        max_length=200,
+        unique=True,
+        help_text="The @job key (log_triage), the Celery task's name (billing.tasks.send_invoices) "
+        "or the django.tasks Task's import path.",
+    )
+    kind = models.CharField(max_length=20, choices=JobKind.choices, default=JobKind.FUNCTION)
     description = models.TextField(blank=True)
     queue = models.CharField(
         max_length=100,

@@ -77,6 +77,7 @@ def message_for(run: RunLike, *, attempt: int | None = None) -> broker.RunMessag
         timeout_seconds=snapshot.job.timeout_seconds,
         label=describe(run, attempt),
         job_key=snapshot.job.key or "?",
+        kind=snapshot.job.kind,
     )
 
 

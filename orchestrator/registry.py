@@ -1,10 +1,15 @@
-"""The job registry: a job is a Python callable registered under a key.
+"""The job registry: where a job's code is found, by its kind and key.
+
+An ``@job`` function is registered under a key:
 
     @job("log_triage", queue="default", timeout_seconds=300)
     def log_triage(ctx: RunContext) -> dict: ...
 
-The decorator's settings are defaults for the ``Job`` row created for every registered key; once
-the row exists, operators own it (admin, API) and the code never overwrites it.
+A Celery task of the app (kind ``celery_task``) is found by its name and a ``django.tasks`` Task
+(kind ``django_task``) by its import path (``orchestrator.task_jobs``). The code's settings are
+defaults for the ``Job`` row created for it (for every registered function when the apps start,
+for a task when a door first names it); once the row exists, operators own it (admin, API) and
+the code never overwrites it.
 """
 
 from __future__ import annotations
@@ -12,24 +17,22 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from orchestrator import task_jobs
+from orchestrator.definitions import JobDefinition, JobFunc, ParamsFreezer, ParamsValidator
 from orchestrator.errors import UnknownJobError, ValidationError
 from orchestrator.params import Param, check
 
 if TYPE_CHECKING:
-    from orchestrator.context import RunContext
+    from orchestrator.models import Job
+
+#: Job kinds (``orchestrator.models.JobKind``'s values; the registry imports no model).
+FUNCTION, CELERY_TASK, DJANGO_TASK = "function", "celery_task", "django_task"
 
 logger = logging.getLogger(__name__)
-
-JobFunc = Callable[["RunContext"], Mapping[str, Any] | None]
-#: Checks a job's params when a schedule is saved (every door); raises ``ValidationError`` keyed by field.
-ParamsValidator = Callable[[Mapping[str, Any]], None]
-#: Turns params into what a run freezes (e.g. a referenced file's parsed content), when the run is built.
-ParamsFreezer = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 BUILTIN_JOB_MODULES = (
     "orchestrator.jobs.builtin",
@@ -37,21 +40,6 @@ BUILTIN_JOB_MODULES = (
     "orchestrator.jobs.report",
     "orchestrator.jobs.dag",
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class JobDefinition:
-    key: str
-    func: JobFunc
-    description: str
-    queue: str
-    timeout_seconds: int
-    max_retries: int
-    max_concurrency: int | None
-    validate_params: ParamsValidator | None = None
-    freeze_params: ParamsFreezer | None = None
-    #: The params the job takes (None: any JSON object; the job's own check may still refuse some).
-    params: tuple[Param, ...] | None = None
 
 
 _registry: dict[str, JobDefinition] = {}
@@ -106,9 +94,52 @@ def get(key: str) -> JobDefinition:
         raise UnknownJobError(key, list(_registry)) from None
 
 
-def validate_params(key: str, params: Mapping[str, Any]) -> None:
+def resolve(key: str, kind: str = FUNCTION) -> JobDefinition:
+    """The code of the job ``key`` of ``kind``; ``UnknownJobError`` when this process has none."""
+    if kind == CELERY_TASK:
+        found = task_jobs.celery_definition(key)
+    elif kind == DJANGO_TASK:
+        found = task_jobs.django_definition(key)
+    else:
+        return get(key)
+    if found is None:
+        raise UnknownJobError(key, keys())
+    return found
+
+
+def has_code(key: str, kind: str = FUNCTION) -> bool:
+    """Whether this process knows the code of the job ``key`` of ``kind`` (a row without code cannot run)."""
+    try:
+        resolve(key, kind)
+    except UnknownJobError:
+        return False
+    return True
+
+
+def celery_task_names() -> list[str]:
+    """The names of the Celery app's tasks that may be jobs, sorted."""
+    return task_jobs.celery_task_names()
+
+
+def task_kind(key: str) -> str | None:
+    """The kind of the host task named ``key`` (a Celery task's name, a Task's import path), or None."""
+    if key in _registry:
+        return None
+    if task_jobs.celery_task(key) is not None:
+        return CELERY_TASK
+    if task_jobs.django_task(key) is not None:
+        return DJANGO_TASK
+    return None
+
+
+def validate_params(key: str, params: Mapping[str, Any], kind: str = FUNCTION) -> None:
     """Check ``params`` against job ``key``'s declared params, then its own check; ``ValidationError`` keyed
     ``params.<name>``. A key not registered in this process has neither."""
+    if kind != FUNCTION:
+        task = task_jobs.celery_definition(key) if kind == CELERY_TASK else task_jobs.django_definition(key)
+        if task is not None and task.validate_params is not None:
+            task.validate_params(params)
+        return
     definition = _registry.get(key)
     if definition is None:
         return
@@ -140,6 +171,33 @@ def load_job_modules() -> None:
     """Import the built-in job modules and those named in ``SCHEDULER_JOB_MODULES``."""
     for module in (*BUILTIN_JOB_MODULES, *settings.SCHEDULER_JOB_MODULES):
         importlib.import_module(module)
+
+
+def task_job(key: str) -> Job | None:
+    """The ``Job`` row of the host task ``key``, created on first use from the task's own settings; None
+    when ``key`` names no task of the Celery app and no ``django.tasks`` Task."""
+    from orchestrator.models import Job
+
+    row = Job.objects.filter(key=key).first()
+    if row is not None:
+        return row
+    kind = task_kind(key)
+    if kind is None:
+        return None
+    definition = resolve(key, kind)
+    row, created = Job.objects.get_or_create(
+        key=key,
+        defaults={
+            "kind": kind,
+            "description": definition.description,
+            "queue": definition.queue,
+            "timeout_seconds": definition.timeout_seconds,
+            "max_retries": definition.max_retries,
+        },
+    )
+    if created:
+        logger.info("created the job row of %s %s (queue %s)", kind, key, row.queue)
+    return row
 
 
 def sync_job_rows(using: str = "default") -> list[str]:

@@ -30,19 +30,33 @@ def retry_delay_seconds(attempts_made: int, *, base: float, cap: float, rng: ran
     return min(cap, base * float(2 ** max(attempts_made - 1, 0)) * factor)
 
 
-def schedule_retry(run: Run, *, error: str, now: datetime, base: Mapping[str, Any]) -> float | None:
-    """``running`` -> ``pending`` for the next attempt; returns the backoff, or None when the run changed meanwhile."""
-    delay = retry_delay_seconds(
-        run.attempt,
-        base=float(settings.SCHEDULER_RETRY_BACKOFF_SECONDS),
-        cap=float(settings.SCHEDULER_RETRY_BACKOFF_MAX_SECONDS),
-    )
+def schedule_retry(
+    run: Run,
+    *,
+    error: str,
+    now: datetime,
+    base: Mapping[str, Any],
+    delay: float | None = None,
+    by_task: bool = False,
+) -> float | None:
+    """``running`` -> ``pending`` for the next attempt; returns the backoff, or None when the run changed meanwhile.
+
+    ``delay``: the wait a host task asked for (``by_task``: its own ``retry()``, which its own
+    ``max_retries`` allowed); None: exponential backoff.
+    """
+    if delay is None:
+        delay = retry_delay_seconds(
+            run.attempt,
+            base=float(settings.SCHEDULER_RETRY_BACKOFF_SECONDS),
+            cap=float(settings.SCHEDULER_RETRY_BACKOFF_MAX_SECONDS),
+        )
+    limit = "as the task asked" if by_task else f"of {run.job.max_retries}"
     moved = Run.objects.filter(id=run.id, status=RunStatus.RUNNING, attempt=run.attempt).update(
         status=RunStatus.PENDING,
         publish_after=now + timedelta(seconds=delay),
         error=error,
         task_id=broker.task_id_for(run.id, run.attempt),
-        wait_reason=f"retry {run.attempt} of {run.job.max_retries} after {delay:.1f}s",
+        wait_reason=f"retry {run.attempt} {limit} after {delay:.1f}s",
     )
     if moved != 1:
         return None  # cancelled meanwhile: the caller records the end as usual

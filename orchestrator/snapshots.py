@@ -2,7 +2,7 @@
 
 A run's ``directive_snapshot`` column keeps a JSON object (the API and the admin show it as it is):
 
-    {"job": {"key", "queue", "timeout_seconds", "max_retries", "max_concurrency"},
+    {"job": {"key", "kind", "queue", "timeout_seconds", "max_retries", "max_concurrency"},
      "directive": {"id", "name", "params"} | null,
      "params": {...},                       # the directive's params, then the caller's, then frozen by the job
      "schedule": {"id", "name", "tenant", "scheduled_for", "max_concurrency", "overlap_policy"},  # runs of a schedule
@@ -46,6 +46,8 @@ class JobSettings:
     timeout_seconds: int
     max_retries: int
     max_concurrency: int | None
+    #: ``function``, ``celery_task`` or ``django_task`` (``orchestrator.models.JobKind``).
+    kind: str = registry.FUNCTION
 
     @classmethod
     def of(cls, job: Job) -> JobSettings:
@@ -56,11 +58,13 @@ class JobSettings:
             timeout_seconds=job.timeout_seconds,
             max_retries=job.max_retries,
             max_concurrency=job.max_concurrency,
+            kind=job.kind,
         )
 
     def as_json(self) -> dict[str, Any]:
         return {
             "key": self.key,
+            "kind": self.kind,
             "queue": self.queue,
             "timeout_seconds": self.timeout_seconds,
             "max_retries": self.max_retries,
@@ -113,6 +117,7 @@ class FrozenJob:
 
     #: The job's key; empty when the snapshot names none.
     key: str
+    kind: str = registry.FUNCTION
     queue: str = "default"
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
     max_retries: int = 0
@@ -139,6 +144,7 @@ class RunSnapshot:
         return cls(
             job=FrozenJob(
                 key=str(job.get("key") or ""),
+                kind=str(job.get("kind") or registry.FUNCTION),
                 queue=str(job.get("queue") or "default"),
                 timeout_seconds=int(job.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS),
                 max_retries=int(job.get("max_retries") or 0),
@@ -212,7 +218,8 @@ def base_snapshot(job: JobSettings, directive: DirectiveRef | None, params: Mapp
     merged.update(params)
     freeze_error = ""
     try:
-        merged = dict(registry.freeze_params(job.key, merged))
+        if job.kind == registry.FUNCTION:  # a task's args and kwargs are kept as given
+            merged = dict(registry.freeze_params(job.key, merged))
     except Exception as exc:  # one bad reference must not stop a dispatch batch: the run fails on start instead
         freeze_error = f"{type(exc).__name__}: {exc}"
         logger.warning("could not freeze the params of a %s run: %s", job.key, exc, extra={"job": job.key})

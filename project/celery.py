@@ -37,7 +37,8 @@ def _configure_logging(loglevel: int | str | None = None, **kwargs: Any) -> None
 
     from django.conf import settings
 
-    dictConfig(settings.LOGGING)
+    if settings.LOGGING:  # Django's default is {}: nothing to configure
+        dictConfig(settings.LOGGING)
     if loglevel:
         logging.getLogger().setLevel(loglevel)
 

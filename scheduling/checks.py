@@ -22,7 +22,7 @@ def check_scheduler_settings(app_configs: Sequence[AppConfig] | None, **kwargs: 
                 id="scheduling.E001",
             )
         )
-    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+    visibility = _visibility_timeout()
     patience = float(settings.SCHEDULER_DB_PATIENCE_SECONDS)
     if visibility <= patience:
         messages.append(
@@ -58,6 +58,61 @@ def check_scheduler_settings(app_configs: Sequence[AppConfig] | None, **kwargs: 
                 f"tick ({tick:g}s): an idle beat may first see a coming burst too late to prepare it in time.",
                 hint="Make it about twice SCHEDULER_TICK_SECONDS, or set SCHEDULER_PREPARE_MAX=0 to never prepare.",
                 id="scheduling.W003",
+            )
+        )
+    return messages
+
+
+def _visibility_timeout() -> float:
+    """The broker's visibility timeout, as the Celery app has it (kombu's Redis default: an hour)."""
+    from orchestrator.connections import celery_app
+
+    options = celery_app().conf.broker_transport_options or {}
+    return float(options.get("visibility_timeout", 3600))
+
+
+#: Apps the three apps need beside them: the admin and its sessions, the API and its documentation.
+REQUIRED_APPS = (
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "scheduling",
+    "orchestrator",
+    "workers",
+)
+BEAT_SCHEDULER = "scheduling.beat:Scheduler"
+
+
+@register()
+def check_installation(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """What a host project must add for the apps to work: the apps they need, our beat on its Celery app."""
+    from django.apps import apps
+
+    from orchestrator.connections import celery_app
+
+    messages: list[CheckMessage] = [
+        Error(
+            f"{name!r} is not in INSTALLED_APPS; the scheduler needs it.",
+            hint=f'Add {name!r} to INSTALLED_APPS (README, "Add it to your Django project").',
+            id="scheduling.E004",
+        )
+        for name in REQUIRED_APPS
+        if not apps.is_installed(name)
+    ]
+    scheduler = str(celery_app().conf.beat_scheduler or "")
+    if scheduler.replace(".beat.", ".beat:") not in (BEAT_SCHEDULER, "scheduling.engine.beat:Scheduler"):
+        messages.append(
+            Warning(
+                f"The Celery app's beat_scheduler is {scheduler!r}: `celery beat` would not dispatch the schedules.",
+                hint=f'Set beat_scheduler = "{BEAT_SCHEDULER}" on the Celery app (CELERY_BEAT_SCHEDULER with the '
+                "CELERY namespace), or pass -S scheduling.beat:Scheduler to celery beat.",
+                id="scheduling.W004",
             )
         )
     return messages

@@ -242,7 +242,7 @@ class Schedule(models.Model):
         """The job's own check of the params a run would get (directive params, then the schedule's)."""
         merged = {**((self.directive.params or {}) if self.directive is not None else {}), **self.params}
         try:
-            registry.validate_params(self.job.key, merged)
+            registry.validate_params(self.job.key, merged, self.job.kind)
         except ValidationError as exc:
             return {
                 "params": [

@@ -9,8 +9,8 @@ PYTHON_BIN="${PYTHON:-python3}"
 
 ensure_venv() {
   local extras="$1" stamp want
-  if ! "$PYTHON_BIN" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)'; then
-    echo "error: Python 3.11 is required (found $("$PYTHON_BIN" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+  if ! "$PYTHON_BIN" -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 14) else 1)'; then
+    echo "error: Python 3.11 to 3.14 is required (found $("$PYTHON_BIN" --version 2>&1)); set PYTHON=/path/to/python3.x" >&2
     exit 1
   fi
   if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
@@ -46,6 +46,11 @@ PY
   if ! "$VENV/bin/python" -c 'import importlib.metadata as m; m.distribution("ostinato")' 2>/dev/null; then
     install_project_metadata
   fi
+  # The standalone `project` is not part of the distribution: the checkout is on this venv's path, so
+  # `celery -A project ...` and `gunicorn project.wsgi` work from any directory.
+  local site
+  site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  [ "$(cat "$site/ostinato-checkout.pth" 2>/dev/null)" = "$ROOT" ] || echo "$ROOT" > "$site/ostinato-checkout.pth"
 }
 
 install_project_metadata() {

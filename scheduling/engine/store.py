@@ -26,7 +26,7 @@ _CLAIM = """
 SELECT s.id, s.name, s.tenant, s.kind, s.cron, s.interval_seconds, s.run_at, s.timezone, s.start_at, s.end_at,
        s.next_run_at, s.jitter_seconds, s.misfire_policy, s.misfire_grace_seconds, s.overlap_policy,
        s.max_concurrency, s.params, s.job_id, j.key, j.queue, j.timeout_seconds, j.max_retries, j.max_concurrency,
-       s.directive_id, d.name, d.params
+       j.kind, s.directive_id, d.name, d.params
 FROM scheduling_schedule s
 JOIN orchestrator_job j ON j.id = s.job_id
 LEFT JOIN orchestrator_directive d ON d.id = s.directive_id
@@ -104,10 +104,10 @@ class _Shared:
     def job(self, key: tuple[Any, ...]) -> JobSettings:
         found = self.jobs.get(key)
         if found is None:
-            job_id, job_key, queue, timeout, retries, job_max = key
+            job_id, job_key, queue, timeout, retries, job_max, job_kind = key
             found = self.jobs[key] = JobSettings(
                 id=job_id, key=job_key, queue=queue, timeout_seconds=timeout, max_retries=retries,
-                max_concurrency=job_max,
+                max_concurrency=job_max, kind=job_kind,
             )  # fmt: skip
         return found
 
@@ -124,7 +124,7 @@ def _claimed(row: Sequence[Any], shared: _Shared) -> Claimed:
     (
         sid, name, tenant, kind, cron, interval_seconds, run_at, zone, start_at, end_at, next_run_at, jitter,
         misfire_policy, misfire_grace, overlap_policy, max_concurrency, params, job_id, job_key, queue,
-        timeout, retries, job_max, directive_id, directive_name, directive_params,
+        timeout, retries, job_max, job_kind, directive_id, directive_name, directive_params,
     ) = row  # fmt: skip
     spec = timing.Spec(
         kind=kind,
@@ -153,7 +153,7 @@ def _claimed(row: Sequence[Any], shared: _Shared) -> Claimed:
         ),
         max_concurrency=max_concurrency,
         params=_json(params) or {},
-        job=shared.job((job_id, job_key, queue, timeout, retries, job_max)),
+        job=shared.job((job_id, job_key, queue, timeout, retries, job_max, job_kind)),
         directive=shared.directive(directive_id, directive_name, directive_params),
     )
 

@@ -58,7 +58,7 @@ def readyz(request: HttpRequest) -> HttpResponse:
     return JsonResponse(body, status=200 if result.ok else 503)
 
 
-@staff_member_required(login_url="login")
+@staff_member_required  # the admin's login: every project with these apps has one
 @never_cache
 def status_page(request: HttpRequest) -> HttpResponse:
     snap = status.snapshot()

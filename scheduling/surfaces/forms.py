@@ -148,10 +148,12 @@ class JobSelect(forms.Select):
 def job_help(key: str) -> dict[str, str]:
     """``data-description`` and ``data-params`` of a job (what the form shows under the job's select)."""
     try:
-        definition = registry.get(key)
+        definition = registry.resolve(key, registry.task_kind(key) or registry.FUNCTION)
     except Exception:  # a row whose code is gone: nothing to describe (saving it is refused)
         return {"data-description": "", "data-params": ""}
-    if definition.params is None:
+    if definition.call_help:
+        params = definition.call_help
+    elif definition.params is None:
         params = "any JSON object"
     elif not definition.params:
         params = "none"
@@ -161,7 +163,11 @@ def job_help(key: str) -> dict[str, str]:
 
 
 def _job_choices() -> list[tuple[str, str]]:
-    return [("", "---------")] + [(job.key, f"{job.key} (queue {job.queue})") for job in Job.objects.order_by("key")]
+    """The jobs with a row, then the Celery app's tasks that have none yet (choosing one makes its row)."""
+    rows = list(Job.objects.order_by("key"))
+    known = {job.key for job in rows}
+    tasks = [(name, f"{name} (Celery task)") for name in registry.celery_task_names() if name not in known]
+    return [("", "---------"), *((job.key, f"{job.key} (queue {job.queue})") for job in rows), *tasks]
 
 
 def _directive_choices() -> list[tuple[str, str]]:
@@ -175,7 +181,8 @@ class ScheduleForm(forms.ModelForm):
     name = TypedField(max_length=200, widget=forms.TextInput(attrs={"autocomplete": "off"}))
     job = TypedField(
         widget=JobSelect,
-        help_text="The registered job its runs execute; its description and params appear here once chosen.",
+        help_text="The registered job or Celery task its runs execute; its description and params appear here "
+        "once chosen.",
     )
     directive = TypedField(
         widget=forms.Select,

@@ -355,15 +355,15 @@ def _job(value: Any, errors: _Errors, references: References | None) -> Job | No
             errors.add("job", REQUIRED["job"] if _blank(value) else f"must be the key of a job, not {shown(value)}")
         return None
     elif references is not None:
-        found = references.jobs.get(value.strip())
+        found = references.jobs.get(value.strip()) or registry.task_job(value.strip())
     else:
-        found = Job.objects.filter(key=value.strip()).first()
+        found = registry.task_job(value.strip())  # the job's row; a host task's is made on first use
     if found is None:
         known = references.known_jobs() if references is not None else _known_jobs()
         errors.add("job", f"unknown job {shown(value)}; jobs in this deployment: {known}")
         return None
     try:
-        registry.get(found.key)
+        registry.resolve(found.key, found.kind)
     except UnknownJobError as exc:
         errors.add(
             "job",

@@ -351,13 +351,21 @@ class JobSerializer(serializers.ModelSerializer[Job]):
 
     class Meta:
         model = Job
-        fields = ["key", "description", "queue", "max_concurrency", "timeout_seconds", "max_retries", "registered"]
+        fields = [
+            "key",
+            "kind",
+            "description",
+            "queue",
+            "max_concurrency",
+            "timeout_seconds",
+            "max_retries",
+            "registered",
+        ]
         read_only_fields = fields
 
     def get_registered(self, job: Job) -> bool:
         """Whether this process knows code for the job (a row without code cannot run)."""
-        known: list[str] = registry.keys()
-        return job.key in known
+        return registry.has_code(job.key, job.kind)
 
 
 class ErrorSerializer(serializers.Serializer[dict[str, Any]]):

@@ -1,0 +1,262 @@
+"""The host project's tasks as jobs: a Celery task by its name, a ``django.tasks`` Task by its import path.
+
+A schedule's job may be any task registered in the Celery app (``@shared_task``, ``@app.task``,
+bound or not): ``Job.key`` is the task's name and the schedule's params are ``{"args": [...],
+"kwargs": {...}}``, checked against the task's signature wherever a schedule is validated. Its
+runs take the one orchestrator path (snapshot, claim, limits, policies, records, events) and the
+task's own code runs, unchanged, inside the run (``run_celery_task``):
+
+* under its own name and our run id: the message's ``shadow`` is the task's name, its task id the
+  run's (``orchestrator.broker``), and the task sees ``self.request.id`` = that id,
+  ``self.request.retries`` = the attempts before this one;
+* ``self.retry()`` and ``autoretry_for`` retry the same run (``run_retried``, the attempt counted),
+  after the countdown the task asks for; the task's own ``max_retries`` decides when to stop
+  (``TaskRetry``): the request is marked eager, so Celery raises instead of sending a message;
+* what the task returns is the run's result (``RESULT_MAX_BYTES`` at most, else a note of its
+  size), nothing when the task says ``ignore_result``;
+* its queue is the task's own (``queue`` option or the app's ``task_routes``) and its timeout the
+  task's own time limit, copied into the ``Job`` row when that is created on first use; the row
+  is the operators' from then on (another queue, a limit, retries of any failure).
+
+A ``django.tasks`` Task (Django 6's, or the ``django-tasks`` backport's) is named by its import
+path, in a module of an installed app; a run enqueues it through the project's task backend once
+and keeps the backend's result id as its result.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import socket
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from django.apps import apps
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from orchestrator import broker, connections
+from orchestrator.definitions import JobDefinition
+from orchestrator.errors import TaskRetry, UnknownJobError, ValidationError
+
+if TYPE_CHECKING:
+    from orchestrator.context import RunContext
+
+#: The largest result kept on a run, as JSON; a larger one is replaced by a note of its size.
+RESULT_MAX_BYTES = 16 * 1024
+#: A task job's timeout when the task sets no time limit of its own.
+DEFAULT_TIMEOUT_SECONDS = 3600
+PARAM_KEYS = ("args", "kwargs")
+
+_discovered: set[int] = set()
+
+
+def _app_tasks() -> Mapping[str, Any]:
+    """The Celery app's task registry, its modules discovered once per process (the web's too)."""
+    app = connections.celery_app()
+    if id(app) not in _discovered:
+        app.loader.import_default_modules()  # the app's imports and autodiscovered tasks modules
+        _discovered.add(id(app))
+    tasks: Mapping[str, Any] = app.tasks
+    return tasks
+
+
+def _may_be_a_job(name: str) -> bool:
+    """Celery's own tasks (``celery.*``) and our run task are not jobs."""
+    return bool(name) and not name.startswith("celery.") and name != broker.RUN_TASK_NAME
+
+
+def celery_task(name: str) -> Any | None:
+    """The task ``name`` of the Celery app, or None."""
+    return _app_tasks().get(name) if _may_be_a_job(name) else None
+
+
+def celery_task_names() -> list[str]:
+    return sorted(name for name in _app_tasks() if _may_be_a_job(name))
+
+
+def django_task(path: str) -> Any | None:
+    """The ``django.tasks`` Task at import path ``path`` in a module of an installed app, or None."""
+    module, _, attribute = path.rpartition(".")
+    if not module or not attribute.isidentifier() or apps.get_containing_app_config(module) is None:
+        return None  # only code of the project's own apps is imported on a schedule's say-so
+    try:
+        found = import_string(path)
+    except ImportError:
+        return None
+    return found if _is_django_task(found) else None
+
+
+def _is_django_task(value: Any) -> bool:
+    """A ``django.tasks.Task`` (Django 6) or ``django_tasks.Task`` (the backport): both enqueue themselves."""
+    kind = type(value)
+    return (
+        kind.__name__ == "Task"
+        and kind.__module__.split(".")[0] in ("django", "django_tasks")
+        and (callable(getattr(value, "enqueue", None)))
+    )
+
+
+def celery_definition(name: str) -> JobDefinition | None:
+    """What a job of kind ``celery_task`` named ``name`` is, or None when the app has no such task."""
+    task = celery_task(name)
+    if task is None:
+        return None
+    return JobDefinition(
+        key=name,
+        func=partial(run_celery_task, name),
+        description=_first_line(task.__doc__ or getattr(task.run, "__doc__", None)),
+        queue=celery_queue(task),
+        timeout_seconds=_task_timeout(task),
+        max_retries=0,  # the task's own retry() and autoretry_for decide; the Job row may add more
+        max_concurrency=None,
+        validate_params=partial(check_call, name, task.run),
+        call_help=call_help(name, task.run),
+    )
+
+
+def django_definition(path: str) -> JobDefinition | None:
+    """What a job of kind ``django_task`` at ``path`` is, or None when there is no such Task."""
+    task = django_task(path)
+    if task is None:
+        return None
+    func = getattr(task, "func", None)
+    return JobDefinition(
+        key=path,
+        func=partial(enqueue_django_task, path),
+        description=_first_line(getattr(func, "__doc__", None)),
+        queue=str(getattr(task, "queue_name", "") or "default"),
+        timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+        max_retries=0,
+        max_concurrency=None,
+        validate_params=partial(check_call, path, func) if callable(func) else None,
+        call_help=call_help(path, func) if callable(func) else "",
+    )
+
+
+def celery_queue(task: Any) -> str:
+    """The queue a task's messages go to: its ``queue`` option, else the app's routes, else the default queue."""
+    if getattr(task, "queue", None):
+        return str(task.queue)
+    app = connections.celery_app()
+    route = app.amqp.router.route({}, task.name, args=(), kwargs={})
+    queue = route.get("queue")
+    name = getattr(queue, "name", queue)
+    return str(name or app.conf.task_default_queue)
+
+
+def _task_timeout(task: Any) -> int:
+    limits = [float(limit) for limit in (task.soft_time_limit, task.time_limit) if limit]
+    return max(1, int(min(limits))) if limits else DEFAULT_TIMEOUT_SECONDS
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().split("\n")[0][:500]
+
+
+def call_help(label: str, func: Callable[..., Any]) -> str:
+    """What a task's params are, e.g. ``args (a list) and kwargs (an object) for send(customer_id, dry_run=False)``."""
+    signature = _signature(func)
+    return f"args (a list) and kwargs (an object) for {label}{signature or '(...)'}"
+
+
+def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
+    """``func``'s parameters as a person reads them: names and defaults, without annotations."""
+    try:
+        found = inspect.signature(func)
+    except (TypeError, ValueError):
+        return None  # a callable without a readable signature: nothing to check against
+    plain = [parameter.replace(annotation=inspect.Parameter.empty) for parameter in found.parameters.values()]
+    return found.replace(parameters=plain, return_annotation=inspect.Signature.empty)
+
+
+def check_call(label: str, func: Callable[..., Any], params: Mapping[str, Any]) -> None:
+    """``params`` must be ``{"args": [...], "kwargs": {...}}`` that fit ``func``'s signature; else a
+    ``ValidationError`` on ``params`` saying what is wrong (checked at every door, at save time)."""
+    problems = [
+        f"{key}: is not a param of a task; a task takes args (a list) and kwargs (an object)"
+        for key in sorted(set(params) - set(PARAM_KEYS))
+    ]
+    args, kwargs = params.get("args", []), params.get("kwargs", {})
+    if not isinstance(args, list):
+        problems.append(f"args: must be a list of positional arguments, e.g. [42], not {json.dumps(args)[:60]}")
+    if not isinstance(kwargs, dict):
+        problems.append(
+            f'kwargs: must be an object of keyword arguments, e.g. {{"dry_run": true}}, not {json.dumps(kwargs)[:60]}'
+        )
+    if not problems:
+        signature = _signature(func)
+        if signature is not None:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                problems.append(f"args and kwargs do not fit {label}{signature}: {exc}")
+    if problems:
+        raise ValidationError({"params": problems})
+
+
+def run_celery_task(name: str, context: RunContext) -> Any:
+    """Run the task's own code for this run (see the module's docstring); returns the run's result."""
+    from celery import _state  # Celery's own stack of running tasks: ``current_task`` is the host's task
+    from celery.exceptions import Retry
+
+    task = celery_task(name)
+    if task is None:
+        raise UnknownJobError(name, [])
+    params = context.params
+    args, kwargs = list(params.get("args") or []), dict(params.get("kwargs") or {})
+    task_id = broker.task_id_for(context.run_id, context.attempt - 1)
+    task.push_request(
+        id=task_id,
+        root_id=task_id,
+        task=name,
+        args=args,
+        kwargs=kwargs,
+        retries=context.attempt - 1,
+        is_eager=True,  # retry() raises Retry instead of sending a message: we retry the run
+        called_directly=False,
+        hostname=socket.gethostname(),
+        delivery_info={"routing_key": task.queue or "", "is_eager": True},
+    )
+    stack = _state._task_stack  # type: ignore[attr-defined]
+    stack.push(task)
+    try:
+        value = task.run(*args, **kwargs)
+    except Retry as asked:
+        raise TaskRetry(name, delay_seconds=_delay(asked.when), reason=str(asked.exc or asked.message or "")) from asked
+    finally:
+        stack.pop()
+        task.pop_request()
+    return None if task.ignore_result else kept_result(value)
+
+
+def _delay(when: Any) -> float | None:
+    """Seconds until a retry Celery asked for (``countdown`` or ``eta``); None: our backoff."""
+    if isinstance(when, datetime):
+        aware = when if timezone.is_aware(when) else timezone.make_aware(when)
+        return max(0.0, (aware - timezone.now()).total_seconds())
+    if isinstance(when, int | float) and not isinstance(when, bool):
+        return max(0.0, float(when))
+    return None
+
+
+def kept_result(value: Any) -> Any:
+    """The result a run keeps: JSON as is up to ``RESULT_MAX_BYTES``, else a note of what was returned."""
+    if value is None:
+        return None
+    text = json.dumps(value, default=str)
+    if len(text.encode()) > RESULT_MAX_BYTES:
+        return {"result_too_large": {"bytes": len(text.encode()), "type": type(value).__name__}}
+    return json.loads(text)
+
+
+def enqueue_django_task(path: str, context: RunContext) -> Any:
+    """Enqueue the Task through the project's task backend, once for this run; keep its result id."""
+    task = django_task(path)
+    if task is None:
+        raise UnknownJobError(path, [])
+    params = context.params
+    result = task.enqueue(*list(params.get("args") or []), **dict(params.get("kwargs") or {}))
+    return {"task_result_id": str(result.id), "backend": str(getattr(result, "backend", "") or "")}
