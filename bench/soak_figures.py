@@ -39,7 +39,6 @@ def figures(soak: Soak, start_at: datetime, end_at: datetime, drained: bool) -> 
     missed: Counter[str] = Counter()
     lags: list[float] = []
     released_lags: list[float] = []  # occurrences held by their overlap policy (buffered), then released
-    occurrence_runs: list[str] = []
     rows_by_schedule: dict[int, list[ScheduledRun]] = defaultdict(list)
     for row in ScheduledRun.objects.filter(scheduled_for__isnull=False):
         rows_by_schedule[row.schedule_id].append(row)
@@ -76,8 +75,6 @@ def figures(soak: Soak, start_at: datetime, end_at: datetime, drained: bool) -> 
                 lag = (row.dispatched_at - row.scheduled_for).total_seconds()
                 was_buffered = (row.dispatched_at - row.created_at).total_seconds() > 0.5
                 (released_lags if was_buffered else lags).append(lag)
-            if row.run_id is not None:
-                occurrence_runs.append(str(row.run_id))
         absent.extend((schedule.name, t) for t in sorted(due_set - covered))
 
     duplicate_occurrences = (
@@ -100,7 +97,7 @@ def figures(soak: Soak, start_at: datetime, end_at: datetime, drained: bool) -> 
     stuck = Run.objects.filter(status__in=("pending", "running")).count() + len(queued) - queued_held - queued_gone
     lost = Run.objects.filter(error__startswith="worker lost").count()
     retried_runs = Run.objects.filter(attempt__gt=1).count()
-    peaks = peak_concurrency(events, end_at, soak.worker_kills)
+    peaks = peak_concurrency(events, soak.worker_kills)
     lags.sort()
     released_lags.sort()
     left = [
@@ -152,7 +149,7 @@ def figures(soak: Soak, start_at: datetime, end_at: datetime, drained: bool) -> 
 
 
 def peak_concurrency(
-    events: list[dict[str, Any]], end_at: datetime, worker_kills: list[tuple[str, datetime]]
+    events: list[dict[str, Any]], worker_kills: list[tuple[str, datetime]]
 ) -> dict[str, dict[str, int]]:
     """Peak concurrency of each limited job and schedule, from run_started to the attempt's end."""
     from orchestrator.models import Job
