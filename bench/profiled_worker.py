@@ -1,7 +1,8 @@
 """A Celery worker under pyinstrument: ``python -m bench.profiled_worker OUT celery-args...``.
 
-Used by ``bench.run`` to profile the real worker path (message, signals, fixups, the task, the
-ack), not only the task's body: run it with ``-P solo`` so the task runs in the profiled process.
+Used by ``bench.run`` (``bench.worker_steps``) to profile the real worker path (message, signals,
+fixups, the task, the ack), not only the task's body: run it with ``-P solo`` so the task runs in
+the profiled process.
 The profile is written to ``OUT.txt`` when the worker exits (SIGTERM: warm shutdown), with
 Celery's and kombu's frames folded; the whole session goes to ``OUT.pyisession`` (not committed:
 ``pyinstrument --load OUT.pyisession --show-all`` shows every frame, e.g. the ack and the QoS).

@@ -67,7 +67,8 @@ def test_a_killed_processs_leases_expire_by_themselves(redis_db):
     script = textwrap.dedent(
         f"""
         import time, redis
-        from workers.leases import Leases, Limit, Renewer
+        from workers.leases import Leases, Limit
+        from workers.renewer import Renewer
         leases = Leases(redis.Redis.from_url({url!r}))
         job = Limit(scope="job:demo", capacity=5, label="x")
         renewer = Renewer(leases, period_seconds=0.2)

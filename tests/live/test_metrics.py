@@ -73,7 +73,9 @@ def test_metrics_show_runs_lag_skips_misses_queues_and_limit_slots(live, redis_d
     late = factories.schedule("noop", name="late", interval_seconds=10, misfire_policy="skip", overlap_policy="allow")
     past = timezone.now() - timedelta(seconds=65)
     Schedule.objects.filter(pk=late.pk).update(next_run_at=past, due_at=past)
-    parked = factories.schedule("log_triage", name="parked", kind="cron", cron="0 0 1 1 *")
+    parked = factories.schedule(
+        "log_triage", name="parked", kind="cron", cron="0 0 1 1 *", params={"path": "configs/samples/app.log"}
+    )
     factories.job("log_triage", queue="parked")  # no worker serves this queue
     parked.refresh_from_db()
     run_now(parked)
