@@ -16,6 +16,7 @@ record. The orchestrator knows nothing of schedules beyond this frozen ``Schedul
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import uuid
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import ids, registry
+from orchestrator import ids, registry, task_jobs
 from orchestrator.models import RunTrigger
 
 if TYPE_CHECKING:
@@ -223,6 +224,10 @@ def base_snapshot(job: JobSettings, directive: DirectiveRef | None, params: Mapp
     except Exception as exc:  # one bad reference must not stop a dispatch batch: the run fails on start instead
         freeze_error = f"{type(exc).__name__}: {exc}"
         logger.warning("could not freeze the params of a %s run: %s", job.key, exc, extra={"job": job.key})
+    if job.kind == registry.CELERY_TASK:  # a task's own time limit wins over the row's timeout
+        own = task_jobs.celery_time_limit(job.key)
+        if own is not None and own != job.timeout_seconds:
+            job = dataclasses.replace(job, timeout_seconds=own)
     snapshot: dict[str, Any] = {
         "job": job.as_json(),
         "directive": None if directive is None else directive.as_json(),

@@ -14,9 +14,11 @@ task's own code runs, unchanged, inside the run (``run_celery_task``):
   (``TaskRetry``): the request is marked eager, so Celery raises instead of sending a message;
 * what the task returns is the run's result (``RESULT_MAX_BYTES`` at most, else a note of its
   size), nothing when the task says ``ignore_result``;
-* its queue is the task's own (``queue`` option or the app's ``task_routes``) and its timeout the
-  task's own time limit, copied into the ``Job`` row when that is created on first use; the row
-  is the operators' from then on (another queue, a limit, retries of any failure).
+* its queue is the task's own (``queue`` option or the app's ``task_routes``), copied into the
+  ``Job`` row when that is created on first use; the row is the operators' from then on (another
+  queue, a concurrency limit, retries of any failure);
+* its timeout is the task's own time limit when it sets one (each run freezes it, whatever the
+  row says: ``orchestrator.snapshots``), else the ``Job`` row's.
 
 A ``django.tasks`` Task (Django 6's, or the ``django-tasks`` backport's) is named by its import
 path, in a module of an installed app; a run enqueues it through the project's task backend once
@@ -148,8 +150,19 @@ def celery_queue(task: Any) -> str:
 
 
 def _task_timeout(task: Any) -> int:
+    return own_time_limit(task) or DEFAULT_TIMEOUT_SECONDS
+
+
+def own_time_limit(task: Any) -> int | None:
+    """The time limit a task sets itself (the earlier of its soft and hard limits), whole seconds; None: none."""
     limits = [float(limit) for limit in (task.soft_time_limit, task.time_limit) if limit]
-    return max(1, int(min(limits))) if limits else DEFAULT_TIMEOUT_SECONDS
+    return max(1, int(min(limits))) if limits else None
+
+
+def celery_time_limit(name: str) -> int | None:
+    """``own_time_limit`` of the task ``name`` (None when it sets none or the app has no such task)."""
+    task = celery_task(name)
+    return None if task is None else own_time_limit(task)
 
 
 def _first_line(text: str | None) -> str:

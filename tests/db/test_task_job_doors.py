@@ -8,8 +8,9 @@ the same words at the admin, the schedules page, the API and YAML sync.
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
-from orchestrator import registry
+from orchestrator import registry, snapshots
 from orchestrator.models import Job, JobKind
 from scheduling.models import Schedule
 from tests import host_tasks  # noqa: F401  (registers the host's tasks in the Celery app)
@@ -92,3 +93,18 @@ def test_the_api_lists_a_task_job_with_its_kind(admin_client):
     listed = {job["key"]: job for job in admin_client.get("/api/jobs/").json()["results"]}
     assert listed["host.add"]["kind"] == "celery_task" and listed["host.add"]["registered"] is True
     assert listed["noop"]["kind"] == "function"
+
+
+def test_a_tasks_own_time_limit_wins_over_the_rows_timeout():
+    routed, added = registry.task_job("host.routed"), registry.task_job("host.add")
+    assert routed is not None and added is not None
+    Job.objects.filter(pk__in=[routed.pk, added.pk]).update(timeout_seconds=999)
+    routed.refresh_from_db()
+    added.refresh_from_db()
+
+    def frozen_timeout(job: Job) -> int:
+        planned = snapshots.build_run(snapshots.RunRequest(job=job, trigger="api"), now=timezone.now())
+        return int(planned.directive_snapshot["job"]["timeout_seconds"])
+
+    assert frozen_timeout(routed) == 30, "the task's soft_time_limit"
+    assert frozen_timeout(added) == 999, "no limit of its own: the row's"
