@@ -39,6 +39,7 @@ class JobAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
     form = JobForm
     list_display = (
         "key",
+        "kind",
         "queue",
         "concurrency_limit",
         "timeout_seconds",
@@ -46,11 +47,11 @@ class JobAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
         "registered",
         "schedule_count",
     )
-    list_filter = ("queue",)
+    list_filter = ("kind", "queue")
     search_fields = ("key", "description", "queue")
     inlines = (DirectiveInline,)
     fieldsets = (
-        (None, {"fields": ("key", "description")}),
+        (None, {"fields": ("key", "kind", "description")}),
         (
             "Execution",
             {
@@ -69,7 +70,8 @@ class JobAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Job | None = None) -> tuple[str, ...]:
         # The key is the registered name in code: set once, when a row is added for a registered job.
-        return ("created_at", "updated_at") if obj is None else ("key", "created_at", "updated_at")
+        # The kind follows the key (an @job key, a Celery task's name, a Task's import path).
+        return ("kind", "created_at", "updated_at") if obj is None else ("key", "kind", "created_at", "updated_at")
 
     @admin.display(description="max concurrency", ordering="max_concurrency")
     def concurrency_limit(self, obj: Job) -> str:
