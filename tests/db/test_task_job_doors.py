@@ -108,3 +108,13 @@ def test_a_tasks_own_time_limit_wins_over_the_rows_timeout():
 
     assert frozen_timeout(routed) == 30, "the task's soft_time_limit"
     assert frozen_timeout(added) == 999, "no limit of its own: the row's"
+
+
+def test_the_job_admin_adds_a_row_for_a_celery_task_by_its_name(admin_client):
+    form = {"key": "host.add", "description": "", "queue": "invoices", "max_concurrency": "2"}
+    form |= {"timeout_seconds": "60", "max_retries": "1", "directives-TOTAL_FORMS": "0"}
+    form |= {"directives-INITIAL_FORMS": "0", "directives-MIN_NUM_FORMS": "0", "directives-MAX_NUM_FORMS": "1000"}
+    response = admin_client.post("/admin/orchestrator/job/add/", form)
+    assert response.status_code == 302, response.content[:500]
+    job = Job.objects.get(key="host.add")
+    assert (job.kind, job.queue, job.max_concurrency) == (JobKind.CELERY_TASK, "invoices", 2)
