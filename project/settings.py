@@ -224,8 +224,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env_path("DJANGO_STATIC_ROOT", VAR_DIR / "static")
-#: The standalone project's own scripts (e.g. django-celery-beat's form script, moved out of its template for the CSP).
-STATICFILES_DIRS = [BASE_DIR / "project" / "static"]
 # WhiteNoise serves static files from gunicorn itself: collected ones (the Docker image runs
 # collectstatic) or, before collectstatic ran, straight from the apps.
 WHITENOISE_USE_FINDERS = True
