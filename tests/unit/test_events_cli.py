@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
-import time
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-
-from orchestrator import events
-from tests.processes import Processes, wait_until
 
 LOG = [
     {"ts": "2026-11-23T10:00:00.000Z", "event": "schedule_enqueued", "schedule": "nightly", "schedule_id": 1,
@@ -97,23 +91,3 @@ def test_index_groups_by_a_field(log: Path):
 def test_a_missing_log_is_empty_not_an_error(tmp_path: Path):
     out, err = _run("--path", str(tmp_path / "absent.jsonl"), "last")
     assert out == "" and "no matching events" in err
-
-
-def test_tail_prints_the_last_lines_then_follows_appends(log: Path, tmp_path: Path):
-    procs = Processes(env={**os.environ, "PYTHONUNBUFFERED": "1"}, logs=tmp_path / "logs")
-    try:
-        tail = procs.start("tail", [sys.executable, "manage.py", "events", "--path", str(log), "tail", "-n", "2"])
-        wait_until(lambda: len(tail.output().splitlines()) >= 2, timeout=30, message="the initial lines")
-        with open(log, "a") as handle:
-            handle.write('{"event": "run_started", "schedule": "la')  # half a line: held until it is complete
-            handle.flush()
-            time.sleep(0.6)
-            handle.write('te", "run_id": "r9"}\n')
-        wait_until(lambda: "late" in tail.output(), timeout=30, message="the appended event")
-        lines = tail.output().strip().splitlines()
-        assert [line.split()[1] for line in lines] == ["run_skipped", "run_finished", "run_started"]
-        log.write_text("")  # truncated (rotated): starts over from the beginning
-        events.record_event({"event": "run_finished", "schedule": "after-rotation"}, path=log)
-        wait_until(lambda: "after-rotation" in tail.output(), timeout=30, message="an event after truncation")
-    finally:
-        procs.stop_all()
