@@ -218,7 +218,7 @@ def run_celery_task(name: str, context: RunContext) -> Any:
         is_eager=True,  # retry() raises Retry instead of sending a message: we retry the run
         called_directly=False,
         hostname=socket.gethostname(),
-        delivery_info={"routing_key": task.queue or "", "is_eager": True},
+        delivery_info={"routing_key": getattr(task, "queue", None) or "", "is_eager": True},
     )
     stack = _state._task_stack  # type: ignore[attr-defined]
     stack.push(task)
