@@ -92,13 +92,16 @@ class Processes:
     logs: Path
     started: list[Proc] = field(default_factory=list)
 
-    def start(self, name: str, argv: list[str], *, env: Mapping[str, str] | None = None) -> Proc:
+    def start(
+        self, name: str, argv: list[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> Proc:
+        """Start ``argv`` in ``cwd`` (the repository by default) with the common environment plus ``env``."""
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"{name}-{len(self.started)}.log"
         handle = open(log, "wb")  # noqa: SIM115 (handed to the child, closed right after)
         popen = subprocess.Popen(
             argv,
-            cwd=ROOT,
+            cwd=cwd or ROOT,
             env={**self.env, **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=handle,

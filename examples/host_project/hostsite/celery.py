@@ -1,0 +1,32 @@
+"""The site's Celery app: ``celery -A hostsite worker`` and ``celery -A hostsite beat``."""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+from workers import extensions
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hostsite.settings")
+
+app = Celery("hostsite")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+# Ostinato's worker step and `celery -A hostsite inspect runs` (README, "Add it to your Django project").
+extensions.install(app)
+
+# What this site scheduled in code before Ostinato. Its beat (CELERY_BEAT_SCHEDULER) dispatches
+# schedules from the database and not these entries: `manage.py sync_beat_schedule` makes them schedules.
+app.conf.beat_schedule = {
+    "invoices-nightly": {
+        "task": "billing.tasks.send_invoices",
+        "schedule": crontab(hour=2, minute=0),
+        "args": (42,),
+        "kwargs": {"dry_run": False},
+    },
+    "payments-every-15-minutes": {
+        "task": "billing.tasks.sync_payments",
+        "schedule": 15 * 60.0,
+        "args": ("acme-pay",),
+    },
+}
