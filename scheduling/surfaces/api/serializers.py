@@ -347,6 +347,8 @@ class OccurrenceSerializer(serializers.ModelSerializer[ScheduledRun]):
 
 
 class JobSerializer(serializers.ModelSerializer[Job]):
+    # Text, not an enum in the schema: a second "kind" enum beside the schedule's would collide (W001).
+    kind = serializers.CharField(read_only=True, help_text="function, celery_task or django_task.")
     registered = serializers.SerializerMethodField()
 
     class Meta:
