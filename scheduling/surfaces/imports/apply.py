@@ -12,7 +12,8 @@ schedules of the names they map locked (``lock_existing``). The rules:
   field of another kind is cleared) and the model's rules (``bulk.full_clean``), as at every door;
   a refusal skips that entry with the field's message, and nothing of it is written.
 * **Unchanged is not written.** An entry whose mapped values all match its schedule is neither
-  validated again nor written.
+  validated again nor written (its job's code is still checked: ``mapping.Jobs``), so importing
+  again costs a read and a comparison per row.
 * **The last run.** A ``last_run_at`` later than the schedule's own is written with the next run
   computed after it (``bulk.save_cursors``): what already ran is not run again. An earlier one
   (the source stopped, this beat went on) changes nothing.
@@ -49,12 +50,12 @@ class Candidate:
 
 
 def lock_existing(names: Iterable[str]) -> dict[str, Schedule]:
-    """The schedules of these names, locked (``FOR UPDATE``) for the rest of the caller's transaction."""
-    rows = (
-        Schedule.objects.select_for_update(of=("self",))
-        .select_related("job", "directive")
-        .filter(name__in=sorted(set(names)))
-    )
+    """The schedules of these names, locked (``FOR UPDATE``) for the rest of the caller's transaction.
+
+    Their job is not joined: the few jobs an import names are compared by id (``_same_as``), and
+    read only for an update that shows a changed one.
+    """
+    rows = Schedule.objects.select_for_update(of=("self",)).filter(name__in=sorted(set(names)))
     return {row.name: row for row in rows}
 
 
@@ -69,18 +70,40 @@ def _reason(exc: DjangoValidationError) -> str:
     return "; ".join(exc.messages)
 
 
-def _same(old: Any, new: Any) -> bool:
-    if isinstance(old, Job | Directive) or isinstance(new, Job | Directive):
-        return getattr(old, "pk", None) == getattr(new, "pk", None)
-    return bool(old == new)
+def _same_as(row: Schedule, name: str, new: Any) -> bool:
+    """Whether the row's field ``name`` holds ``new`` (a job or directive by its key, without reading the row)."""
+    if name in ("job", "directive"):
+        return bool(getattr(row, f"{name}_id") == getattr(new, "pk", None))
+    return bool(getattr(row, name) == new)
 
 
 def _shown(value: Any) -> Any:
     if isinstance(value, Job):
         return value.key
+    if isinstance(value, Directive):
+        return value.name
     if isinstance(value, datetime):
         return value.isoformat()
     return value
+
+
+def _matches(row: Schedule, candidate: Candidate) -> bool:
+    """Whether ``row`` already is what ``candidate`` says, so there is nothing to validate or write.
+
+    The candidate's values are typed already (a job row, numbers, aware datetimes), so equal
+    values are what the schedule input would make of them; the timing fields of the other kinds
+    must be empty, as ``whole`` input leaves them, and the last run no later than the row's own.
+    """
+    if row.source_path != candidate.source_path:
+        return False
+    later = candidate.last_run_at
+    if later is not None and (row.last_run_at is None or later > row.last_run_at):
+        return False
+    kind = candidate.values.get("kind")
+    for other_kind, name in schedule_input.KIND_FIELD.items():
+        if other_kind != kind and getattr(row, name) not in (None, ""):
+            return False
+    return all(_same_as(row, name, value) for name, value in candidate.values.items())
 
 
 def _made_elsewhere(row: Schedule, source: ScheduleSource) -> str:
@@ -109,6 +132,9 @@ def apply(
             reason = candidate.skip or _made_elsewhere(row, source)  # type: ignore[arg-type]
             outcomes.append(Outcome(name=candidate.name, action="skipped", reason=reason, notes=candidate.notes))
             continue
+        if row is not None and _matches(row, candidate):
+            outcomes.append(Outcome(name=candidate.name, action="unchanged", notes=candidate.notes))
+            continue
         try:
             values = schedule_input.clean(
                 {"name": candidate.name, **candidate.values},
@@ -129,7 +155,7 @@ def apply(
             changed = [
                 (name, _shown(getattr(row, name)), _shown(value))
                 for name, value in values.items()
-                if not _same(getattr(row, name), value)
+                if not _same_as(row, name, value)
             ]
             if row.source_path != candidate.source_path:
                 changed.append(("source_path", row.source_path, candidate.source_path))

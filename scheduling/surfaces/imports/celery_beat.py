@@ -269,12 +269,11 @@ def run_import(*, dry_run: bool = False, disable_source: bool = False, now: date
                 name__in=[outcome.name for _, outcome in imported], source=ScheduleSource.CELERY_BEAT
             ).exclude(source_path=HANDED_OVER).update(source_path=HANDED_OVER)
         elif not disable_source:
-            enabled = set(
-                Schedule.objects.filter(name__in=[outcome.name for _, outcome in imported], enabled=True).values_list(
-                    "name", flat=True
-                )
-            )
-            still_enabled = sum(1 for row, outcome in imported if row["enabled"] and outcome.name in enabled)
+            by_name = {item.name: item for item in candidates}
+            for row, outcome in imported:
+                kept = existing.get(outcome.name)
+                here = by_name[outcome.name].values.get("enabled", kept.enabled if kept is not None else True)
+                still_enabled += bool(row["enabled"] and here)
         if dry_run:
             transaction.set_rollback(True)
     return ImportReport(

@@ -71,7 +71,7 @@ class Jobs:
     @staticmethod
     def _look_up(name: str) -> Job | str:
         row = registry.task_job(name)
-        if row is None:
+        if row is None or not registry.has_code(row.key, row.kind):
             return (
                 f"task {name!r} is not a task of this Celery app that can be a job (Celery's own celery.* tasks "
                 "cannot): import the module that defines it in the app the scheduler runs (e.g. the app's "
@@ -82,8 +82,11 @@ class Jobs:
         return row
 
 
-def task_params(args: Any, kwargs: Any) -> dict[str, Any]:
-    """``{"args": [...], "kwargs": {...}}`` as stored (JSON); ``Unmappable`` when they are not a list and an object."""
+def task_params(args: Any, kwargs: Any, *, from_json: bool = False) -> dict[str, Any]:
+    """``{"args": [...], "kwargs": {...}}`` as stored (JSON); ``Unmappable`` when they are not a list and an object.
+
+    ``from_json``: they were just read from JSON, so they are JSON already (no round trip).
+    """
     args = [] if args is None else args
     kwargs = {} if kwargs is None else kwargs
     if isinstance(args, tuple):
@@ -92,6 +95,8 @@ def task_params(args: Any, kwargs: Any) -> dict[str, Any]:
         raise Unmappable(f"args must be a list of positional arguments, not {args!r}")
     if not isinstance(kwargs, Mapping):
         raise Unmappable(f"kwargs must be an object of keyword arguments, not {kwargs!r}")
+    if from_json:
+        return {"args": args, "kwargs": dict(kwargs)}
     try:
         stored: dict[str, Any] = json.loads(json.dumps({"args": args, "kwargs": dict(kwargs)}))
     except (TypeError, ValueError) as exc:
@@ -107,7 +112,7 @@ def params_from_json(args_text: str | None, kwargs_text: str | None) -> dict[str
             values.append(json.loads(text.strip() or empty) if isinstance(text, str) else None)
         except (ValueError, RecursionError) as exc:
             raise Unmappable(f"{name} is not valid JSON: {exc}") from exc
-    return task_params(values[0], values[1])
+    return task_params(values[0], values[1], from_json=True)
 
 
 def check_routing(job: Job, options: Mapping[str, Any]) -> None:
