@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 
+from orchestrator.connections import celery_app
 from orchestrator.models import Job
 from scheduling.engine import dispatch
 from scheduling.models import Schedule, ScheduledRun
@@ -162,6 +163,17 @@ def test_every_reason_to_skip_is_printed_and_nothing_of_those_rows_is_written() 
     assert lines[-2] == "1 created, 0 updated, 0 unchanged, 14 skipped"
     assert set(Schedule.objects.values_list("name", flat=True)) == {"taken", "fine"}
     assert Schedule.objects.get(name="taken").source == "admin"
+
+
+def test_a_task_gone_from_the_app_is_skipped_even_when_its_row_is_unchanged() -> None:
+    beat.periodic_task("quiet", "host.quiet", crontab_id=beat.crontab("0", "3"))
+    assert run()[0] == "quiet: created"
+    tasks = celery_app().tasks
+    task = tasks.pop("host.quiet")  # a release of the host without it
+    try:
+        assert run()[0].startswith("quiet: skipped: task 'host.quiet' is not a task of this Celery app")
+    finally:
+        tasks["host.quiet"] = task
 
 
 def test_message_options_that_do_not_map_are_named_in_the_outcome() -> None:
