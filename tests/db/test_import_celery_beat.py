@@ -156,7 +156,7 @@ def test_every_reason_to_skip_is_printed_and_nothing_of_those_rows_is_written() 
         "a PeriodicTask has exactly one schedule; this one has none of crontab, interval, clocked and solar"
     )
     assert reasons["taken"] == (
-        "a schedule named 'taken' was made in the admin, not by this django-celery-beat import; it is left as it "
+        "a schedule named 'taken' was made in the admin, not by the django-celery-beat import; it is left as it "
         "is: rename one of them to bring this one over"
     )
     assert len(reasons) == 14 and "fine: created" in lines

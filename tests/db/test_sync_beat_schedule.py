@@ -131,7 +131,9 @@ def test_entries_that_do_not_map_are_skipped_with_the_reason(beat_schedule: dict
     assert lines[6].startswith("unstorable: skipped: args and kwargs cannot be stored as JSON: Object of type object")
     assert lines[7].startswith("elsewhere: skipped: queue 'reports' is not the queue of the job host.who ('default')")
     assert lines[8] == ("extra-key: skipped: enabled: not keys of a beat_schedule entry (Celery refuses them too)")
-    assert lines[9].startswith("yaml-made: skipped: a schedule named 'yaml-made' was made in the YAML sync")
+    assert lines[9].startswith(
+        "yaml-made: skipped: a schedule named 'yaml-made' was made in the YAML sync, not by the beat_schedule sync"
+    )
     assert lines[10] == (
         "dropping: created (dropped priority 3: runs have no message priority here; dropped expires 30: a run's "
         "message does not expire here (the job's timeout bounds the run))"

@@ -106,10 +106,13 @@ def _matches(row: Schedule, candidate: Candidate) -> bool:
     return all(_same_as(row, name, value) for name, value in candidate.values.items())
 
 
+_BY = {ScheduleSource.CELERY_BEAT: "the django-celery-beat import", ScheduleSource.CODE: "the beat_schedule sync"}
+
+
 def _made_elsewhere(row: Schedule, source: ScheduleSource) -> str:
     return (
-        f"a schedule named {row.name!r} was made in the {row.get_source_display()}, not by this "
-        f"{ScheduleSource(source).label}; it is left as it is: rename one of them to bring this one over"
+        f"a schedule named {row.name!r} was made in the {row.get_source_display()}, not by "
+        f"{_BY.get(source, source)}; it is left as it is: rename one of them to bring this one over"
     )
 
 

@@ -174,7 +174,7 @@ def _timing(row: Mapping[str, Any], existing: Schedule | None, now: datetime) ->
         values: dict[str, Any] = {"kind": timing.CRON, "cron": cron, "timezone": zone}
     else:
         seconds = mapping.interval_seconds(row["i_every"], row["i_period"])
-        if last_run_at is not None and (start_at is None or last_run_at > start_at):
+        if not row["one_off"] and last_run_at is not None and (start_at is None or last_run_at > start_at):
             start_at = last_run_at
             notes.append(f"start_at {last_run_at.isoformat()}: goes on from its last run, as it did there")
         spec = timing.Spec(kind=timing.INTERVAL, interval_seconds=seconds, start_at=start_at, end_at=end_at)
