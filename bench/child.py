@@ -26,6 +26,7 @@ django.setup()
 from bench import stats  # noqa: E402
 from bench.beats import Ours, beat_for, change_pickup  # noqa: E402
 from bench.child_io import BENCH_INTERVAL, QUEUE, job_id, queued_messages, redis_client, sql  # noqa: E402
+from bench.import_celery_beat import step_import_celery_beat  # noqa: E402
 from bench.procfs import status_mb  # noqa: E402
 from bench.seeding import reset, seed_ours, step_seed  # noqa: E402
 from bench.tasks import RAW_TASK  # noqa: E402
@@ -233,6 +234,7 @@ STEPS = {
     "e2e-check": step_e2e_check,
     "worker-profile": step_worker_profile,
     "yaml-sync": step_yaml_sync,
+    "import-celery-beat": step_import_celery_beat,
 }
 
 

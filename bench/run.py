@@ -7,7 +7,7 @@ results go to ``bench/results/<stamp>.json`` and a Markdown summary next to it.
 
 # This module reads the options and runs the steps in order (its docstring is the --help text): the
 # beat steps are in bench.beat_steps, the worker steps in bench.worker_steps, what they share in
-# bench.driver, the YAML sync in bench.yaml_sync.
+# bench.driver, the YAML sync in bench.yaml_sync, the django-celery-beat import in bench.import_celery_beat.
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from bench import stats
 from bench.beat_steps import SCHEDULERS, measure_all, steady, two_beats
 from bench.driver import RESULTS, child, fmt_ratio, say
 from bench.env import ROOT, services
+from bench.import_celery_beat import import_celery_beat_step
 from bench.worker_steps import PROFILE_RUNS, e2e_all, solo_profile_step, worker_memory_step, worker_profile_step
 from bench.yaml_sync import yaml_sync_step
 
@@ -55,10 +56,11 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true", help="only the per-scheduler table (no beats/lag/e2e)")
     parser.add_argument(
         "--only",
-        choices=["e2e", "profiles", "worker-memory", "yaml-sync"],
+        choices=["e2e", "profiles", "worker-memory", "yaml-sync", "import-celery-beat"],
         help="only this step: e2e = end to end (raw vs ours) and the worker profiles; profiles = the profiles; "
         "worker-memory = a worker's main-process memory over many messages (raw vs ours); "
-        "yaml-sync = sync_schedules of 10,000 entries against 1,000",
+        "yaml-sync = sync_schedules of 10,000 entries against 1,000; "
+        "import-celery-beat = import_celery_beat of 10,000 PeriodicTasks, then again unchanged",
     )
     parser.add_argument(
         "--memory-batches", type=int, default=12, help="with --only worker-memory: batches per side (default 12)"
@@ -113,6 +115,8 @@ def main() -> None:
             report["worker_memory"] = worker_memory_step(env, args.memory_batches, args.memory_runs)
         elif args.only == "yaml-sync":
             report["yaml_sync"] = yaml_sync_step(child, say, env)
+        elif args.only == "import-celery-beat":
+            report["import_celery_beat"] = import_celery_beat_step(child, say, env)
         elif args.only:
             if args.only == "e2e":
                 repeats = []

@@ -184,6 +184,19 @@ class ScheduleAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
             )
         return super().changeform_view(request, object_id, form_url, context)
 
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Schedule | None = None,
+    ) -> HttpResponse:
+        if obj is not None:  # a schedule another tool writes back says so (YAML sync, beat_schedule, the import)
+            context["managed_note"] = describe.managed_note(obj.source, obj.source_path)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     # --- actions (through the services, the same path as the beat) --------------------------------
 
     def has_run_now_permission(self, request: HttpRequest, obj: Schedule | None = None) -> bool:

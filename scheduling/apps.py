@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.apps import AppConfig
 
 from orchestrator import conf
 from orchestrator.hooks import RunEnded
+
+if TYPE_CHECKING:
+    from scheduling.engine.reports import BeatStarted
 
 conf.apply_defaults()
 
@@ -16,9 +21,11 @@ class SchedulingConfig(AppConfig):
     def ready(self) -> None:
         from orchestrator import hooks
         from scheduling import checks  # noqa: F401  (checks register themselves)
+        from scheduling.engine import hooks as engine_hooks
         from scheduling.ops import observe
 
         hooks.run_ended.connect(_release_buffered_after_run)
+        engine_hooks.beat_started.connect(_sync_beat_schedule)
         observe.install()
 
 
@@ -33,3 +40,10 @@ def _release_buffered_after_run(ended: RunEnded) -> None:
     schedule = RunSnapshot.of(ended.snapshot).schedule
     if schedule is not None and schedule.id and schedule.overlap_policy in BUFFERING:
         release_buffered(timezone.now(), [schedule.id])
+
+
+def _sync_beat_schedule(started: BeatStarted) -> None:
+    """A starting beat brings the Celery app's ``beat_schedule`` into the database (no prune)."""
+    from scheduling.surfaces.imports.beat_schedule import sync_at_beat_start
+
+    sync_at_beat_start(started)

@@ -48,6 +48,10 @@ class ScheduleSource(models.TextChoices):
     ADMIN = "admin", "admin"
     API = "api", "API"
     YAML = "yaml", "YAML sync"
+    #: The Celery app's ``beat_schedule`` (``manage.py sync_beat_schedule``, and every beat at start).
+    CODE = "code", "beat_schedule (code)"
+    #: django-celery-beat's ``PeriodicTask`` rows (``manage.py import_celery_beat``).
+    CELERY_BEAT = "celery_beat", "django-celery-beat import"
     DEMO = "demo", "demo"
     OTHER = "other", "other"
 
@@ -151,7 +155,11 @@ class Schedule(models.Model):
     )
     tenant = models.CharField(max_length=100, blank=True, db_index=True)
     source = models.CharField(max_length=20, choices=ScheduleSource.choices, default=ScheduleSource.ADMIN)
-    source_path = models.CharField(max_length=500, blank=True, help_text="The YAML file a sync read it from.")
+    source_path = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Where a sync or an import read it from: the YAML file, beat_schedule or django_celery_beat.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

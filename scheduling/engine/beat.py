@@ -2,7 +2,9 @@
 
 A thin adapter: Celery's ``Scheduler.tick()`` contract (do the due work, return the seconds to
 sleep) maps onto ``scheduling.engine.loop.Dispatcher``. There are no in-memory entries to load, sync
-or reload; any number of these may run at once against PostgreSQL.
+or reload; any number of these may run at once against PostgreSQL. At start it sends
+``hooks.beat_started``: the app's ``beat_schedule`` is synced into the database then
+(``scheduling.surfaces.imports.beat_schedule``), where a failure is logged and the beat goes on.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import logging
 from typing import Any
 
 from celery import beat
+from django.utils import timezone
 
+from scheduling.engine import hooks
 from scheduling.engine.heartbeat import BeatHeartbeat
 from scheduling.engine.loop import Dispatcher, SingleBeatLock
+from scheduling.engine.reports import BeatStarted
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +41,7 @@ class Scheduler(beat.Scheduler):
         self._lock.acquire()
         self._heartbeat = BeatHeartbeat()
         self._dispatcher = Dispatcher(on_cycle=self._heartbeat.on_cycle)
+        hooks.beat_started.send(BeatStarted(app=self.app, now=timezone.now()))  # a failing subscriber is logged
         logger.info("beat dispatching from the database (tick cap %.2fs)", self.max_interval)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:

@@ -8,8 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from orchestrator.hooks import Hook
-from scheduling.engine.reports import MaintenanceReport, TickReport
+from scheduling.engine.reports import BeatStarted, MaintenanceReport, TickReport
 
+#: When a beat has set its scheduler up, before its first tick (the ``beat_schedule`` sync subscribes).
+beat_started: Hook[BeatStarted] = Hook("beat_started")
 #: After every dispatch tick that claimed something, in the beat that ran it.
 tick_completed: Hook[TickReport] = Hook("tick_completed")
 #: In every beat's maintenance step, with the beat's ``now`` (the workers app's reaper subscribes).

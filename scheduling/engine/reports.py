@@ -9,10 +9,19 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from orchestrator.models import Run
 from orchestrator.snapshots import PlannedRun
 from scheduling.core.policies import Action
+
+
+@dataclass(frozen=True, kw_only=True)
+class BeatStarted:
+    """A beat process set up its scheduler: the Celery app it runs for, and the time it started."""
+
+    app: Any
+    now: datetime
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -244,6 +244,19 @@ def save_all(schedules: Sequence[Schedule], *, now: datetime, cleaned: bool = Fa
         schedule._loaded = schedule._snapshot()  # as save() leaves it: a later save compares with these
 
 
+def save_cursors(schedules: Sequence[Schedule], *, now: datetime) -> None:
+    """Write each schedule's ``last_run_at`` (set by the caller) and its next run after it, in a few statements.
+
+    For an import that learnt of a run the schedule's old scheduler made: an edit never writes the
+    beat's cursor (``Schedule.edit_fields``), but a run that already happened elsewhere must not
+    happen again here, so the next run is recomputed after it (``Schedule.reschedule``). Run it
+    inside the transaction that locked the rows.
+    """
+    for schedule in schedules:
+        schedule.reschedule(now)
+    _update(schedules, ["last_run_at", "next_run_at", "due_at"])
+
+
 def _update(rows: Sequence[Schedule], fields: list[str]) -> None:
     """Write ``fields`` of ``rows`` as ``save(update_fields=fields)`` would: each field's ``pre_save`` first
     (``updated_at``'s ``auto_now``), and an error when a row is gone.

@@ -54,6 +54,31 @@ def describe_cron(expression: str) -> str:
         return f"cron {expression.strip()}"
 
 
+def managed_note(source: str, source_path: str) -> str:
+    """What the admin and the schedules page say of a schedule another tool writes (``""`` for none).
+
+    ``source`` is ``Schedule.source``: YAML sync, the Celery app's ``beat_schedule`` (code) and the
+    django-celery-beat import each write back what they own the next time they run.
+    """
+    if source == "yaml":
+        return (
+            f"This schedule is managed by YAML sync ({source_path or 'unknown file'}): edits made here are "
+            "overwritten by the next sync. Change the YAML file instead."
+        )
+    if source == "code":
+        return (
+            "This schedule is defined in code, in the Celery app's beat_schedule: edits to its task, arguments "
+            "and timing made here are overwritten by the next sync (when a beat starts, or by manage.py "
+            "sync_beat_schedule). Change the code instead."
+        )
+    if source == "celery_beat":
+        return (
+            "This schedule was imported from django-celery-beat: running manage.py import_celery_beat again "
+            "overwrites edits to its task, arguments, timing and description made here."
+        )
+    return ""
+
+
 def format_local(moment: datetime, zone: tzinfo) -> str:
     """``2026-11-23 10:00:00 CET``: the wall time in ``zone`` with its abbreviation."""
     local = moment.astimezone(zone)

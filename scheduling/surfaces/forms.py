@@ -31,7 +31,7 @@ from orchestrator.models import Directive, Job
 from scheduling.core import timing
 from scheduling.core.policies import MisfirePolicy, OverlapPolicy
 from scheduling.core.timing import Kind
-from scheduling.models import Schedule, ScheduleSource
+from scheduling.models import Schedule
 from scheduling.surfaces import describe, schedule_input
 
 PREVIEW_COUNT = 5
@@ -277,9 +277,11 @@ class ScheduleForm(forms.ModelForm):
         return [(legend, [self[name] for name in names if name in self.fields]) for legend, names in FIELDSETS]
 
     @property
-    def managed_by_sync(self) -> bool:
-        """True for a schedule that YAML sync owns: an edit here is overwritten by the next sync."""
-        return bool(self.instance.pk is not None and self.instance.source == ScheduleSource.YAML)
+    def managed_note(self) -> str:
+        """The warning for a schedule another tool writes back (YAML sync, beat_schedule, the import); or ``""``."""
+        if self.instance.pk is None:
+            return ""
+        return describe.managed_note(self.instance.source, self.instance.source_path)
 
     def clean(self) -> dict[str, Any]:
         """The one validation path (``schedule_input.validate``): what was typed, then the model's rules."""

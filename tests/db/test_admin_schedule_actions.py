@@ -168,6 +168,25 @@ def test_a_schedule_managed_by_yaml_sync_warns_that_edits_are_overwritten(admin_
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("source", "words"),
+    [
+        ("code", "defined in code, in the Celery app's beat_schedule: edits to its task, arguments and timing made "
+         "here are overwritten by the next sync (when a beat starts, or by manage.py sync_beat_schedule)"),
+        ("celery_beat", "imported from django-celery-beat: running manage.py import_celery_beat again overwrites "
+         "edits to its task, arguments, timing and description made here"),
+    ],
+)  # fmt: skip
+def test_a_schedule_from_beat_schedule_or_the_import_warns_that_edits_are_overwritten(
+    admin_client: Client, source: str, words: str
+) -> None:
+    synced = factories.schedule("noop", source=source)
+    assert words in text(admin_client.get(change_url(synced)))
+    assert words in text(admin_client.get(f"/schedules/{synced.pk}/edit/"))
+    assert "overwritten" not in text(admin_client.get(change_url(factories.schedule("noop"))))
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("url", [ADD, "/schedules/new/"])
 def test_the_form_shows_each_jobs_description_and_params(admin_client: Client, url: str) -> None:
     page = text(admin_client.get(url))
