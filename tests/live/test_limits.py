@@ -128,7 +128,7 @@ def test_runs_go_to_their_jobs_queue(live, redis_db):
 def test_inspect_runs_shows_readable_runs(live):
     wait_ready(live.worker(concurrency=1))
     wait_ready(live.beat())
-    schedule = factories.schedule("probe", interval_seconds=2, params={"key": "inspect", "seconds": 8})
+    schedule = factories.schedule("probe", interval_seconds=2, params={"key": "inspect", "seconds": 120})
     run = wait_until(
         lambda: Run.objects.filter(occurrence__schedule=schedule, status="running").first(),
         timeout=30,
