@@ -246,3 +246,15 @@ def test_the_api_filters_schedules_by_the_new_sources(beat_schedule: dict[str, A
     found = client.get("/api/schedules/", {"source": "code"}).json()
     assert [row["name"] for row in found["results"]] == ["from-code"]
     assert client.get("/api/schedules/", {"source": "celery_beat"}).json()["count"] == 0
+
+
+def test_since_runs_each_schedule_from_its_first_fire_time_after_the_old_beat_stopped(
+    beat_schedule: dict[str, Any],
+) -> None:
+    beat_schedule["quarter-hourly"] = {"task": "host.add", "schedule": crontab(minute="*/15"), "args": (1, 2)}
+    assert run("--since", "2027-01-04T09:20:00Z")[0] == "quarter-hourly: created"
+    made = Schedule.objects.get(name="quarter-hourly")
+    assert made.last_run_at is not None and made.last_run_at.isoformat() == "2027-01-04T09:20:00+00:00"
+    assert made.next_run_at is not None and made.next_run_at.isoformat() == "2027-01-04T09:30:00+00:00"
+    with pytest.raises(Exception, match="needs an offset"):
+        run("--since", "2027-01-04T09:20:00")

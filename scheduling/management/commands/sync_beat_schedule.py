@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+from datetime import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -26,9 +28,16 @@ class Command(BaseCommand):
             "in the admin, the API, YAML or the django-celery-beat import are never pruned)",
         )
 
+        parser.add_argument(
+            "--since",
+            type=_instant,
+            help="when the beat that ran these entries stopped (ISO 8601 with an offset, e.g. 2027-01-04T09:30:00Z): "
+            "each schedule runs from its first fire time after it (docs/MIGRATING.md)",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            report = sync(prune=options["prune"], dry_run=options["dry_run"])
+            report = sync(prune=options["prune"], dry_run=options["dry_run"], since=options["since"])
         except ConstraintError as exc:
             raise CommandError(str(exc)) from exc
         if not report.outcomes:
@@ -39,3 +48,13 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"not in beat_schedule any more, still enabled: {', '.join(report.gone)} (--prune disables them)"
             )
+
+
+def _instant(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--since: {text!r} is not an ISO 8601 date and time") from None
+    if moment.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"--since: {text!r} needs an offset (Z or +01:00): the instant is ambiguous")
+    return moment

@@ -22,6 +22,7 @@ database, so each entry becomes the schedule of its name, and every beat syncs t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -136,9 +137,20 @@ def _prune(kept: set[str], *, now: datetime) -> list[Outcome]:
     ]
 
 
-def sync(*, prune: bool = False, dry_run: bool = False, app: Any = None, now: datetime | None = None) -> SyncReport:
+def sync(
+    *,
+    prune: bool = False,
+    dry_run: bool = False,
+    app: Any = None,
+    now: datetime | None = None,
+    since: datetime | None = None,
+) -> SyncReport:
     """Create or update a schedule per ``beat_schedule`` entry of ``app`` (the scheduler's Celery app), in one
     transaction (rolled back for a dry run); ``prune`` disables the code-made schedules gone from it.
+
+    ``since``: the beat that ran these entries until now stopped then (the cutover): every schedule
+    runs from its first fire time after it, as if its last run were then, so what fell due after the
+    old beat stopped runs here (by its misfire policy) and nothing before it runs twice.
 
     Raises ``ConstraintError`` when the database refuses the writes (nothing is written then).
     """
@@ -151,6 +163,8 @@ def sync(*, prune: bool = False, dry_run: bool = False, app: Any = None, now: da
         existing = apply.lock_existing(names)
         jobs = mapping.Jobs()
         candidates = [candidate(name, entry, existing.get(name), jobs, app) for name, entry in entries.items()]
+        if since is not None:
+            candidates = [c if c.skip else dataclasses.replace(c, last_run_at=since) for c in candidates]
         report.outcomes = apply.apply(candidates, existing, source=ScheduleSource.CODE, now=now)
         if prune:
             report.outcomes += _prune(set(names), now=now)
