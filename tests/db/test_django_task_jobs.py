@@ -10,10 +10,12 @@ transactional: it is gone with the test), so what the backend stored is read bac
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib import admin
 from django.db import connection
 from django.utils import timezone
 from django_tasks import task
@@ -49,7 +51,7 @@ def task_app(settings) -> None:
 
 
 @pytest.fixture
-def database_backend(settings) -> Any:
+def database_backend(settings) -> Iterator[Any]:
     """The backport's database backend as the default task backend; its model (rows it stored)."""
     settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "django_tasks", "django_tasks.backends.database"]
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.database.DatabaseBackend"}}
@@ -57,7 +59,11 @@ def database_backend(settings) -> Any:
 
     with connection.schema_editor() as editor:
         editor.create_model(DBTaskResult)
-    return DBTaskResult
+    yield DBTaskResult
+    # Installing the app registered its admin (once per process): an admin page of a model whose
+    # app is gone would break every admin page of the tests after this one.
+    if admin.site.is_registered(DBTaskResult):
+        admin.site.unregister(DBTaskResult)
 
 
 # -- the doors --------------------------------------------------------------------------------------
@@ -140,6 +146,20 @@ def test_the_same_task_is_no_job_while_its_app_is_not_installed(settings):
 
 def test_a_backends_own_task_class_is_a_task():
     assert registry.task_kind(f"{APP}.tasks.own_class") == JobKind.DJANGO_TASK
+
+
+def test_the_job_admin_makes_a_tasks_row_by_its_import_path(admin_client):
+    fields = {
+        "queue": "default",
+        "timeout_seconds": "30",
+        "max_retries": "1",
+        "directives-TOTAL_FORMS": "0",
+        "directives-INITIAL_FORMS": "0",
+    }
+    response = admin_client.post("/admin/orchestrator/job/add/", {"key": ADD, **fields})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    job = Job.objects.get(key=ADD)
+    assert (job.kind, job.timeout_seconds, job.max_retries) == (JobKind.DJANGO_TASK, 30, 1)
 
 
 def test_the_forms_and_the_api_show_a_task_job_once_it_has_its_row(admin_client):
