@@ -104,7 +104,7 @@ class JobForm(forms.ModelForm):
         kind = registry.task_kind(key)
         if key not in known and kind is None:
             raise ValidationError(
-                "is not a registered job nor a task of the Celery app; registered jobs: %(known)s",
+                "is not a registered job, a task of the Celery app nor a django.tasks Task; registered jobs: %(known)s",
                 code="unregistered",
                 params={"known": ", ".join(known) or "(none)"},
             )

@@ -20,28 +20,52 @@ task's own code runs, unchanged, inside the run (``run_celery_task``):
 * its timeout is the task's own time limit when it sets one (each run freezes it, whatever the
   row says: ``orchestrator.snapshots``), else the ``Job`` row's.
 
-A ``django.tasks`` Task (Django 6's, or the ``django-tasks`` backport's) is named by its import
-path, in a module of an installed app; a run enqueues it through the project's task backend once
-and keeps the backend's result id as its result.
+A ``django.tasks`` Task (Django 6's ``django.tasks``, or the ``django-tasks`` backport's on Django
+5.2) is named by its import path, in a module of an installed app (``Job.key``, e.g.
+``billing.tasks.send_invoices``); anything else at that path, or a path outside the installed
+apps, is no job. Its params are ``{"args": [...], "kwargs": {...}}`` for the Task's function (less
+its ``context`` when the Task takes one). A run does not run the Task: it enqueues it through the
+host's configured task backend (``TASKS``), with the Task's own backend, queue and priority, and
+keeps ``{"task_result_id": ..., "backend": ...}`` as the run's result; the backend's worker runs
+it. The run itself is short and goes to the Celery app's default queue.
+
+Once per occurrence (``enqueue_django_task``). The run's claim (a compare-and-set) gives one
+execution per attempt. Within it, the enqueue and the record of its result id on the run are one
+transaction that holds the run's row, and an attempt that finds an id recorded returns it instead
+of enqueueing again. So:
+
+* with a backend that stores its tasks in the project's database through the ORM (the backport's
+  database backend), enqueue and record commit together: an attempt that dies before the commit
+  enqueued nothing, and a retry or another delivery never enqueues a second time;
+* with any other backend (Redis, a broker), the enqueue is outside our transaction: a worker that
+  dies after the backend accepted the task and before the commit leaves no id on the run. The
+  job's ``max_retries`` decides: 0, the default of the row made on first use, makes it at most
+  once (the run ends ``failed``, "worker lost", and the Task may have been enqueued); more makes it
+  at least once (a retry enqueues again). An enqueue that raises enqueued nothing and fails the
+  attempt as usual.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import logging
 import socket
+import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
+from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from orchestrator import broker, connections
 from orchestrator.definitions import JobDefinition
-from orchestrator.errors import TaskRetry, UnknownJobError, ValidationError
+from orchestrator.errors import RunStateError, TaskRetry, UnknownJobError, ValidationError
+from orchestrator.models import Run, RunStatus
 
 if TYPE_CHECKING:
     from orchestrator.context import RunContext
@@ -50,7 +74,13 @@ if TYPE_CHECKING:
 RESULT_MAX_BYTES = 16 * 1024
 #: A task job's timeout when the task sets no time limit of its own.
 DEFAULT_TIMEOUT_SECONDS = 3600
+#: A ``django_task`` job's timeout: its run only enqueues the Task (the backend's worker runs it).
+ENQUEUE_TIMEOUT_SECONDS = 60
 PARAM_KEYS = ("args", "kwargs")
+#: Where ``django.tasks.Task`` is defined: Django's own (6.0+), the ``django-tasks`` backport's.
+DJANGO_TASK_MODULES = ("django.tasks.base", "django_tasks.base")
+
+logger = logging.getLogger(__name__)
 
 _discovered: set[int] = set()
 
@@ -92,13 +122,23 @@ def django_task(path: str) -> Any | None:
 
 
 def _is_django_task(value: Any) -> bool:
-    """A ``django.tasks.Task`` (Django 6) or ``django_tasks.Task`` (the backport): both enqueue themselves."""
-    kind = type(value)
-    return (
-        kind.__name__ == "Task"
-        and kind.__module__.split(".")[0] in ("django", "django_tasks")
-        and (callable(getattr(value, "enqueue", None)))
+    """Whether ``value`` is a ``django.tasks`` Task (Django's or the backport's, or a backend's subclass).
+
+    A Task's class is loaded before the Task exists, so only the modules already imported are
+    asked: nothing is imported here, and without either framework nothing is a Task.
+    """
+    classes = tuple(
+        task_class
+        for task_class in (getattr(sys.modules.get(name), "Task", None) for name in DJANGO_TASK_MODULES)
+        if isinstance(task_class, type)
     )
+    return bool(classes) and isinstance(value, classes)
+
+
+def _django_task_callable(task: Any) -> Callable[..., Any]:
+    """What ``enqueue`` takes: the Task's function, less its first parameter (``context``) when it takes one."""
+    func: Callable[..., Any] = task.func
+    return partial(func, None) if task.takes_context else func
 
 
 def celery_definition(name: str) -> JobDefinition | None:
@@ -124,17 +164,17 @@ def django_definition(path: str) -> JobDefinition | None:
     task = django_task(path)
     if task is None:
         return None
-    func = getattr(task, "func", None)
+    takes = _django_task_callable(task)
     return JobDefinition(
         key=path,
         func=partial(enqueue_django_task, path),
-        description=_first_line(getattr(func, "__doc__", None)),
-        queue=str(getattr(task, "queue_name", "") or "default"),
-        timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
-        max_retries=0,
+        description=_first_line(task.func.__doc__),
+        queue=str(connections.celery_app().conf.task_default_queue),  # our run's queue, not the Task's
+        timeout_seconds=ENQUEUE_TIMEOUT_SECONDS,
+        max_retries=0,  # at most once with a backend outside our database (the module's docstring)
         max_concurrency=None,
-        validate_params=partial(check_call, path, func) if callable(func) else None,
-        call_help=call_help(path, func) if callable(func) else "",
+        validate_params=partial(check_call, path, takes),
+        call_help=call_help(path, takes),
     )
 
 
@@ -266,10 +306,36 @@ def kept_result(value: Any) -> Any:
 
 
 def enqueue_django_task(path: str, context: RunContext) -> Any:
-    """Enqueue the Task through the project's task backend, once for this run; keep its result id."""
+    """Enqueue the Task through the project's task backend, once for this run; the run's result is its id.
+
+    The run's row is held (``SELECT ... FOR UPDATE``, while it is this attempt's and ``running``)
+    from before the enqueue to the record of the id; an id already recorded by an earlier attempt
+    is returned as it is (see the module's docstring). ``RunStateError`` when the run is no longer
+    this attempt's (cancelled, or ended by the reaper): nothing is enqueued.
+    """
     task = django_task(path)
     if task is None:
         raise UnknownJobError(path, [])
     params = context.params
-    result = task.enqueue(*list(params.get("args") or []), **dict(params.get("kwargs") or {}))
-    return {"task_result_id": str(result.id), "backend": str(getattr(result, "backend", "") or "")}
+    args, kwargs = list(params.get("args") or []), dict(params.get("kwargs") or {})
+    with transaction.atomic():
+        held = list(
+            Run.objects.select_for_update()
+            .filter(id=context.run_id, status=RunStatus.RUNNING, attempt=context.attempt)
+            .values_list("result", flat=True)
+        )
+        if not held:
+            raise RunStateError(str(context.run_id), [RunStatus.RUNNING], f"enqueue {path} for")
+        earlier = held[0]
+        if isinstance(earlier, dict) and earlier.get("task_result_id"):
+            logger.info(
+                "%s was enqueued by an earlier attempt (%s): not again",
+                path,
+                earlier["task_result_id"],
+                extra={"run_id": str(context.run_id)},
+            )
+            return earlier
+        result = task.enqueue(*args, **kwargs)
+        enqueued = {"task_result_id": str(result.id), "backend": str(result.backend)}
+        Run.objects.filter(id=context.run_id).update(result=enqueued)
+    return enqueued

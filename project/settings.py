@@ -379,11 +379,14 @@ API_TOKEN_MAX_AGE_SECONDS = env_int("API_TOKEN_MAX_AGE_SECONDS", 90 * 24 * 3600,
 API_TOKEN_FAILURE_LIMIT = env_int("API_TOKEN_FAILURE_LIMIT", 20, minimum=1)
 API_TOKEN_FAILURE_WINDOW_SECONDS = env_int("API_TOKEN_FAILURE_WINDOW_SECONDS", 10 * 60, minimum=1)
 # The API configures itself on its views (scheduling/surfaces/api/base.py). drf-spectacular's deploy
-# check describes every API of the project with the project's settings: name our two status enums.
+# check describes every API of the project with the project's settings: name our enums that share a field name
+# (the same as scheduling/surfaces/api/base.py's: drf-spectacular caches the overrides it loaded first).
 SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "orchestrator.models.RunStatus",
         "OccurrenceStatusEnum": "scheduling.models.OccurrenceStatus",
+        "ScheduleKindEnum": "scheduling.core.timing.Kind.choices",
+        "JobKindEnum": "orchestrator.models.JobKind",
     }
 }
 

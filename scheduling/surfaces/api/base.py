@@ -38,9 +38,12 @@ SCHEMA_SETTINGS: dict[str, Any] = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "scheduling.surfaces.api.schema.add_common_responses",
     ],
+    # The same in project/settings.py: drf-spectacular caches the overrides it loaded first.
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "orchestrator.models.RunStatus",
         "OccurrenceStatusEnum": "scheduling.models.OccurrenceStatus",
+        "ScheduleKindEnum": "scheduling.core.timing.Kind.choices",
+        "JobKindEnum": "orchestrator.models.JobKind",
     },
 }
 
