@@ -47,9 +47,13 @@ def peak_overlap(runs: list[Run]) -> int:
 
 
 def start_workers(live, count: int = 3, concurrency: int = 4, env: dict | None = None, queues: str = "default"):
+    """Workers, and a beat as every deployment has: a freed slot wakes the longest waiter, and the
+    beat's recheck (``SCHEDULER_WAIT_RECHECK_SECONDS``) catches a wake lost to a race with an unclaim."""
     workers = [live.worker(f"worker{i}", concurrency=concurrency, env=env, queues=queues) for i in range(count)]
+    beat = live.beat(env=env)
     for worker in workers:
         wait_ready(worker)
+    wait_ready(beat)
     return workers
 
 
