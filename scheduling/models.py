@@ -265,7 +265,23 @@ class Schedule(models.Model):
 
     def reschedule(self, now: datetime) -> None:
         """Point ``next_run_at``/``due_at`` at the first occurrence after ``now`` (and after the last run)."""
-        after = max(now, self.last_run_at) if self.last_run_at else now
+        self._point_after(max(now, self.last_run_at) if self.last_run_at else now)
+
+    def continue_after_last_run(self, now: datetime) -> None:
+        """Point ``next_run_at``/``due_at`` at the first occurrence after ``last_run_at``, even one that has passed.
+
+        For a schedule taken over from another scheduler that ran it until ``last_run_at`` (an
+        import's handover): an occurrence that fell due since then ran nowhere, so it stays due and
+        the beat takes it up under the misfire and overlap policies (run, or recorded ``missed`` or
+        ``skipped`` with the reason) instead of the cursor jumping over it unrecorded. Without a last
+        run, as ``reschedule(now)``.
+        """
+        if self.last_run_at is None:
+            self.reschedule(now)
+        else:
+            self._point_after(self.last_run_at)
+
+    def _point_after(self, after: datetime) -> None:
         upcoming = timing.next_fire_times(self, after, 1)
         self.next_run_at = upcoming[0] if upcoming else None
         self.due_at = (

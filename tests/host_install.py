@@ -21,6 +21,12 @@ Three steps, each timed (``Install.seconds``):
 
 The shared development venv is never installed into: its pip installs into the new environments
 through ``pip --python``.
+
+``host_project`` then runs the example as a host runs it: a copy of ``examples/host_project`` in the
+test's folder, the fresh venv's interpreter, a PostgreSQL database of the test's own (made and
+dropped there) and this session's Redis database, with its processes (``Host.start``) stopped by
+PID when it ends. Nothing of the checkout is on the processes' path, and their environment has no
+``SCHEDULER_*`` name.
 """
 
 from __future__ import annotations
@@ -35,11 +41,15 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from tests.processes import ROOT
+import psycopg
+
+from tests.processes import ROOT, Proc, Processes
+from tests.testenv import PG_HOST, PG_PORT, PG_USER
 
 EXAMPLE = ROOT / "examples" / "host_project"
 #: What a wheel is built from (pyproject.toml's packages.find picks the apps out of it).
@@ -222,3 +232,79 @@ def install(folder: Path) -> Iterator[Install]:
             seconds=seconds,
             cached=cached,
         )
+
+
+@dataclass
+class Host:
+    """The example project, copied and configured, with its processes (stopped by PID when it ends)."""
+
+    folder: Path
+    python: Path
+    env: dict[str, str]
+    database_url: str
+    procs: Processes
+
+    def manage(self, *args: str, env: dict[str, str] | None = None) -> str:
+        return self.run("manage.py", *args, env=env)
+
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> str:
+        """Run the venv's python with ``args`` in the project's folder to completion; its output (fails on non-zero)."""
+        done = subprocess.run(
+            [str(self.python), *args],
+            cwd=self.folder,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def start(self, name: str, *args: str) -> Proc:
+        return self.procs.start(name, [str(self.python), *args], cwd=self.folder)
+
+    def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.database_url) as conn:
+            return conn.execute(query, params).fetchall()
+
+
+@contextlib.contextmanager
+def host_project(
+    installed: Install, folder: Path, *, database: str, report_if: Callable[[], bool] = lambda: False
+) -> Iterator[Host]:
+    """The example copied under ``folder``, run with ``installed``'s venv and the PostgreSQL ``database``
+    (made empty here, dropped at the end) and this session's Redis database (``REDIS_URL``).
+
+    Every process started through the host is stopped by PID when the block ends, also on failure;
+    their log tails go to stderr when ``report_if()`` says so then (a failed test).
+    """
+    project = folder / "host_project"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "var", "staticfiles"))
+    server = f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{database}"')
+    (folder / "home").mkdir()
+    (folder / "tmp").mkdir()
+    env = {
+        "PATH": f"{installed.python.parent}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(folder / "home"),  # gunicorn's control socket and anything else kept per user
+        "TMPDIR": str(folder / "tmp"),
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "DJANGO_SECRET_KEY": "host-project-tests-only-secret-key-0123456789abcdef",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": f"{server}/{database}",
+        "REDIS_URL": os.environ["REDIS_URL"],
+    }
+    procs = Processes(env=env, logs=folder / "logs")
+    try:
+        yield Host(folder=project, python=installed.python, env=env, database_url=f"{server}/{database}", procs=procs)
+    finally:
+        procs.stop_all()
+        if report_if():
+            sys.stderr.write("\n" + procs.report() + "\n")
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

@@ -71,6 +71,20 @@ class Proc:
         if sig == signal.SIGKILL:
             self.popen.wait(timeout=10)
 
+    def terminate(self, timeout: float = 30.0) -> int:
+        """Stop it gracefully: SIGTERM the group and wait for it to exit by itself; its exit code.
+
+        Unlike ``stop``, a process that does not exit within ``timeout`` fails the test (it is
+        killed first): what it does on a graceful stop (a beat writing its state) is then unknown.
+        """
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGTERM)
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop(timeout=0)
+            raise AssertionError(f"{self.name} did not exit within {timeout}s of SIGTERM:\n{self.tail()}") from None
+
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM the group, wait, then SIGKILL whatever is left."""
         if self.alive():

@@ -249,11 +249,13 @@ def save_cursors(schedules: Sequence[Schedule], *, now: datetime) -> None:
 
     For an import that learnt of a run the schedule's old scheduler made: an edit never writes the
     beat's cursor (``Schedule.edit_fields``), but a run that already happened elsewhere must not
-    happen again here, so the next run is recomputed after it (``Schedule.reschedule``). Run it
-    inside the transaction that locked the rows.
+    happen again here, and what fell due after it ran nowhere and must not be dropped, so the next
+    run is the first occurrence after it, also when that has passed
+    (``Schedule.continue_after_last_run``: the beat takes it up under the misfire policy). Stored or
+    just inserted (``save_all``) rows alike. Run it inside the transaction that locked the rows.
     """
     for schedule in schedules:
-        schedule.reschedule(now)
+        schedule.continue_after_last_run(now)
     _update(schedules, ["last_run_at", "next_run_at", "due_at"])
 
 

@@ -316,6 +316,36 @@ def test_a_run_that_already_happened_there_does_not_happen_again_here() -> None:
     assert run_import(now=later).outcomes[0].action == "unchanged"
 
 
+def test_what_fell_due_after_its_last_run_there_stays_due_here() -> None:
+    """The handover's gap: django-celery-beat's beat stopped after its run at ``ran``; the import and our
+    beats come seconds later. The occurrences in between ran nowhere: they stay due (the cursor is the
+    first one after ``ran``, in the past), so our beat takes them up under its policies (its first tick
+    runs one and records the others: ``tests/live/test_cutover.py``). The cursor once jumped to the
+    first one after the import's ``now``, dropping them without a record."""
+    ran = datetime(2030, 6, 1, 10, 0, 0, 500000, tzinfo=UTC)
+    beat.periodic_task(
+        "every-second", "host.who", interval_id=beat.interval(1, "seconds"), last_run_at=ran, total_run_count=40
+    )
+    imported = ran + timedelta(seconds=2.2)
+    run_import(disable_source=True, now=imported)
+    made = Schedule.objects.get(name="every-second")
+    assert (made.start_at, made.last_run_at, made.next_run_at) == (ran, ran, ran + timedelta(seconds=1))
+    assert made.due_at == made.next_run_at and list(Schedule.objects.due(imported)) == [made]
+
+
+def test_a_stored_schedule_takes_up_what_fell_due_after_the_later_run_there() -> None:
+    first = datetime(2030, 6, 1, 10, 0, tzinfo=UTC)
+    beat.periodic_task("every-minute", "host.who", crontab_id=beat.crontab("*", "*"))
+    run_import(now=first)  # imported early (a dry run's twin), while django-celery-beat's beat went on
+    made = Schedule.objects.get(name="every-minute")
+    assert made.next_run_at == first + timedelta(minutes=1)
+    ran = datetime(2030, 6, 1, 10, 7, 0, 300000, tzinfo=UTC)  # its last run, before it stopped
+    beat.update_task("every-minute", last_run_at=ran, total_run_count=7)
+    assert run_import(disable_source=True, now=ran + timedelta(minutes=2, seconds=30)).outcomes[0].action == "updated"
+    made.refresh_from_db()
+    assert (made.last_run_at, made.next_run_at) == (ran, datetime(2030, 6, 1, 10, 8, tzinfo=UTC))
+
+
 def test_a_one_off_crontab_runs_once_at_its_next_time_and_importing_again_keeps_it() -> None:
     now = datetime(2030, 6, 1, 10, 30, tzinfo=UTC)
     beat.periodic_task("once-at-noon", "host.who", crontab_id=beat.crontab("0", "12"), one_off=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -258,3 +258,13 @@ def test_since_runs_each_schedule_from_its_first_fire_time_after_the_old_beat_st
     assert made.next_run_at is not None and made.next_run_at.isoformat() == "2027-01-04T09:30:00+00:00"
     with pytest.raises(Exception, match="needs an offset"):
         run("--since", "2027-01-04T09:20:00")
+
+
+def test_since_in_the_past_leaves_what_fell_due_after_it_due(beat_schedule: dict[str, Any]) -> None:
+    """The old beat stopped minutes before the sync: its first fire time after then has passed, and stays
+    the next run (our beat takes it up under the misfire policy) rather than the first one after now."""
+    stopped = (datetime.now(UTC) - timedelta(minutes=3)).replace(second=30, microsecond=0)
+    beat_schedule["minutely"] = {"task": "host.add", "schedule": crontab(), "args": (1, 2)}
+    assert run("--since", stopped.isoformat())[0] == "minutely: created"
+    made = Schedule.objects.get(name="minutely")
+    assert (made.last_run_at, made.next_run_at) == (stopped, stopped + timedelta(seconds=30))

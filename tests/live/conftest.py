@@ -16,6 +16,7 @@ import redis as redis_lib
 from django.conf import LazySettings
 from django.db import connection
 
+from tests import host_install
 from tests.conftest import failed
 from tests.processes import ROOT, Processes
 
@@ -68,3 +69,17 @@ def live(
         procs.stop_all()
         if failed(request):
             sys.stderr.write("\n" + procs.report() + "\n")
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[host_install.Install]:
+    """Ostinato's wheel of this checkout in a fresh venv, once per session for the host-project tests
+    (``tests/host_install.py``); each test runs its own copy of the example with it (``host_project``)."""
+    with host_install.install(tmp_path_factory.mktemp("host-install")) as found:
+        print(
+            "\nhost install ("
+            + ("requirements cached" if found.cached else "requirements built")
+            + "): "
+            + ", ".join(f"{step} {seconds:.1f}s" for step, seconds in found.seconds.items())
+        )
+        yield found

@@ -4,8 +4,9 @@ The example (a ``hostsite`` project with its own Celery app and a ``billing`` ap
 tasks) is copied to the test's folder and run from there with a fresh virtual environment
 (``tests/host_install.py``: Ostinato installed from a wheel of this checkout, not editable, beside
 the example's pinned requirements), a PostgreSQL database of its own (named after this session's
-slot, made and dropped here) and this session's Redis database. Nothing of the checkout is on the
-processes' path, and their environment has no ``SCHEDULER_*`` name.
+slot, made and dropped by ``host_install.host_project``) and this session's Redis database.
+Nothing of the checkout is on the processes' path, and their environment has no ``SCHEDULER_*``
+name.
 
 What a host once tripped on is each asserted: a top-level ``project`` in site-packages, ``migrate``
 needing ``SCHEDULER_*`` settings, templates and static files missing from the wheel,
@@ -21,21 +22,17 @@ import http.cookiejar
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import redis as redis_lib
 
@@ -43,8 +40,8 @@ from orchestrator import events
 from tests import host_install
 from tests.conftest import failed
 from tests.helpers import wait_ready
-from tests.processes import Proc, Processes, free_port, wait_until
-from tests.testenv import PG_HOST, PG_PORT, PG_USER
+from tests.host_install import Host
+from tests.processes import free_port, wait_until
 
 EXAMPLE = host_install.EXAMPLE
 TASKS = EXAMPLE / "billing" / "tasks.py"
@@ -59,84 +56,13 @@ def sha256(path: Path) -> str:
 TASKS_SHA256 = sha256(TASKS)  # when the test module was imported: compared after the run
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[host_install.Install]:
-    with host_install.install(tmp_path_factory.mktemp("host-install")) as found:
-        print(
-            "\nhost install ("
-            + ("requirements cached" if found.cached else "requirements built")
-            + "): "
-            + ", ".join(f"{step} {seconds:.1f}s" for step, seconds in found.seconds.items())
-        )
-        yield found
-
-
-@dataclass
-class Host:
-    """The example project, copied and configured, with its processes (stopped by PID when the test ends)."""
-
-    folder: Path
-    python: Path
-    env: dict[str, str]
-    database_url: str
-    procs: Processes
-
-    def manage(self, *args: str, env: dict[str, str] | None = None) -> str:
-        return self.run("manage.py", *args, env=env)
-
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> str:
-        done = subprocess.run(
-            [str(self.python), *args],
-            cwd=self.folder,
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-        return done.stdout
-
-    def start(self, name: str, *args: str) -> Proc:
-        return self.procs.start(name, [str(self.python), *args], cwd=self.folder)
-
-    def sql(self, query: str) -> list[tuple[Any, ...]]:
-        with psycopg.connect(self.database_url) as conn:
-            return conn.execute(query).fetchall()
-
-
 @pytest.fixture
-def host(installed, tmp_path: Path, redis_db: redis_lib.Redis, request: pytest.FixtureRequest) -> Iterator[Host]:
-    folder = tmp_path / "host_project"
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "var", "staticfiles"))
+def host(
+    installed: host_install.Install, tmp_path: Path, redis_db: redis_lib.Redis, request: pytest.FixtureRequest
+) -> Iterator[Host]:
     database = f"test_ostinato_s{os.environ['OSTINATO_TEST_SLOT']}_host"
-    server = f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{database}"')
-    (tmp_path / "home").mkdir()
-    (tmp_path / "tmp").mkdir()
-    env = {
-        "PATH": f"{installed.python.parent}:/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(tmp_path / "home"),  # gunicorn's control socket and anything else kept per user
-        "TMPDIR": str(tmp_path / "tmp"),
-        "LANG": "C.UTF-8",
-        "PYTHONUNBUFFERED": "1",
-        "DJANGO_SECRET_KEY": "host-project-tests-only-secret-key-0123456789abcdef",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": f"{server}/{database}",
-        "REDIS_URL": os.environ["REDIS_URL"],
-    }
-    procs = Processes(env=env, logs=tmp_path / "logs")
-    try:
-        yield Host(folder=folder, python=installed.python, env=env, database_url=f"{server}/{database}", procs=procs)
-    finally:
-        procs.stop_all()
-        if failed(request):
-            sys.stderr.write("\n" + procs.report() + "\n")
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    with host_install.host_project(installed, tmp_path, database=database, report_if=lambda: failed(request)) as found:
+        yield found
 
 
 class Web:

@@ -14,9 +14,12 @@ schedules of the names they map locked (``lock_existing``). The rules:
 * **Unchanged is not written.** An entry whose mapped values all match its schedule is neither
   validated again nor written (its job's code is still checked: ``mapping.Jobs``), so importing
   again costs a read and a comparison per row.
-* **The last run.** A ``last_run_at`` later than the schedule's own is written with the next run
-  computed after it (``bulk.save_cursors``): what already ran is not run again. An earlier one
-  (the source stopped, this beat went on) changes nothing.
+* **The last run.** A ``last_run_at`` later than the schedule's own (or a new schedule's) is
+  written with the next run computed after it, even when that next run has passed
+  (``bulk.save_cursors``): what already ran is not run again, and what fell due after it (the old
+  beat stopped, the import and ours not yet started) is taken up by our beat under the misfire
+  policy, not skipped unrecorded. An earlier one (the source stopped, this beat went on) changes
+  nothing.
 """
 
 from __future__ import annotations
@@ -182,8 +185,8 @@ def apply(
         if moved:
             if row is not None:
                 changed.append(("last_run_at", _shown(row.last_run_at), _shown(later)))
-                moves.append(schedule)
-            schedule.last_run_at = later  # a new row's is inserted with it; its next run comes after it
+            schedule.last_run_at = later  # a new row's is inserted with it, then its cursor moved after it
+            moves.append(schedule)
         action: Action = "created" if row is None else "updated"
         outcomes.append(Outcome(name=candidate.name, action=action, notes=candidate.notes, fields=tuple(changed)))
     with constraints.enforced():
