@@ -29,7 +29,7 @@ from bench.child_io import BENCH_INTERVAL, QUEUE, job_id, queued_messages, redis
 from bench.import_celery_beat import step_import_celery_beat  # noqa: E402
 from bench.procfs import status_mb  # noqa: E402
 from bench.seeding import reset, seed_ours, step_seed  # noqa: E402
-from bench.tasks import RAW_TASK  # noqa: E402
+from bench.tasks import HOST_ARGS, HOST_KWARGS, HOST_TASK, RAW_TASK, host_noop  # noqa: E402
 from bench.yaml_sync import step_yaml_sync  # noqa: E402
 from project.celery import app  # noqa: E402
 
@@ -182,17 +182,32 @@ def step_steady(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def step_e2e_prepare(args: argparse.Namespace) -> dict[str, Any]:
-    """Fill the queue with M messages: our runs of ``noop`` (dispatched by our beat), or raw no-op tasks."""
+    """Fill the queue with M messages: our runs (dispatched by our beat from M due schedules), or raw tasks.
+
+    ``--job noop``: our ``noop`` job against the raw no-op task. ``--job task``: the host task
+    ``HOST_TASK`` as a schedule's job (kind ``celery_task``) against the same task sent by ``apply_async``.
+    """
     reset()
     client = redis_client()
     if args.scheduler == "ours":
+        job, params = "noop", None
+        if args.job == "task":
+            from orchestrator import registry
+
+            registry.task_job(HOST_TASK)  # its Job row, made on first use as for any door naming a host task
+            job, params = HOST_TASK, {"args": HOST_ARGS, "kwargs": HOST_KWARGS}
         now = datetime.now(UTC)
-        seed_ours(args.n, start_at=now - timedelta(seconds=1), due_at=now - timedelta(seconds=1))
+        due = now - timedelta(seconds=1)
+        seed_ours(args.n, start_at=due, due_at=due, job=job, params=params)
         sql("ANALYZE")
         from scheduling.engine import dispatch
 
         while dispatch.dispatch_due(now).claimed:
             pass
+    elif args.job == "task":
+        with app.producer_or_acquire() as producer:
+            for _ in range(args.n):
+                host_noop.apply_async(tuple(HOST_ARGS), HOST_KWARGS, producer=producer)
     else:
         with app.producer_or_acquire() as producer:
             for i in range(args.n):
@@ -220,7 +235,9 @@ def step_worker_profile(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def step_e2e_check(args: argparse.Namespace) -> dict[str, Any]:
-    rows = sql("SELECT status, count(*) FROM orchestrator_run WHERE job_id = %s GROUP BY status", [job_id("noop")])
+    """How the runs of the e2e step's job (``--job``) ended, by status."""
+    key = HOST_TASK if args.job == "task" else "noop"
+    rows = sql("SELECT status, count(*) FROM orchestrator_run WHERE job_id = %s GROUP BY status", [job_id(key)])
     return {"statuses": {status: count for status, count in rows}}
 
 
@@ -255,6 +272,7 @@ def main() -> None:
     parser.add_argument("--profile", default="")
     parser.add_argument("--start", type=float, default=0.0)
     parser.add_argument("--until", type=float, default=0.0)
+    parser.add_argument("--job", choices=["noop", "task"], default="noop", help="e2e: noop job, or a host Celery task")
     args = parser.parse_args()
     print(json.dumps(STEPS[args.step](args)), flush=True)
 

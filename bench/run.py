@@ -26,7 +26,14 @@ from bench.beat_steps import SCHEDULERS, measure_all, steady, two_beats
 from bench.driver import RESULTS, child, fmt_ratio, say
 from bench.env import ROOT, services
 from bench.import_celery_beat import import_celery_beat_step
-from bench.worker_steps import PROFILE_RUNS, e2e_all, solo_profile_step, worker_memory_step, worker_profile_step
+from bench.worker_steps import (
+    PROFILE_RUNS,
+    e2e_all,
+    e2e_repeated,
+    solo_profile_step,
+    worker_memory_step,
+    worker_profile_step,
+)
 from bench.yaml_sync import yaml_sync_step
 
 
@@ -56,8 +63,10 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true", help="only the per-scheduler table (no beats/lag/e2e)")
     parser.add_argument(
         "--only",
-        choices=["e2e", "profiles", "worker-memory", "yaml-sync", "import-celery-beat"],
-        help="only this step: e2e = end to end (raw vs ours) and the worker profiles; profiles = the profiles; "
+        choices=["e2e", "task-e2e", "profiles", "worker-memory", "yaml-sync", "import-celery-beat"],
+        help="only this step: e2e = end to end (raw vs ours) and the worker profiles; "
+        "task-e2e = end to end of a host Celery task, sent by apply_async vs run as a schedule's job "
+        "(the e2e options apply, no profiles); profiles = the profiles; "
         "worker-memory = a worker's main-process memory over many messages (raw vs ours); "
         "yaml-sync = sync_schedules of 10,000 entries against 1,000; "
         "import-celery-beat = import_celery_beat of 10,000 PeriodicTasks, then again unchanged",
@@ -92,7 +101,9 @@ def main() -> None:
         help="e2e step: the worker's acknowledgement, both sides: late (WORKER_ACKS_LATE=true, the default), "
         "start (WORKER_ACKS_LATE=false), or each in turn (default)",
     )
-    parser.add_argument("--repeat", type=int, default=1, help="with --only e2e: run the whole e2e step this many times")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="with --only e2e or task-e2e: run the whole step this many times"
+    )
     args = parser.parse_args()
     sizes = [1000] if args.quick else [1000, 10_000, 50_000] + ([100_000] if args.with_100k else [])
     if args.sizes:
@@ -117,13 +128,11 @@ def main() -> None:
             report["yaml_sync"] = yaml_sync_step(child, say, env)
         elif args.only == "import-celery-beat":
             report["import_celery_beat"] = import_celery_beat_step(child, say, env)
+        elif args.only == "task-e2e":
+            e2e_repeated(env, args, report, job="task")
         elif args.only:
             if args.only == "e2e":
-                repeats = []
-                for _ in range(args.repeat):
-                    e2e_all(env, args, report)
-                    repeats.append({key: value for key, value in report.items() if key.startswith("e2e_acks")})
-                report["e2e_repeats"] = repeats
+                e2e_repeated(env, args, report)
             report["worker_profile"] = worker_profile_step(env, PROFILE_RUNS, stamp)
             report["solo_profile"] = solo_profile_step(env, PROFILE_RUNS, stamp)
         else:

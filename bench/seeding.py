@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,8 +35,10 @@ def seed_ours(
     job: str = "noop",
     spread: float = 0.0,
     cron: str = "",
+    params: Mapping[str, Any] | None = None,
 ) -> None:
-    """Interval schedules anchored at ``start_at``; ``due_at`` must be ``start_at`` plus whole intervals.
+    """Interval schedules of the job ``job`` (its key) anchored at ``start_at``; ``due_at`` must be
+    ``start_at`` plus whole intervals. ``params``: every schedule's params (default none).
 
     ``spread`` (seconds) shifts schedule i's anchor and due time by ``i * spread / n``: a fleet whose
     schedules fall due evenly over that span instead of all at one instant. With ``cron``, cron
@@ -46,11 +49,12 @@ def seed_ours(
         INSERT INTO scheduling_schedule (name, description, job_id, params, kind, cron, interval_seconds, timezone,
             enabled, start_at, next_run_at, due_at, misfire_policy, misfire_grace_seconds, overlap_policy,
             jitter_seconds, tenant, source, source_path, created_at, updated_at)
-        SELECT 'bench-' || i, '', %s, '{}'::jsonb, %s, %s, %s, 'UTC', true, %s + o.shift, %s + o.shift,
+        SELECT 'bench-' || i, '', %s, %s::jsonb, %s, %s, %s, 'UTC', true, %s + o.shift, %s + o.shift,
                %s + o.shift, 'run_once', 300, 'allow', 0, '', 'api', '', now(), now()
         FROM generate_series(1, %s) AS i, LATERAL (SELECT ((i - 1) * %s / %s) * interval '1 second' AS shift) AS o""",
         [
             job_id(job),
+            json.dumps(params or {}),
             "cron" if cron else "interval",
             cron,
             None if cron else interval,

@@ -1,5 +1,9 @@
 """The driver's worker steps: end to end (raw Celery tasks vs our runs), worker memory, the worker profiles.
 
+The end-to-end step compares one of two jobs (``E2E_JOBS``) with its raw counterpart: our ``noop``
+job with a raw no-op task (``--only e2e``), or a host Celery task run as a schedule's job with the
+same task sent by ``apply_async`` (``--only task-e2e``). Both are measured the same way.
+
 Each starts a real ``celery worker`` (or ``bench.profiled_worker``) on a queue a ``bench.child``
 process filled, and times or measures it draining that queue.
 """
@@ -22,6 +26,27 @@ from bench.procfs import status_mb
 
 #: Runs the two worker profiles take: enough samples; the profilers slow a run several times over.
 PROFILE_RUNS = 500
+
+
+@dataclass(frozen=True)
+class E2EJob:
+    """What an end-to-end pair compares: ``job`` is ``bench.child``'s ``--job``, ``prefix`` its report keys'."""
+
+    job: str
+    prefix: str
+    ours: str
+    raw: str
+
+
+E2E_JOBS = {
+    "noop": E2EJob("noop", "e2e", "noop runs through the orchestrator", "raw no-op tasks"),
+    "task": E2EJob(
+        "task",
+        "task_e2e",
+        "scheduled runs of the Celery task bench.tasks.host_noop as a job",
+        "the same task sent by apply_async",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -140,14 +165,16 @@ def worker_memory_step(env: dict[str, str], batches: int, m: int) -> dict[str, A
     return {"batches": batches, "m": m, **measured}
 
 
-def end_to_end(env: dict[str, str], m: int, settings: WorkerSettings, *, ours_first: bool = False) -> dict[str, Any]:
-    """One pair: raw no-op tasks then our runs (or the other way round), each drained by a fresh worker."""
+def end_to_end(
+    env: dict[str, str], m: int, settings: WorkerSettings, *, ours_first: bool = False, job: str = "noop"
+) -> dict[str, Any]:
+    """One pair: raw tasks then our runs of ``job`` (or the other way round), each drained by a fresh worker."""
     measured: dict[str, Any] = {}
     for side in ("ours", "raw") if ours_first else ("raw", "ours"):
-        child(env, "e2e-prepare", "--scheduler", side, "-n", m)
+        child(env, "e2e-prepare", "--scheduler", side, "-n", m, "--job", job)
         measured[side] = drain(env, m, settings, ours=side == "ours")
         if side == "ours":
-            measured[side]["statuses"] = child(env, "e2e-check")["statuses"]
+            measured[side]["statuses"] = child(env, "e2e-check", "--job", job)["statuses"]
     ratio = measured["ours"]["rate"] / measured["raw"]["rate"]
     return {
         "raw": measured["raw"],
@@ -167,19 +194,21 @@ def active_runs(env: dict[str, str]) -> int:
         return int(row.fetchone()[0])
 
 
-def end_to_end_step(env: dict[str, str], m: int, pairs: int, settings: WorkerSettings) -> dict[str, Any]:
+def end_to_end_step(
+    env: dict[str, str], m: int, pairs: int, settings: WorkerSettings, e2e: E2EJob = E2E_JOBS["noop"]
+) -> dict[str, Any]:
     """``pairs`` interleaved pairs, alternating which side goes first; the figure is the median ratio.
 
     One pair is a few seconds on a shared machine: a neighbour's burst can halve either side. The
     median of interleaved pairs, each printed, is what holds from run to run.
     """
     say(
-        f"== end to end: {m:,} noop runs through the orchestrator vs {m:,} raw no-op tasks, one worker "
+        f"== end to end: {m:,} {e2e.ours} vs {m:,} {e2e.raw}, one worker "
         f"{settings.describe()}, {pairs} interleaved pair(s)"
     )
     measured = []
     for index in range(pairs):
-        pair = end_to_end(env, m, settings, ours_first=index % 2 == 1)
+        pair = end_to_end(env, m, settings, ours_first=index % 2 == 1, job=e2e.job)
         measured.append(pair)
         say(
             f"  pair {index + 1}: raw Celery {pair['raw']['rate']:,.0f}/s, ours {pair['ours']['rate']:,.0f}/s: "
@@ -193,6 +222,7 @@ def end_to_end_step(env: dict[str, str], m: int, pairs: int, settings: WorkerSet
         "ours": {"rate": stats.median([pair["ours"]["rate"] for pair in measured])},
         "pairs": measured,
         "m": m,
+        "job": e2e.job,
         "worker": asdict(settings),
     }
 
@@ -230,12 +260,24 @@ def e2e_workers(args: argparse.Namespace) -> dict[str, WorkerSettings]:
     }
 
 
-def e2e_all(env: dict[str, str], args: argparse.Namespace, report: dict[str, Any]) -> None:
-    """The e2e step for each chosen acknowledgement mode; ``report["e2e"]`` is the default's (late) when measured."""
+def e2e_all(env: dict[str, str], args: argparse.Namespace, report: dict[str, Any], job: str = "noop") -> None:
+    """The e2e step of ``job`` (``E2E_JOBS``) for each chosen acknowledgement mode, in
+    ``report["<prefix>_acks_<mode>"]``; ``report["<prefix>"]`` is the default mode's (late) when measured."""
+    e2e = E2E_JOBS[job]
     m, pairs = e2e_size(args)
     for name, worker in e2e_workers(args).items():
-        report[f"e2e_{name}"] = end_to_end_step(env, m, pairs, worker)
-    report["e2e"] = report.get("e2e_acks_late") or report["e2e_acks_start"]
+        report[f"{e2e.prefix}_{name}"] = end_to_end_step(env, m, pairs, worker, e2e)
+    report[e2e.prefix] = report.get(f"{e2e.prefix}_acks_late") or report[f"{e2e.prefix}_acks_start"]
+
+
+def e2e_repeated(env: dict[str, str], args: argparse.Namespace, report: dict[str, Any], job: str = "noop") -> None:
+    """``e2e_all`` ``args.repeat`` times; every repeat's figures in ``report["<prefix>_repeats"]``."""
+    prefix = E2E_JOBS[job].prefix
+    repeats = []
+    for _ in range(args.repeat):
+        e2e_all(env, args, report, job)
+        repeats.append({key: value for key, value in report.items() if key.startswith(f"{prefix}_acks")})
+    report[f"{prefix}_repeats"] = repeats
 
 
 def e2e_size(args: argparse.Namespace) -> tuple[int, int]:

@@ -83,13 +83,20 @@ DJANGO_TASK_MODULES = ("django.tasks.base", "django_tasks.base")
 logger = logging.getLogger(__name__)
 
 _discovered: set[int] = set()
+#: Each Celery task's definition, built once per process: (the task object it was built from, it).
+_celery_definitions: dict[str, tuple[Any, JobDefinition]] = {}
 
 
 def _app_tasks() -> Mapping[str, Any]:
-    """The Celery app's task registry, its modules discovered once per process (the web's too)."""
+    """The Celery app's task registry, its modules discovered once per process (the web's too).
+
+    A worker's loader discovered them when the worker started (``worker_initialized``), before its
+    pool processes forked: discovering again would run Django's system checks once more in each.
+    """
     app = connections.celery_app()
     if id(app) not in _discovered:
-        app.loader.import_default_modules()  # the app's imports and autodiscovered tasks modules
+        if not app.loader.worker_initialized:
+            app.loader.import_default_modules()  # the app's imports and autodiscovered tasks modules
         _discovered.add(id(app))
     tasks: Mapping[str, Any] = app.tasks
     return tasks
@@ -142,11 +149,19 @@ def _django_task_callable(task: Any) -> Callable[..., Any]:
 
 
 def celery_definition(name: str) -> JobDefinition | None:
-    """What a job of kind ``celery_task`` named ``name`` is, or None when the app has no such task."""
+    """What a job of kind ``celery_task`` named ``name`` is, or None when the app has no such task.
+
+    Built once per task object and process: every run resolves its job's code here, and building
+    it (the route, the signature's help text) cost ~40 µs a run. A task registered anew under the
+    name (another object) gets a new definition.
+    """
     task = celery_task(name)
     if task is None:
         return None
-    return JobDefinition(
+    cached = _celery_definitions.get(name)
+    if cached is not None and cached[0] is task:
+        return cached[1]
+    definition = JobDefinition(
         key=name,
         func=partial(run_celery_task, name),
         description=_first_line(task.__doc__ or getattr(task.run, "__doc__", None)),
@@ -157,6 +172,8 @@ def celery_definition(name: str) -> JobDefinition | None:
         validate_params=partial(check_call, name, task.run),
         call_help=call_help(name, task.run),
     )
+    _celery_definitions[name] = (task, definition)
+    return definition
 
 
 def django_definition(path: str) -> JobDefinition | None:
