@@ -57,6 +57,12 @@ class ScheduleSource(models.TextChoices):
 
 
 class ScheduleQuerySet(models.QuerySet["Schedule"]):
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """Lock the rows first (``Schedule.delete`` says why), then delete them with their occurrences."""
+        with transaction.atomic(using=self.db):
+            list(self.select_for_update().values_list("pk", flat=True))
+            return super().delete()
+
     def due(self, now: datetime) -> ScheduleQuerySet:
         return self.filter(enabled=True, due_at__lte=now)
 
@@ -332,6 +338,17 @@ class Schedule(models.Model):
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = sorted({*kwargs["update_fields"], "next_run_at", "due_at"})
         super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        """Lock the row, then delete it with its occurrences.
+
+        Without the lock a beat could claim the schedule while the delete collects its occurrences,
+        insert one more and commit first: the delete's commit would then fail on the foreign key. With
+        it, a beat's claim skips the locked row (``SKIP LOCKED``), or the delete waits for the tick.
+        """
+        with transaction.atomic(using=kwargs.get("using") or router.db_for_write(Schedule, instance=self)):
+            Schedule.objects.select_for_update().filter(pk=self.pk).exists()
+            return super().delete(*args, **kwargs)
 
     def describe_timing(self) -> str:
         """A short machine-neutral description: ``cron 0 2 * * * (Europe/Berlin)``, ``every 300s``."""

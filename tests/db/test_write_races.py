@@ -24,7 +24,7 @@ from django.db import connection, connections, transaction
 from django.test import Client
 
 from orchestrator import constraints
-from scheduling.models import Schedule
+from scheduling.models import Schedule, ScheduledRun
 from scheduling.surfaces import yaml_sync
 from tests import factories
 from tests.doors import form_data
@@ -199,3 +199,25 @@ def test_two_writes_of_one_name_answer_a_name_error_in_the_same_words(root: Clie
     assert Schedule.objects.filter(name="taken").count() == 1  # the other request's
     assert Schedule.objects.get(pk=renamed.pk).name == "before"
     assert LogEntry.objects.count() == entries
+
+
+# --- a delete racing a beat's tick: the beat's occurrence goes with the schedule, no 500 ---------------
+
+
+@pytest.mark.parametrize("how", ["instance", "queryset"])
+def test_a_delete_racing_a_beats_tick_deletes_the_occurrence_the_tick_wrote(how: str):
+    schedule = factories.schedule("noop", interval_seconds=60)
+    when = schedule.next_run_at
+
+    def tick() -> None:  # a beat's claim (the row locked) and its new occurrence, committed after the delete began
+        Schedule.objects.select_for_update().filter(pk=schedule.pk).exists()
+        ScheduledRun.objects.create(schedule_id=schedule.pk, scheduled_for=when, status="skipped", reason="tick")
+
+    def delete() -> Any:
+        if how == "instance":
+            return Schedule.objects.get(pk=schedule.pk).delete()
+        return Schedule.objects.filter(pk=schedule.pk).delete()
+
+    race(tick, delete)
+    assert not Schedule.objects.filter(pk=schedule.pk).exists()
+    assert not ScheduledRun.objects.filter(schedule_id=schedule.pk).exists()
