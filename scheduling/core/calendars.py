@@ -167,7 +167,7 @@ def _zone(name: str) -> ZoneInfo:
 def _matcher(expression: str) -> Callable[[datetime], bool]:
     """Whether a local wall time matches ``expression``, with croniter's field semantics.
 
-    Plain expressions compile to sets of allowed values (~1 µs a match, against ~100 µs for
+    Plain expressions compile to sets of allowed values (~0.3 µs a match, against ~80 µs for
     ``croniter.match``); ``L``, ``W`` and ``#`` fall back to ``croniter.match``.
     """
     text = normalise_cron(expression)
