@@ -49,6 +49,7 @@ NAMED: dict[str, tuple[str, str]] = {
         "is required for a cron schedule, e.g. '*/5 * * * *' (5 fields) or '0 */5 * * * *' (6, seconds first)",
     ),
     "schedule_end_after_start": ("end_at", "must be after start_at"),
+    "backfill_end_after_start": ("end", "must be after start"),
     "schedule_max_concurrency_positive": ("max_concurrency", "must be at least 1, or empty for no limit"),
     "job_timeout_positive": ("timeout_seconds", "must be at least 1 second"),
     "job_max_concurrency_positive": ("max_concurrency", "must be 1 or more, or empty for no limit"),

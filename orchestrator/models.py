@@ -129,6 +129,8 @@ class RunTrigger(models.TextChoices):
     SCHEDULE = "schedule", "schedule"
     MANUAL = "manual", "manual"
     API = "api", "api"
+    #: Created by a backfill of a schedule's past fire times (``scheduling.Backfill``).
+    BACKFILL = "backfill", "backfill"
 
 
 class RunQuerySet(models.QuerySet["Run"]):

@@ -10,6 +10,11 @@ each of the two regions below, and a longer range collapses into one counted ``m
     expired: older than the misfire grace, missed under every policy
     live: subject to the misfire policy, then to the overlap policy
 
+Two schedule controls apply before the policies: a fire time an exclusion calendar excludes is
+recorded ``skipped`` (never ``missed``, in either region) with a reason naming the calendar; and a
+schedule with ``remaining_runs`` dispatches (or buffers) at most that many occurrences, records
+the rest ``skipped``, and has no next run once none are left.
+
 Lateness counts from an occurrence's due time (nominal time plus its jitter offset), the time the
 beat meant to dispatch it, so a jitter longer than the grace never makes an on-time beat miss:
 the last occurrence before ``now - grace`` whose due time is later belongs to the live region.
@@ -21,10 +26,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from scheduling.core import jitter, policies, timing
+from scheduling.core import calendars, jitter, policies, timing
 from scheduling.core.policies import Action, Decision, Due
 
 EPSILON = timing.EPSILON
+#: Why a schedule with ``remaining_runs`` at 0 has no next run, and why an occurrence past it is skipped.
+NO_RUNS_LEFT = "no runs left (remaining_runs is 0)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +43,10 @@ class ScheduleState:
     misfire_policy: str
     misfire_grace_seconds: int
     overlap_policy: str
+    #: Exclusion calendars attached to the schedule, in the order they are checked.
+    calendars: tuple[calendars.CalendarSpec, ...] = ()
+    #: Occurrences it may still dispatch; None for unlimited.
+    remaining_runs: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +68,8 @@ class Plan:
     last_run_at: datetime | None
     #: A one-off schedule disables itself once its occurrence is handled.
     disable: bool
+    #: Occurrences dispatched or buffered: what ``remaining_runs`` loses when they are written.
+    runs_taken: int = 0
 
 
 def _due_time(state: ScheduleState, when: datetime, following: datetime | None) -> datetime:
@@ -111,7 +124,10 @@ def plan(
             decisions.append(_collapsed(spec, expired[0], expired_until, "were older than the misfire grace"))
         else:
             reason = f"older than the misfire grace ({state.misfire_grace_seconds}s)"
-            decisions += [Decision(scheduled_for=t, action=Action.MISS, reason=reason) for t in expired]
+            for when in expired:
+                decisions.append(
+                    _excluded(state, when) or Decision(scheduled_for=when, action=Action.MISS, reason=reason)
+                )
 
     # ``beyond``: the first fire time after now, from the same walk (None if none, or if ``more``)
     live, more, beyond = timing.fire_times_window(spec, live_start - EPSILON, now, bounds.max_enumerate)
@@ -137,12 +153,18 @@ def plan(
         if due_time > now:
             waiting_for = Due(scheduled_for=when, due_at=due_time)
             break
-        due.append(Due(scheduled_for=when, due_at=due_time))
+        skipped = _excluded(state, when)
+        if skipped is not None:
+            decisions.append(skipped)
+        else:
+            due.append(Due(scheduled_for=when, due_at=due_time))
 
     to_run, missed = policies.misfire(
         due, now=now, policy=state.misfire_policy, late_after=bounds.late_after, max_catchup=bounds.max_catchup
     )
     decisions += missed
+    to_run, left_over = _within_remaining(to_run, state.remaining_runs)
+    decisions += left_over
     decisions += policies.overlap(to_run, policy=state.overlap_policy, active_run_ids=active_run_ids, buffered=buffered)
 
     if waiting_for is not None:
@@ -156,10 +178,32 @@ def plan(
             next_run_at = beyond
         due_at = None if next_run_at is None else _due_time(state, next_run_at, None)
     started = [d.scheduled_for for d in decisions if d.action in (Action.DISPATCH, Action.BUFFER)]
+    if state.remaining_runs is not None and len(started) >= state.remaining_runs:
+        next_run_at = due_at = None  # no runs left: no next occurrence until someone adds runs
     return Plan(
         decisions=sorted(decisions, key=lambda d: d.scheduled_for),
         next_run_at=next_run_at,
         due_at=due_at,
         last_run_at=max(started) if started else None,
         disable=spec.kind == timing.Kind.ONCE and next_run_at is None,
+        runs_taken=len(started),
     )
+
+
+def _excluded(state: ScheduleState, when: datetime) -> Decision | None:
+    """A ``skip`` decision naming the calendar that excludes ``when``, or None."""
+    if not state.calendars:
+        return None
+    calendar = calendars.excluded_by(state.calendars, when)
+    if calendar is None:
+        return None
+    return Decision(scheduled_for=when, action=Action.SKIP, reason=calendars.reason(calendar))
+
+
+def _within_remaining(to_run: list[Due], remaining: int | None) -> tuple[list[Due], list[Decision]]:
+    """The occurrences ``remaining_runs`` still allows (oldest first) and a skip for each one past it."""
+    if remaining is None or len(to_run) <= remaining:
+        return to_run, []
+    return to_run[:remaining], [
+        Decision(scheduled_for=o.scheduled_for, action=Action.SKIP, reason=NO_RUNS_LEFT) for o in to_run[remaining:]
+    ]

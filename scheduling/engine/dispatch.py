@@ -104,7 +104,7 @@ def dispatch_due(
         won = batch.won(inserted)
         runs = [item.run for item in won if item.run is not None]
         insert_runs(runs)
-        store.advance_schedules(batch.plans)
+        store.advance_schedules(batch.plans, taken=_runs_taken(won))
         # Only a decision this tick carried out may cancel: a lost insert means another beat handled
         # that occurrence, and the active run ``replace`` saw may be that beat's run of it.
         superseded = [run_id for item in won for run_id in item.decision.cancel_run_ids]
@@ -193,6 +193,15 @@ def _plan(claimed: Sequence[store.Claimed], *, now: datetime, ahead: bool, repor
                 )
             )
     return batch
+
+
+def _runs_taken(won: Sequence[_Planned]) -> dict[int, int]:
+    """Per schedule, the occurrences this tick inserted that will run (dispatched now or buffered)."""
+    taken: dict[int, int] = {}
+    for item in won:
+        if item.decision.action in (Action.DISPATCH, Action.BUFFER):
+            taken[item.schedule.id] = taken.get(item.schedule.id, 0) + 1
+    return taken
 
 
 def _stalled(

@@ -18,6 +18,8 @@ from typing import Any
 from orchestrator import db
 from orchestrator.snapshots import DirectiveRef, JobSettings
 from scheduling.core import planning, timing
+from scheduling.core.calendars import CalendarSpec
+from scheduling.models.calendars import spec_of
 
 #: Rows per SQLite statement: 10 parameters a row.
 _SQLITE_CHUNK = 1000
@@ -26,7 +28,8 @@ _CLAIM = """
 SELECT s.id, s.name, s.tenant, s.kind, s.cron, s.interval_seconds, s.run_at, s.timezone, s.start_at, s.end_at,
        s.next_run_at, s.jitter_seconds, s.misfire_policy, s.misfire_grace_seconds, s.overlap_policy,
        s.max_concurrency, s.params, s.job_id, j.key, j.queue, j.timeout_seconds, j.max_retries, j.max_concurrency,
-       j.kind, s.directive_id, d.name, d.params
+       j.kind, s.directive_id, d.name, d.params, s.remaining_runs,
+       EXISTS (SELECT 1 FROM scheduling_schedule_calendars c WHERE c.schedule_id = s.id)
 FROM scheduling_schedule s
 JOIN orchestrator_job j ON j.id = s.job_id
 LEFT JOIN orchestrator_directive d ON d.id = s.directive_id
@@ -57,17 +60,26 @@ _SQLITE_OCCURRENCE_ROW = "(%s, %s, %s, %s, 'schedule', %s, %s, %s, %s, %s, %s)"
 _ADVANCE = {
     "postgresql": """
 UPDATE scheduling_schedule AS s SET next_run_at = v.next_run_at, due_at = v.due_at,
-       last_run_at = COALESCE(v.last_run_at, s.last_run_at), enabled = s.enabled AND NOT v.disable
-FROM unnest(%b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[], %b::boolean[])
-     AS v(id, next_run_at, due_at, last_run_at, disable)
+       last_run_at = COALESCE(v.last_run_at, s.last_run_at), enabled = s.enabled AND NOT v.disable,
+       remaining_runs = CASE WHEN s.remaining_runs IS NULL THEN NULL ELSE GREATEST(s.remaining_runs - v.taken, 0) END
+FROM unnest(%b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[], %b::boolean[], %b::int[])
+     AS v(id, next_run_at, due_at, last_run_at, disable, taken)
 WHERE s.id = v.id AND s.id = ANY(%b::bigint[])""",
     "sqlite": """
-WITH v(id, next_run_at, due_at, last_run_at, disable) AS (VALUES {rows})
+WITH v(id, next_run_at, due_at, last_run_at, disable, taken) AS (VALUES {rows})
 UPDATE scheduling_schedule SET next_run_at = v.next_run_at, due_at = v.due_at,
        last_run_at = COALESCE(v.last_run_at, scheduling_schedule.last_run_at),
-       enabled = scheduling_schedule.enabled AND NOT v.disable
+       enabled = scheduling_schedule.enabled AND NOT v.disable,
+       remaining_runs = MAX(scheduling_schedule.remaining_runs - v.taken, 0)
 FROM v WHERE scheduling_schedule.id = v.id""",
 }
+
+_CALENDARS = """
+SELECT sc.schedule_id, c.id, c.name, c.timezone, c.dates, c.crons
+FROM scheduling_schedule_calendars sc
+JOIN scheduling_calendar c ON c.id = sc.calendar_id
+WHERE sc.schedule_id IN ({ids})
+ORDER BY sc.schedule_id, c.name"""
 
 _EARLIEST = "SELECT due_at FROM scheduling_schedule WHERE enabled AND due_at IS NOT NULL ORDER BY due_at LIMIT 1"
 _DUE_COUNT = "SELECT count(*) FROM (SELECT 1 FROM scheduling_schedule WHERE enabled AND due_at <= %s LIMIT %s) AS due"
@@ -120,11 +132,11 @@ class _Shared:
         return found
 
 
-def _claimed(row: Sequence[Any], shared: _Shared) -> Claimed:
+def _claimed(row: Sequence[Any], shared: _Shared, attached: dict[int, tuple[CalendarSpec, ...]]) -> Claimed:
     (
         sid, name, tenant, kind, cron, interval_seconds, run_at, zone, start_at, end_at, next_run_at, jitter,
         misfire_policy, misfire_grace, overlap_policy, max_concurrency, params, job_id, job_key, queue,
-        timeout, retries, job_max, job_kind, directive_id, directive_name, directive_params,
+        timeout, retries, job_max, job_kind, directive_id, directive_name, directive_params, remaining_runs, _,
     ) = row  # fmt: skip
     spec = timing.Spec(
         kind=kind,
@@ -150,6 +162,8 @@ def _claimed(row: Sequence[Any], shared: _Shared) -> Claimed:
             misfire_policy=misfire_policy,
             misfire_grace_seconds=misfire_grace,
             overlap_policy=overlap_policy,
+            calendars=attached.get(sid, ()),
+            remaining_runs=remaining_runs,
         ),
         max_concurrency=max_concurrency,
         params=_json(params) or {},
@@ -178,7 +192,23 @@ def claim_due(now: datetime, limit: int) -> list[Claimed]:
     lock = "\nFOR UPDATE OF s SKIP LOCKED" if db.is_postgres() else ""
     rows = db.execute(_CLAIM + lock, [db.db_datetime(now), limit], fetch=True, binary=True)
     shared = _Shared()
-    return [_claimed(row, shared) for row in rows]
+    attached = _calendars([row[0] for row in rows if row[-1]])
+    return [_claimed(row, shared, attached) for row in rows]
+
+
+def _calendars(schedule_ids: Sequence[int]) -> dict[int, tuple[CalendarSpec, ...]]:
+    """The exclusion calendars of the claimed schedules that have any: one more statement, only then."""
+    if not schedule_ids:
+        return {}
+    rows = db.execute(_CALENDARS.format(ids=", ".join(["%s"] * len(schedule_ids))), list(schedule_ids), fetch=True)
+    specs: dict[int, CalendarSpec] = {}
+    found: dict[int, list[CalendarSpec]] = {}
+    for schedule_id, calendar_id, name, zone, dates, crons in rows:
+        spec = specs.get(calendar_id)
+        if spec is None:
+            spec = specs[calendar_id] = spec_of(name, zone, _json(dates), _json(crons))
+        found.setdefault(schedule_id, []).append(spec)
+    return {schedule_id: tuple(listed) for schedule_id, listed in found.items()}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -243,13 +273,16 @@ def insert_occurrences(rows: Sequence[Occurrence], *, now: datetime) -> set[tupl
     return {(int(sid), when) for sid, when in ((sid, db.as_utc(when)) for sid, when in returned) if when}
 
 
-def advance_schedules(plans: Sequence[tuple[int, planning.Plan]]) -> None:
+def advance_schedules(plans: Sequence[tuple[int, planning.Plan]], taken: dict[int, int] | None = None) -> None:
     """Write every claimed schedule's new cursor (``next_run_at``, ``due_at``, ``last_run_at``) in one statement.
 
-    A one-off whose occurrence was handled disables itself here (``Plan.disable``).
+    A one-off whose occurrence was handled disables itself here (``Plan.disable``). ``taken``: per
+    schedule, the occurrences this tick inserted and will run: ``remaining_runs`` loses them in the
+    same transaction that created them (an empty ``remaining_runs`` stays empty: NULL minus n).
     """
     if not plans:
         return
+    counts = taken or {}
     if db.is_postgres():
         ids = [sid for sid, _ in plans]
         db.execute(
@@ -260,6 +293,7 @@ def advance_schedules(plans: Sequence[tuple[int, planning.Plan]]) -> None:
                 [p.due_at for _, p in plans],
                 [p.last_run_at for _, p in plans],
                 [p.disable for _, p in plans],
+                [counts.get(sid, 0) for sid in ids],
                 ids,  # the ANY lets the planner look the rows up by key instead of hashing the whole table
             ],
             binary=True,
@@ -267,5 +301,6 @@ def advance_schedules(plans: Sequence[tuple[int, planning.Plan]]) -> None:
         return
     params: list[Any] = []
     for sid, p in plans:
-        params += [sid, *(db.db_datetime(moment) for moment in (p.next_run_at, p.due_at, p.last_run_at)), p.disable]
-    db.execute(_ADVANCE["sqlite"].format(rows=", ".join(["(%s, %s, %s, %s, %s)"] * len(plans))), params)
+        moments = (db.db_datetime(moment) for moment in (p.next_run_at, p.due_at, p.last_run_at))
+        params += [sid, *moments, p.disable, counts.get(sid, 0)]
+    db.execute(_ADVANCE["sqlite"].format(rows=", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(plans))), params)

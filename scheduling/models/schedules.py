@@ -1,4 +1,4 @@
-"""What runs when: schedules and their occurrences.
+"""What runs when: schedules, their timing, their controls (pause, limited runs, calendars, deadlines).
 
 ``Schedule.next_run_at`` is the nominal time of its earliest occurrence not yet handled;
 ``due_at`` is when the beat should handle it (``next_run_at`` plus the occurrence's jitter) and is
@@ -21,39 +21,19 @@ from django.utils import timezone
 from orchestrator import registry
 from orchestrator.constraints import unique_error
 from orchestrator.errors import RowDeletedError, ValidationError
-from orchestrator.models import ACTIVE_STATUSES, Directive, Job, Run, RunTrigger
+from orchestrator.models import Directive, Job
 from scheduling.core import timing
 from scheduling.core.jitter import due_time
 from scheduling.core.policies import MisfirePolicy, OverlapPolicy
 from scheduling.core.timing import Kind
-
-#: Whole-number fields, their least value and what ``Schedule.clean`` says below it. The interval's
-#: rule is the time core's (``validate_spec``, for interval schedules only).
-RANGES = {
-    "misfire_grace_seconds": (
-        1,
-        "must be at least 1 second: a beat dispatches a moment after an occurrence's due time, "
-        "so with no grace every occurrence would be missed",
-    ),
-    "jitter_seconds": (0, "must be 0 or more seconds, not {value}"),
-    "max_concurrency": (1, "must be at least 1, or empty for no limit"),
-}
-OPTIONAL_NUMBERS = frozenset({"max_concurrency"})
-#: Written only by the beat (and by an edit that recomputes them).
-BEAT_FIELDS = ("next_run_at", "due_at", "last_run_at")
-TIMING_FIELDS = ("kind", "cron", "interval_seconds", "run_at", "timezone", "start_at", "end_at", "jitter_seconds")
-
-
-class ScheduleSource(models.TextChoices):
-    ADMIN = "admin", "admin"
-    API = "api", "API"
-    YAML = "yaml", "YAML sync"
-    #: The Celery app's ``beat_schedule`` (``manage.py sync_beat_schedule``, and every beat at start).
-    CODE = "code", "beat_schedule (code)"
-    #: django-celery-beat's ``PeriodicTask`` rows (``manage.py import_celery_beat``).
-    CELERY_BEAT = "celery_beat", "django-celery-beat import"
-    DEMO = "demo", "demo"
-    OTHER = "other", "other"
+from scheduling.models.schedule_fields import (
+    BEAT_FIELDS,
+    OPTIONAL_NUMBERS,
+    PAUSE_FIELDS,
+    RANGES,
+    TIMING_FIELDS,
+    ScheduleSource,
+)
 
 
 class ScheduleQuerySet(models.QuerySet["Schedule"]):
@@ -82,7 +62,7 @@ class ScheduleQuerySet(models.QuerySet["Schedule"]):
         with transaction.atomic():
             for schedule in self.select_for_update().exclude(enabled=enabled):
                 schedule.enabled = enabled
-                schedule.save(now=now, update_fields=["enabled", "next_run_at", "due_at", "updated_at"])
+                schedule.save(now=now, update_fields=["enabled", "next_run_at", "due_at", "updated_at", *PAUSE_FIELDS])
                 changed += 1
         return changed
 
@@ -166,6 +146,42 @@ class Schedule(models.Model):
         blank=True,
         help_text="Where a sync or an import read it from: the YAML file, beat_schedule or django_celery_beat.",
     )
+    pause_note = models.TextField(blank=True, help_text="Why it is paused: shown wherever the schedule is.")
+    paused_by = models.CharField(
+        max_length=150, blank=True, help_text="Who paused it: a username, 'cli', 'yaml:<file>' or 'system'."
+    )
+    paused_at = models.DateTimeField(null=True, blank=True)
+    resume_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A paused schedule resumes by itself at this time (once, by one beat); then it is cleared. "
+        "Occurrences that fell due while paused follow the misfire policy.",
+    )
+    pause_after_failures = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Pause by itself after this many consecutive failed or timed-out scheduled runs; empty for never.",
+    )
+    #: Consecutive failed or timed-out scheduled runs (manual runs do not count); a success resets it.
+    failure_streak = models.PositiveIntegerField(default=0, editable=False)
+    remaining_runs = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Occurrences still to dispatch; each dispatched one takes one, at 0 no more. "
+        "Manual runs do not count. Empty for unlimited.",
+    )
+    calendars = models.ManyToManyField(
+        "scheduling.Calendar",
+        blank=True,
+        related_name="schedules",
+        help_text="Exclusion calendars: a fire time one of them excludes is recorded skipped and never runs.",
+    )
+    deadline_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="A run not finished this many seconds after its scheduled time is overdue (shown, counted, "
+        "an event); empty for no deadline.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -175,6 +191,7 @@ class Schedule(models.Model):
         ordering = ["name"]
         indexes = [
             models.Index(fields=["due_at"], name="schedule_due_idx", condition=Q(enabled=True)),
+            models.Index(fields=["resume_at"], name="schedule_resume_idx", condition=Q(resume_at__isnull=False)),
         ]
         constraints = [
             models.CheckConstraint(
@@ -207,7 +224,13 @@ class Schedule(models.Model):
         return instance
 
     def _snapshot(self) -> tuple[Any, ...]:
-        return (*(self.__dict__.get(name) for name in TIMING_FIELDS), self.__dict__.get("enabled"))
+        """The timing fields, ``remaining_runs`` and ``enabled`` as loaded: what an edit compares against."""
+        fields = (*TIMING_FIELDS, "remaining_runs", "enabled")
+        return tuple(self.__dict__.get(name) for name in fields)
+
+    def _remaining_changed(self) -> bool:
+        loaded = getattr(self, "_loaded", None)
+        return loaded is None or loaded[-2] != self.remaining_runs
 
     def _timing_changed(self) -> bool:
         loaded = getattr(self, "_loaded", None)
@@ -221,6 +244,10 @@ class Schedule(models.Model):
         super().clean_fields(exclude={*(exclude or ()), *RANGES, "interval_seconds"})
 
     def clean(self) -> None:
+        loaded = getattr(self, "_loaded", None)
+        if self.enabled and loaded is not None and not loaded[-1]:
+            self.clear_pause()  # re-enabled at any door: it is no longer paused
+            self.failure_streak = 0
         errors: dict[str, list[str]] = {}
         try:
             timing.validate_spec(self)
@@ -247,6 +274,13 @@ class Schedule(models.Model):
                 errors.setdefault(name, []).append(words.format(value=value))
         if self.jitter_seconds and self.kind == Kind.ONCE:
             errors.setdefault("jitter_seconds", []).append("does not apply to one-off schedules; use 0")
+        if self.resume_at is not None:
+            if self.enabled:
+                errors.setdefault("resume_at", []).append(
+                    "applies to a paused schedule only: pause it (enabled off, with a note) or leave it empty"
+                )
+            if self.resume_at.tzinfo is None:
+                errors.setdefault("resume_at", []).append("must include a time zone offset, e.g. 2026-12-24T08:00:00Z")
         if self.job_id is not None and isinstance(self.params, dict):
             errors.update(self._job_params_errors())
         if errors:
@@ -266,6 +300,14 @@ class Schedule(models.Model):
                 ]
             }
         return {}
+
+    def clear_pause(self) -> None:
+        self.pause_note, self.paused_by, self.paused_at, self.resume_at = "", "", None, None
+
+    @property
+    def paused(self) -> bool:
+        """Disabled with a note or a time: paused by someone (or by itself), not just switched off."""
+        return not self.enabled and (self.paused_at is not None or bool(self.pause_note))
 
     # --- next run --------------------------------------------------------------------------------
 
@@ -288,7 +330,7 @@ class Schedule(models.Model):
             self._point_after(self.last_run_at)
 
     def _point_after(self, after: datetime) -> None:
-        upcoming = timing.next_fire_times(self, after, 1)
+        upcoming = [] if self.remaining_runs == 0 else timing.next_fire_times(self, after, 1)
         self.next_run_at = upcoming[0] if upcoming else None
         self.due_at = (
             None
@@ -300,11 +342,22 @@ class Schedule(models.Model):
         """Whether saving recomputes the next run: the timing changed, or a finished schedule is re-enabled."""
         loaded = getattr(self, "_loaded", None)
         re_enabled = loaded is not None and not loaded[-1] and self.enabled and self.next_run_at is None
-        return self._timing_changed() or re_enabled
+        runs_given = self._remaining_changed() and (self.remaining_runs == 0 or self.next_run_at is None)
+        return self._timing_changed() or re_enabled or runs_given
 
     def edit_fields(self, recompute: bool) -> list[str]:
-        """What an edit of a stored row writes: every field but the beat's, and its cursor only if recomputed."""
+        """What an edit of a stored row writes: every field but the beat's, and its cursor only if recomputed.
+
+        ``remaining_runs`` (the beat counts it down) only when the edit changed it, and the failure
+        streak only when the edit re-enabled the schedule (it starts again from 0): an edit racing a
+        dispatch never gives back a run the beat took, nor forgets a failure.
+        """
         owned = set(BEAT_FIELDS) if not recompute else {"last_run_at"}
+        if not self._remaining_changed():
+            owned.add("remaining_runs")
+        loaded = getattr(self, "_loaded", None)
+        if not (loaded is not None and not loaded[-1] and self.enabled):
+            owned.add("failure_streak")
         return [f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in owned]
 
     def save(self, *args: Any, now: datetime | None = None, **kwargs: Any) -> None:
@@ -357,90 +410,3 @@ class Schedule(models.Model):
         if self.kind == Kind.INTERVAL:
             return f"every {self.interval_seconds}s"
         return f"once at {self.run_at.astimezone(UTC).isoformat() if self.run_at else '?'}"
-
-
-class OccurrenceStatus(models.TextChoices):
-    DISPATCHED = "dispatched", "dispatched"
-    BUFFERED = "buffered", "buffered"
-    SKIPPED = "skipped", "skipped"
-    MISSED = "missed", "missed"
-
-
-class ScheduledRunQuerySet(models.QuerySet["ScheduledRun"]):
-    def active_runs_by_schedule(self, schedule_ids: Sequence[int]) -> dict[int, list[str]]:
-        """Ids of the active runs (pending, queued, running) of each schedule; costs what the batch holds.
-
-        Only occurrences flagged ``run_active`` are read (a partial index), joined to their runs so
-        the run's own status decides. Flags whose run has ended are cleared on the way, in the
-        caller's transaction, so the flagged rows stay few without a write when a run ends.
-        """
-        found: dict[int, list[str]] = {}
-        ended: list[Any] = []
-        rows = self.filter(run_active=True, schedule_id__in=list(schedule_ids)).values_list(
-            "schedule_id", "run_id", "run__status"
-        )
-        for schedule_id, run_id, status in rows:
-            if status in ACTIVE_STATUSES:
-                found.setdefault(schedule_id, []).append(str(run_id))
-            else:
-                ended.append(run_id)
-        if ended:
-            self.filter(run_id__in=ended).update(run_active=False)
-        return found
-
-    def buffered_counts(self, schedule_ids: Sequence[int]) -> dict[int, int]:
-        rows = (
-            self.filter(schedule_id__in=list(schedule_ids), status=OccurrenceStatus.BUFFERED)
-            .values("schedule_id")
-            .annotate(count=models.Count("id"))
-        )
-        return {row["schedule_id"]: row["count"] for row in rows}
-
-
-class ScheduledRun(models.Model):
-    """One occurrence of a schedule (or one manual run of it: ``scheduled_for`` is then empty).
-
-    Unique per ``(schedule, scheduled_for)``: the database is the last line of defence against a
-    double dispatch. A ``missed`` row with ``missed_count > 1`` stands for a range of occurrences
-    too long to enumerate one by one (up to ``missed_until``).
-    """
-
-    # db_index off: the unique (schedule, scheduled_for) index serves the foreign key too
-    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="occurrences", db_index=False)
-    scheduled_for = models.DateTimeField(null=True, blank=True, help_text="Nominal time; empty for a manual run.")
-    status = models.CharField(max_length=20, choices=OccurrenceStatus.choices)
-    run = models.OneToOneField(Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="occurrence")
-    trigger = models.CharField(max_length=20, choices=RunTrigger.choices, default=RunTrigger.SCHEDULE)
-    dispatched_at = models.DateTimeField(null=True, blank=True)
-    reason = models.TextField(blank=True)
-    #: Set when the occurrence gets a run; cleared lazily once that run has ended (see
-    #: ``active_runs_by_schedule``). An index over the few flagged rows, not a source of truth.
-    run_active = models.BooleanField(default=False)
-    missed_count = models.PositiveIntegerField(default=1)
-    missed_until = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    objects: ClassVar[ScheduledRunQuerySet] = ScheduledRunQuerySet.as_manager()  # type: ignore[assignment]
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(fields=["schedule", "scheduled_for"], name="occurrence_unique_per_schedule_time"),
-        ]
-        indexes = [
-            models.Index(fields=["schedule", "-created_at"], name="occurrence_schedule_recent_idx"),
-            models.Index(
-                fields=["schedule", "scheduled_for"],
-                name="occurrence_buffered_idx",
-                condition=Q(status="buffered"),
-            ),
-            models.Index(fields=["schedule"], name="occurrence_run_active_idx", condition=Q(run_active=True)),
-        ]
-
-    def __str__(self) -> str:
-        when = self.scheduled_for.isoformat() if self.scheduled_for else "manual"
-        return f"{self.schedule_id}@{when}"
-
-
-# Registered with this app's models; kept beside the API that uses it.
-from scheduling.surfaces.api.tokens import ApiToken  # noqa: E402, F401
