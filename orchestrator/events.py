@@ -47,6 +47,15 @@ RUN_CANCELLED = "run_cancelled"
 RUN_BUFFERED = "run_buffered"
 RUN_WAITING = "run_waiting"
 RUN_PUBLISH_FAILED = "run_publish_failed"
+#: Schedule controls: paused (by someone, or by itself after failures, with the reason), resumed
+#: (by someone, or by a beat at its ``resume_at``); a run still unfinished past its deadline.
+SCHEDULE_PAUSED = "schedule_paused"
+SCHEDULE_RESUMED = "schedule_resumed"
+RUN_OVERDUE = "run_overdue"
+#: A backfill of a schedule's past fire times was requested; it created its last occurrence and
+#: its runs ended (or it was cancelled).
+BACKFILL_STARTED = "backfill_started"
+BACKFILL_FINISHED = "backfill_finished"
 #: A beat could not plan a schedule (the error is kept; the schedule is tried again a minute later).
 SCHEDULE_ERROR = "schedule_error"
 #: Log lines only (``extra={"event": ...}``), not written to the event log: a beat's recovery
