@@ -40,6 +40,7 @@ STATUS_STYLES: dict[str, tuple[str, str, str]] = {
     "buffered": ("⋯", "#4b3b8f", "#e6e0fa"),
     "skipped": ("↷", "#6b5800", "#fbf1c4"),
     "missed": ("⚠", "#7a3f00", "#fde6c8"),
+    "overdue": ("⏰", "#8a1111", "#fde6c8"),
 }
 _MAX_VALUE_CHARS = 80
 

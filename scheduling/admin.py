@@ -25,6 +25,7 @@ from orchestrator.admin_helpers import RefusalsMixin, ValuesInHistoryMixin, mute
 from orchestrator.models import LLMCall, Run, describe_totals
 from scheduling.models import Schedule, ScheduledRun
 from scheduling.surfaces import actions, describe, rows
+from scheduling.surfaces.admin_overview import overview_context
 from scheduling.surfaces.admin_parts import (
     LastRunStatusFilter,
     RecentOccurrencesInline,
@@ -195,6 +196,8 @@ class ScheduleAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
     ) -> HttpResponse:
         if obj is not None:  # a schedule another tool writes back says so (YAML sync, beat_schedule, the import)
             context["managed_note"] = describe.managed_note(obj.source, obj.source_path)
+            if obj.pk:  # upcoming times (excluded ones marked), recent outcomes, counts
+                context["overview"] = overview_context(obj, now=timezone.now())
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     # --- actions (through the services, the same path as the beat) --------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from orchestrator.hooks import Hook
-from scheduling.engine.reports import BeatStarted, MaintenanceReport, TickReport
+from scheduling.engine.reports import BeatStarted, MaintenanceReport, RunOverdue, TickReport
 
 #: When a beat has set its scheduler up, before its first tick (the ``beat_schedule`` sync subscribes).
 beat_started: Hook[BeatStarted] = Hook("beat_started")
@@ -18,3 +18,5 @@ tick_completed: Hook[TickReport] = Hook("tick_completed")
 maintenance: Hook[datetime] = Hook("maintenance")
 #: After every maintenance step, with what it published (the dispatch-lag metric of recovered runs).
 maintenance_completed: Hook[MaintenanceReport] = Hook("maintenance_completed")
+#: Once per scheduled run found unfinished past its schedule's ``deadline_seconds`` (the metric subscribes).
+run_overdue: Hook[RunOverdue] = Hook("run_overdue")

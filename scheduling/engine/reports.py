@@ -84,3 +84,19 @@ class Cycle:
     tick: TickReport | None
     maintenance: MaintenanceReport | None
     sleep_seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOverdue:
+    """A scheduled run not finished by ``scheduled_for + deadline_seconds``, flagged once (``engine.deadlines``)."""
+
+    schedule_id: int
+    schedule: str
+    run_id: uuid.UUID
+    job: str
+    scheduled_for: datetime
+    deadline_seconds: int
+    #: When it was found overdue: a maintenance pass's ``now``, or the run's end when it ended late first.
+    overdue_at: datetime
+    #: The run's final status when it was found at its (late) end; empty while it is still active.
+    ended_status: str = ""

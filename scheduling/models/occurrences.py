@@ -96,6 +96,11 @@ class ScheduledRun(models.Model):
             models.Index(fields=["schedule"], name="occurrence_run_active_idx", condition=Q(run_active=True)),
         ]
 
+    @property
+    def is_overdue(self) -> bool:
+        """Its run was found unfinished past ``scheduled_for + deadline_seconds`` (``overdue_at`` is set)."""
+        return self.overdue_at is not None
+
     def __str__(self) -> str:
         when = self.scheduled_for.isoformat() if self.scheduled_for else "manual"
         return f"{self.schedule_id}@{when}"

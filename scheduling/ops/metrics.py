@@ -96,6 +96,11 @@ OCCURRENCES_MISSED = Counter(
     "Occurrences recorded missed (misfire policy or grace), by schedule name and reason.",
     ["schedule", "reason"],
 )
+RUNS_OVERDUE = Counter(
+    "ostinato_runs_overdue",
+    "Scheduled runs not finished by scheduled_for + deadline_seconds (each counted once), by schedule name.",
+    ["schedule"],
+)
 EVENT_LOG_WRITE_FAILURES = Counter(
     "ostinato_event_log_write_failures",
     "Event-log (JSONL) writes that failed; the runs went on.",

@@ -17,7 +17,7 @@ from orchestrator.models import RunTrigger
 from scheduling.core.policies import Action
 from scheduling.engine import hooks as tick_hooks
 from scheduling.engine.outcomes import OUTCOMES
-from scheduling.engine.reports import MaintenanceReport, TickReport
+from scheduling.engine.reports import MaintenanceReport, RunOverdue, TickReport
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,13 @@ def observe_run_ended(ended: run_hooks.RunEnded) -> None:
     metrics.sync_event_log_failures()
 
 
+def observe_overdue(overdue: RunOverdue) -> None:
+    """One more overdue run, in the process that flagged it (a beat, or the worker where it ended late)."""
+    from scheduling.ops import metrics
+
+    metrics.RUNS_OVERDUE.labels(overdue.schedule).inc()
+
+
 def _start_process_exporter(**kwargs: Any) -> None:
     from scheduling.ops import metrics
 
@@ -115,6 +122,7 @@ def install() -> None:
     tick_hooks.maintenance_completed.connect(observe_recovered)
     tick_hooks.tick_completed.connect(log_tick)
     run_hooks.run_ended.connect(observe_run_ended)
+    tick_hooks.run_overdue.connect(observe_overdue)
     # The worker's main process and the beat serve their host's metrics on METRICS_PORT.
     signals.worker_init.connect(_start_process_exporter, weak=False, dispatch_uid="ostinato-metrics-worker")
     signals.beat_init.connect(_start_process_exporter, weak=False, dispatch_uid="ostinato-metrics-beat")

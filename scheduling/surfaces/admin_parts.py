@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString
 from orchestrator.admin_helpers import muted, status_badge
 from scheduling.models import ScheduledRun
 from scheduling.surfaces import describe, rows
+from scheduling.surfaces.admin_overview import occurrence_badge
 
 RECENT_OCCURRENCES = 20
 
@@ -101,10 +102,7 @@ class RecentOccurrencesInline(admin.TabularInline):
 
     @admin.display(description="occurrence")
     def occurrence_status(self, obj: ScheduledRun) -> SafeString:
-        text = obj.get_status_display()
-        if obj.missed_count > 1:
-            text += f" ({obj.missed_count} occurrences)"
-        return status_badge(obj.status, title=text)
+        return occurrence_badge(obj)
 
     @admin.display(description="run")
     def run_link(self, obj: ScheduledRun) -> SafeString:
@@ -135,12 +133,17 @@ class ScheduledRunAdmin(admin.ModelAdmin):
     list_display = ("schedule", "scheduled_for", "status_badge", "trigger", "run_link", "dispatched_at", "reason")
     search_fields = ("schedule__name",)
     list_select_related = ("schedule", "run")
-    list_filter = ("status", "trigger", ("created_at", admin.DateFieldListFilter))
+    list_filter = (
+        "status",
+        "trigger",
+        ("overdue_at", admin.EmptyFieldListFilter),
+        ("created_at", admin.DateFieldListFilter),
+    )
     show_full_result_count = False
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: ScheduledRun) -> SafeString:
-        return status_badge(obj.status)
+        return occurrence_badge(obj)
 
     @admin.display(description="run")
     def run_link(self, obj: ScheduledRun) -> SafeString:

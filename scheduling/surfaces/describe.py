@@ -7,13 +7,14 @@ here reads the clock or the database. Cron expressions are put into words by ``c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cron_descriptor import ExpressionDescriptor, Options
 
-from scheduling.core import cron, timing
+from scheduling.core import calendars, cron, timing
 
 _UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 
@@ -123,15 +124,41 @@ class FireTime:
     local: str
     utc_text: str
     zone: str
+    #: The name of the calendar that excludes this time (the beat records it skipped), or None.
+    excluded: str | None = None
 
 
-def upcoming(spec: timing.TimingSpec, after: datetime, count: int = 5) -> list[FireTime]:
-    """The next ``count`` fire times strictly after ``after`` (fewer when the schedule ends).
+def upcoming(
+    spec: timing.TimingSpec,
+    after: datetime,
+    count: int = 5,
+    exclusions: Sequence[calendars.CalendarSpec] = (),
+) -> list[FireTime]:
+    """The next ``count`` fire times strictly after ``after`` (fewer when the schedule ends), each
+    marked with the first of ``exclusions`` that excludes it; excluded times count among ``count``.
 
     The spec must be valid (``timing.validate_spec``).
     """
     zone = zone_or_utc(spec.timezone)
     return [
-        FireTime(utc=moment, local=format_local(moment, zone), utc_text=format_utc(moment), zone=spec.timezone)
-        for moment in timing.next_fire_times(spec, after, count)
+        FireTime(
+            utc=moment,
+            local=format_local(moment, zone),
+            utc_text=format_utc(moment),
+            zone=spec.timezone,
+            excluded=calendar.name if calendar is not None else None,
+        )
+        for moment, calendar in calendars.upcoming(spec, exclusions, after, count)
     ]
+
+
+def excluded_note(times: Sequence[FireTime]) -> str:
+    """``2 of these times are excluded by a calendar: …`` (empty when none is)."""
+    excluded = [time for time in times if time.excluded]
+    if not excluded:
+        return ""
+    names = ", ".join(sorted({str(time.excluded) for time in excluded}))
+    return (
+        f"{len(excluded)} of these times {'is' if len(excluded) == 1 else 'are'} excluded by a calendar ({names}): "
+        "recorded skipped, never run."
+    )

@@ -1,4 +1,4 @@
-"""The schedule form shared by the admin and the schedules page, and the fire-time preview.
+"""The schedule form shared by the admin and the schedules page (its fire-time preview: ``preview``).
 
 Every field is taken as typed and cleaned by ``schedule_input.clean``, the same code the API and
 YAML sync use, so the doors refuse the same things with the same words; the rules the values must
@@ -11,8 +11,6 @@ and where each error is shown.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -28,16 +26,20 @@ from django.utils.safestring import SafeString
 from orchestrator import registry
 from orchestrator.errors import ValidationError
 from orchestrator.models import Directive, Job
-from scheduling.core import timing
 from scheduling.core.policies import MisfirePolicy, OverlapPolicy
 from scheduling.core.timing import Kind
 from scheduling.models import Schedule
 from scheduling.surfaces import describe, schedule_input
 
-PREVIEW_COUNT = 5
+# The fire-time preview lives in its own module; these names stay importable from here.
+from scheduling.surfaces.preview import PREVIEW_COUNT as PREVIEW_COUNT
+from scheduling.surfaces.preview import TIMING_FORM_FIELDS as TIMING_FORM_FIELDS
+from scheduling.surfaces.preview import Preview as Preview
+from scheduling.surfaces.preview import preview_form_data as preview_form_data
+from scheduling.surfaces.preview import preview_schedule as preview_schedule
+from scheduling.surfaces.preview import preview_spec as preview_spec
+
 DATETIME_FIELDS = schedule_input.DATETIME_FIELDS
-#: The fields whose errors a fire-time preview shows (the rest do not change when it fires).
-TIMING_FORM_FIELDS = ("kind", "cron", "interval_seconds", "run_at", "timezone", "start_at", "end_at")
 WALL_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 #: How the form's fields are grouped, on the schedules page and in the admin.
 FIELDSETS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -300,72 +302,3 @@ class ScheduleForm(forms.ModelForm):
 
     def _post_clean(self) -> None:
         """Nothing more: ``clean`` built and validated the schedule that ``save`` writes."""
-
-
-# --- the fire-time preview ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class Preview:
-    """What the preview shows: the schedule in words and its next fire times, or why it cannot."""
-
-    description: str = ""
-    times: list[describe.FireTime] = field(default_factory=list)
-    errors: dict[str, list[str]] = field(default_factory=dict)
-    note: str = ""
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "description": self.description,
-            "times": [
-                {"local": t.local, "utc": t.utc_text, "iso": t.utc.isoformat().replace("+00:00", "Z")}
-                for t in self.times
-            ],
-            "errors": self.errors,
-            "note": self.note,
-        }
-
-
-def preview_spec(spec: timing.TimingSpec, *, now: datetime, enabled: bool = True) -> Preview:
-    """The next ``PREVIEW_COUNT`` fire times of a valid spec after ``now``, in its zone and in UTC."""
-    try:
-        timing.validate_spec(spec)
-    except timing.ValidationError as exc:
-        return Preview(errors=exc.errors)
-    times = describe.upcoming(spec, now, PREVIEW_COUNT)
-    notes = []
-    if not times:
-        notes.append("No more fire times: the schedule has ended (or its one run is in the past).")
-    elif len(times) < PREVIEW_COUNT and spec.kind != timing.ONCE:
-        notes.append(f"Only {len(times)} more fire time(s) before the schedule ends.")
-    if not enabled:
-        notes.append("The schedule is disabled: these are the times it would run once enabled.")
-    return Preview(description=describe.describe(spec), times=times, note=" ".join(notes))
-
-
-def preview_schedule(schedule: Schedule, *, now: datetime) -> Preview:
-    """The preview of a saved schedule (its stored fields)."""
-    return preview_spec(schedule, now=now, enabled=schedule.enabled)
-
-
-def preview_form_data(
-    data: Mapping[str, Any],
-    *,
-    now: datetime,
-    instance: Schedule | None = None,
-) -> Preview:
-    """The preview of what a form would save, without saving: the live preview's answer.
-
-    The timing fields are cleaned by the shared input and checked by the time core, so the errors
-    are exactly those the save would show for them; the name or the job being wrong does not stop
-    the preview.
-    """
-    raw = {name: data.get(name, "") for name in TIMING_FORM_FIELDS}
-    values, errors = schedule_input.clean_partially(raw, instance=instance, now=now, unique_name=False)
-    errors = {name: messages for name, messages in errors.items() if name in TIMING_FORM_FIELDS}
-    if errors:
-        return Preview(errors=errors)
-    current = {name: getattr(instance, name) for name in TIMING_FORM_FIELDS} if instance is not None else {}
-    spec = timing.Spec(**{**current, **{name: values[name] for name in TIMING_FORM_FIELDS if name in values}})
-    enabled = str(data.get("enabled", "on")).lower() in ("on", "true", "1")
-    return preview_spec(spec, now=now, enabled=enabled)

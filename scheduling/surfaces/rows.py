@@ -18,9 +18,9 @@ from typing import Any
 from django.db.models import OuterRef, Q, Subquery
 
 from orchestrator.models import RunStatus
-from scheduling.core import timing
+from scheduling.core import calendars
 from scheduling.models import Schedule, ScheduledRun, ScheduleQuerySet
-from scheduling.surfaces import describe
+from scheduling.surfaces import describe, overview
 
 #: Choices of the "last run" filter: every run status, and schedules that never ran.
 NEVER_RAN = "never"
@@ -192,10 +192,14 @@ def schedule_rows(*, now: datetime, due_only: bool = False, tenant: str | None =
     return [row(schedule) for schedule in rows]
 
 
-def next_fire_times(name: str, *, now: datetime, count: int) -> tuple[Schedule, list[datetime]]:
-    """The schedule named ``name`` and its next ``count`` fire times after ``now`` (Schedule.DoesNotExist)."""
-    schedule = Schedule.objects.select_related("job").get(name=name)
-    return schedule, timing.next_fire_times(schedule, now, count)
+def next_fire_times(name: str, *, now: datetime, count: int) -> tuple[Schedule, list[tuple[datetime, str | None]]]:
+    """The schedule named ``name`` and its next ``count`` fire times after ``now``, each with the name of
+    the calendar that excludes it or None (excluded times count among ``count``; Schedule.DoesNotExist)."""
+    schedule = Schedule.objects.select_related("job").prefetch_related("calendars").get(name=name)
+    return schedule, [
+        (moment, calendar.name if calendar is not None else None)
+        for moment, calendar in calendars.upcoming(schedule, overview.calendar_specs(schedule), now, count)
+    ]
 
 
 def _relative(moment: datetime | None, now: datetime) -> str:
@@ -229,14 +233,15 @@ def render_json(rows: Sequence[ScheduleRow]) -> str:
     return json.dumps([item.cli_json() for item in rows], indent=2)
 
 
-def render_next(schedule: Schedule, times: Sequence[datetime]) -> list[str]:
-    """The next fire times of one schedule, in UTC and (when it is not UTC) in its zone."""
+def render_next(schedule: Schedule, times: Sequence[tuple[datetime, str | None]]) -> list[str]:
+    """The next fire times of one schedule, in UTC and (when it is not UTC) in its zone; excluded ones marked."""
     shows_local = bool(schedule.timezone) and schedule.timezone != "UTC"
     zone = describe.zone_or_utc(schedule.timezone)
     lines = [f"{schedule.name}: {schedule.describe_timing()}" + ("" if schedule.enabled else " (disabled)")]
     if not times:
         lines.append("  no further runs (the schedule has ended)")
-    for moment in times:
+    for moment, excluded in times:
         local = f"  ({moment.astimezone(zone).isoformat()} {schedule.timezone})" if shows_local else ""
-        lines.append(f"  {iso(moment)}{local}")
+        mark = f"  excluded by calendar '{excluded}' (skipped, not run)" if excluded else ""
+        lines.append(f"  {iso(moment)}{local}{mark}")
     return lines

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
+from scheduling.core.calendars import CalendarSpec
 from scheduling.surfaces import describe
 from scheduling.timing import Spec
 
@@ -97,3 +98,40 @@ def test_upcoming_stops_when_the_schedule_ends() -> None:
         "2030-01-01 01:00:00 UTC",
         "2030-01-01 02:00:00 UTC",
     ]
+
+
+@pytest.mark.parametrize(
+    ("zone", "after", "marks"),
+    [
+        # Berlin weekends, read in Berlin: Sat 28 and Sun 29 March 2026 (clocks go forward on the 29th)
+        ("Europe/Berlin", datetime(2026, 3, 27, tzinfo=UTC), [None, "weekends", "weekends", None]),
+        # the same calendar read in Tokyo: 09:00 Berlin Friday is 17:00 Friday in Tokyo, not a weekend
+        ("Asia/Tokyo", datetime(2026, 3, 27, tzinfo=UTC), [None, "weekends", "weekends", None]),
+        # autumn: Berlin leaves summer time on Sunday 25 October 2026
+        ("Europe/Berlin", datetime(2026, 10, 23, tzinfo=UTC), [None, "weekends", "weekends", None]),
+    ],
+)
+def test_upcoming_marks_the_calendar_that_excludes_each_time(zone: str, after: datetime, marks: list) -> None:
+    weekends = CalendarSpec(name="weekends", timezone=zone, crons=("* * * * 6,0",))
+    holiday = CalendarSpec(name="holiday", timezone="Europe/Berlin", dates=frozenset({date(2026, 12, 24)}))
+    spec = Spec(kind="cron", cron="0 9 * * *", timezone="Europe/Berlin")
+    times = describe.upcoming(spec, after, 4, (holiday, weekends))
+    assert [t.excluded for t in times] == marks, "excluded times count among the four"
+    note = describe.excluded_note(times)
+    assert note.startswith("2 of these times are excluded by a calendar (weekends)")
+    assert describe.excluded_note(times[:1]) == ""
+
+
+def test_a_whole_date_excludes_the_local_day() -> None:
+    holiday = CalendarSpec(name="christmas-eve", timezone="Europe/Berlin", dates=frozenset({date(2026, 12, 24)}))
+    spec = Spec(kind="cron", cron="30 23 * * *", timezone="UTC")  # 00:30 the next day in Berlin
+    times = describe.upcoming(spec, datetime(2026, 12, 22, tzinfo=UTC), 3, (holiday,))
+    assert [(t.utc_text, t.excluded) for t in times] == [
+        ("2026-12-22 23:30:00 UTC", None),
+        ("2026-12-23 23:30:00 UTC", "christmas-eve"),
+        ("2026-12-24 23:30:00 UTC", None),
+    ]
+    assert (
+        describe.excluded_note(times) == "1 of these times is excluded by a calendar (christmas-eve): "
+        "recorded skipped, never run."
+    )

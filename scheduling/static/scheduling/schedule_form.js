@@ -111,6 +111,14 @@
         tr.appendChild(number);
         tr.appendChild(local);
         tr.appendChild(utc);
+        if (time.excluded) {
+          var excluded = document.createElement("td");
+          excluded.className = "fire-excluded-by";
+          excluded.textContent = "excluded by " + time.excluded + " (skipped, not run)";
+          tr.className = "fire-excluded";
+          tr.setAttribute("data-excluded", time.excluded);
+          tr.appendChild(excluded);
+        }
         body.appendChild(tr);
       });
       table.hidden = !(preview.times && preview.times.length);

@@ -328,6 +328,7 @@ class OccurrenceSerializer(serializers.ModelSerializer[ScheduledRun]):
     """One occurrence of a schedule (or one run-now request: ``scheduled_for`` is then null) and its run."""
 
     run = OccurrenceRunSerializer(read_only=True, allow_null=True)
+    overdue = serializers.BooleanField(source="is_overdue", read_only=True, help_text="Unfinished at its deadline.")
 
     class Meta:
         model = ScheduledRun
@@ -341,6 +342,8 @@ class OccurrenceSerializer(serializers.ModelSerializer[ScheduledRun]):
             "created_at",
             "missed_count",
             "missed_until",
+            "overdue",
+            "overdue_at",
             "run",
         ]
         read_only_fields = fields

@@ -26,6 +26,7 @@ from scheduling.surfaces.api import filters as query_filters
 from scheduling.surfaces.api import serializers as api
 from scheduling.surfaces.api.base import ApiView, documented
 from scheduling.surfaces.api.errors import Conflict
+from scheduling.surfaces.api.overview import ScheduleDetailSerializer
 from scheduling.surfaces.api.pagination import Pagination
 
 VIEW_SCHEDULE = "scheduling.view_schedule"
@@ -85,7 +86,7 @@ def query(serializer_class: type[serializers.Serializer[Any]], request: Request)
             ),
         ],
     ),
-    retrieve=documented(responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND}),
+    retrieve=documented(responses={200: ScheduleDetailSerializer, **_ERRORS, **_NOT_FOUND}),
     partial_update=documented(responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND}),
     destroy=documented(responses={204: None, **_ERRORS, **_NOT_FOUND}),
 )
@@ -110,6 +111,8 @@ class ScheduleViewSet(ApiView, viewsets.ModelViewSet[Schedule]):
 
     def get_queryset(self) -> QuerySet[Schedule]:
         rows = Schedule.objects.select_related("job", "directive")
+        if self.action == "retrieve":
+            return rows.prefetch_related("calendars")
         if self.action != "list":
             return rows
         filters = query(query_filters.ScheduleFilterSerializer, self.request)
@@ -128,7 +131,12 @@ class ScheduleViewSet(ApiView, viewsets.ModelViewSet[Schedule]):
         return rows.order_by("name")
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
+        if self.action == "retrieve":
+            return ScheduleDetailSerializer
         return api.ScheduleCreateSerializer if self.action == "create" else api.ScheduleSerializer
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "now": timezone.now()}
 
     def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:
         with constraints.enforced():  # a name taken meanwhile: 400 naming it, as the check before

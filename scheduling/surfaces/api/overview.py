@@ -1,0 +1,80 @@
+"""``GET /api/schedules/{id}/``: the schedule plus ``recent``, ``upcoming`` and ``counts`` (``surfaces.overview``).
+
+Only the detail answers them (the list stays one query per page). The serializers below exist
+for the OpenAPI document: they name each shape's fields; the values come from ``overview``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from orchestrator.models import RunStatus
+from scheduling.models import OccurrenceStatus, Schedule
+from scheduling.surfaces import overview
+from scheduling.surfaces.api.serializers import ScheduleSerializer
+
+
+class RunBriefSerializer(serializers.Serializer[dict[str, Any]]):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=RunStatus.choices)
+
+
+class RecentOccurrenceSerializer(serializers.Serializer[dict[str, Any]]):
+    """One of the newest occurrences, newest first by when it was written."""
+
+    scheduled_for = serializers.DateTimeField(allow_null=True, help_text="Nominal time (UTC); null for a run-now.")
+    status = serializers.ChoiceField(choices=OccurrenceStatus.choices, help_text="The occurrence's own status.")
+    reason = serializers.CharField(help_text="Why it was skipped, missed or buffered; empty when it ran.")
+    trigger = serializers.CharField(help_text="schedule, manual, api or backfill.")
+    missed_count = serializers.IntegerField(help_text="How many fire times a missed row stands for.")
+    overdue = serializers.BooleanField(help_text="Its run was not finished by scheduled_for + deadline_seconds.")
+    run = RunBriefSerializer(allow_null=True, help_text="Its run (id and status), or null when it has none.")
+
+
+class UpcomingTimeSerializer(serializers.Serializer[dict[str, Any]]):
+    """One upcoming fire time; excluded ones count among the ten."""
+
+    at = serializers.DateTimeField(help_text="The fire time in UTC.")
+    local = serializers.CharField(help_text="The same instant in the schedule's time zone (ISO 8601 with offset).")
+    excluded = serializers.CharField(
+        allow_null=True, help_text="The name of the calendar that excludes this time (it will be skipped), or null."
+    )
+
+
+class OccurrenceCountsSerializer(serializers.Serializer[dict[str, Any]]):
+    missed = serializers.IntegerField(help_text="Missed fire times (a missed row may stand for many).")
+    skipped = serializers.IntegerField(help_text="Skipped occurrences, calendar exclusions included.")
+    excluded = serializers.IntegerField(help_text="Of the skipped: those a calendar excluded.")
+    buffered = serializers.IntegerField(help_text="Occurrences waiting for the schedule's active run to end.")
+    overdue = serializers.IntegerField(help_text="Occurrences whose run was not finished by its deadline.")
+
+
+class ScheduleDetailSerializer(ScheduleSerializer):
+    """A schedule with its last occurrences, next fire times and occurrence counts."""
+
+    recent = serializers.SerializerMethodField(help_text="The last 10 occurrences with their outcomes, newest first.")
+    upcoming = serializers.SerializerMethodField(
+        help_text="The next 10 fire times after now, each marked with the calendar that excludes it (or null); "
+        "fewer when the schedule ends or has fewer remaining_runs, none when it has no runs left."
+    )
+    counts = serializers.SerializerMethodField(help_text="Missed, skipped, buffered and overdue occurrences.")
+
+    class Meta(ScheduleSerializer.Meta):
+        fields = [*ScheduleSerializer.Meta.fields, "recent", "upcoming", "counts"]
+        read_only_fields = [*ScheduleSerializer.Meta.read_only_fields, "recent", "upcoming", "counts"]
+
+    @extend_schema_field(RecentOccurrenceSerializer(many=True))
+    def get_recent(self, schedule: Schedule) -> list[overview.RecentItem]:
+        return overview.recent(schedule)
+
+    @extend_schema_field(UpcomingTimeSerializer(many=True))
+    def get_upcoming(self, schedule: Schedule) -> list[overview.UpcomingItem]:
+        return overview.upcoming(schedule, now=self.context.get("now") or timezone.now())
+
+    @extend_schema_field(OccurrenceCountsSerializer)
+    def get_counts(self, schedule: Schedule) -> overview.Counts:
+        return overview.counts(schedule)

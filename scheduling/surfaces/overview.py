@@ -1,0 +1,157 @@
+"""A schedule described: its recent occurrences, its upcoming fire times, its occurrence counts.
+
+What ``GET /api/schedules/{id}/`` adds and what the admin's schedule page shows (DESIGN.md,
+"Shapes"). Each part costs one query whatever the schedule's history holds: ``recent`` reads
+the newest rows through the ``(schedule, -created_at)`` index, ``counts`` is one aggregate,
+``upcoming`` reads the attached calendars (none when they are prefetched) and asks the pure
+core (``calendars.upcoming``) for the times. Nothing here reads the clock: callers pass ``now``.
+
+Decisions: ``recent`` is newest first by when the occurrence was written (the admin's and the
+history's order; a backfill's old fire times show as recent work). ``upcoming`` counts from
+``now`` (a paused or disabled schedule shows the times it would fire at once resumed); with
+``remaining_runs`` it stops after that many times no calendar excludes (the beat creates no
+occurrence past them), and a schedule with none left lists nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypedDict
+
+from django.db.models import Count, Q, Sum
+
+from scheduling.core import calendars as calendar_core
+from scheduling.core import timing
+from scheduling.models import Calendar, OccurrenceStatus, Schedule, ScheduledRun
+from scheduling.surfaces import describe
+
+LIMIT = 10
+
+
+class RunBrief(TypedDict):
+    id: str
+    status: str
+
+
+class RecentItem(TypedDict):
+    scheduled_for: str | None
+    status: str
+    reason: str
+    trigger: str
+    missed_count: int
+    overdue: bool
+    run: RunBrief | None
+
+
+class UpcomingItem(TypedDict):
+    at: str
+    local: str
+    excluded: str | None
+
+
+class Counts(TypedDict):
+    missed: int
+    skipped: int
+    excluded: int
+    buffered: int
+    overdue: int
+
+
+def iso_utc(moment: datetime) -> str:
+    """``2026-12-07T09:00:00Z``: the API's own form of an aware datetime (DRF's)."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def recent(schedule: Schedule, limit: int = LIMIT) -> list[RecentItem]:
+    """The schedule's newest ``limit`` occurrences (newest first) with their outcome and run; one query."""
+    rows = (
+        ScheduledRun.objects.filter(schedule_id=schedule.pk)
+        .order_by("-created_at", "-pk")
+        .values_list(
+            "scheduled_for", "status", "reason", "trigger", "missed_count", "overdue_at", "run_id", "run__status"
+        )[:limit]
+    )
+    return [
+        RecentItem(
+            scheduled_for=iso_utc(scheduled_for) if scheduled_for else None,
+            status=status,
+            reason=reason,
+            trigger=trigger,
+            missed_count=missed_count,
+            overdue=overdue_at is not None,
+            run=RunBrief(id=str(run_id), status=run_status) if run_id else None,
+        )
+        for scheduled_for, status, reason, trigger, missed_count, overdue_at, run_id, run_status in rows
+    ]
+
+
+def calendar_specs(schedule: Schedule) -> list[calendar_core.CalendarSpec]:
+    """The schedule's calendars as core values, in name order (no query when they are prefetched)."""
+    if not schedule.pk:  # unsaved: no calendars yet
+        return []
+    return [calendar.spec() for calendar in sorted(schedule.calendars.all(), key=lambda c: c.name)]
+
+
+def calendars_named(values: Iterable[object]) -> list[calendar_core.CalendarSpec]:
+    """Calendars given by id or by name (a form's choices, a typed list), as core values; unknown ones left out."""
+    wanted = [str(value).strip() for value in values if str(value).strip()]
+    if not wanted:
+        return []
+    ids = [int(value) for value in wanted if value.isdigit()]
+    found = Calendar.objects.filter(Q(pk__in=ids) | Q(name__in=wanted)).order_by("name")
+    return [calendar.spec() for calendar in found]
+
+
+def upcoming(
+    schedule: Schedule,
+    limit: int = LIMIT,
+    *,
+    now: datetime,
+    calendars: Sequence[calendar_core.CalendarSpec] | None = None,
+) -> list[UpcomingItem]:
+    """The next ``limit`` fire times after ``now``, each marked with the calendar that excludes it (or None).
+
+    Excluded times count among the ``limit``. A schedule whose timing is invalid lists nothing.
+    """
+    if schedule.remaining_runs == 0:
+        return []
+    try:
+        timing.validate_spec(schedule)
+    except timing.ValidationError:
+        return []
+    specs = calendar_specs(schedule) if calendars is None else calendars
+    zone = describe.zone_or_utc(schedule.timezone)
+    found: list[UpcomingItem] = []
+    allowed = 0
+    for moment, calendar in calendar_core.upcoming(schedule, specs, now, limit):
+        found.append(
+            UpcomingItem(
+                at=iso_utc(moment),
+                local=moment.astimezone(zone).isoformat(),
+                excluded=calendar.name if calendar is not None else None,
+            )
+        )
+        allowed += calendar is None
+        if schedule.remaining_runs is not None and allowed >= schedule.remaining_runs:
+            break
+    return found
+
+
+def counts(schedule: Schedule) -> Counts:
+    """Missed occurrences (a ``missed`` row may stand for many: ``missed_count``), skipped ones (of
+    which ``excluded`` by a calendar), buffered ones waiting, and overdue ones; one aggregate query."""
+    totals: Mapping[str, Any] = ScheduledRun.objects.filter(schedule_id=schedule.pk).aggregate(
+        missed=Sum("missed_count", filter=Q(status=OccurrenceStatus.MISSED)),
+        skipped=Count("pk", filter=Q(status=OccurrenceStatus.SKIPPED)),
+        excluded=Count("pk", filter=Q(status=OccurrenceStatus.SKIPPED, reason__startswith="excluded")),
+        buffered=Count("pk", filter=Q(status=OccurrenceStatus.BUFFERED)),
+        overdue=Count("pk", filter=Q(overdue_at__isnull=False)),
+    )
+    return Counts(
+        missed=int(totals["missed"] or 0),
+        skipped=int(totals["skipped"] or 0),
+        excluded=int(totals["excluded"] or 0),
+        buffered=int(totals["buffered"] or 0),
+        overdue=int(totals["overdue"] or 0),
+    )
