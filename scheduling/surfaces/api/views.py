@@ -109,7 +109,7 @@ class ScheduleViewSet(ApiView, viewsets.ModelViewSet[Schedule]):
     }
 
     def get_queryset(self) -> QuerySet[Schedule]:
-        rows = Schedule.objects.select_related("job", "directive")
+        rows = Schedule.objects.select_related("job", "directive").prefetch_related("calendars")
         if self.action != "list":
             return rows
         filters = query(query_filters.ScheduleFilterSerializer, self.request)
