@@ -21,10 +21,12 @@ class SchedulingConfig(AppConfig):
     def ready(self) -> None:
         from orchestrator import hooks
         from scheduling import checks  # noqa: F401  (checks register themselves)
+        from scheduling.engine import controls
         from scheduling.engine import hooks as engine_hooks
         from scheduling.ops import observe
 
         hooks.run_ended.connect(_release_buffered_after_run)
+        hooks.run_ended.connect(controls.count_run_end)
         engine_hooks.beat_started.connect(_sync_beat_schedule)
         observe.install()
 
