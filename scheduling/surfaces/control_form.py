@@ -74,7 +74,7 @@ class ControlFields(forms.Form):
         field = cast(CalendarNamesField, self.fields["calendars"])
         field.choices = [(row.name, _label(row)) for row in Calendar.objects.order_by("name")]
         instance = getattr(self, "instance", None)
-        if isinstance(instance, Schedule) and instance.pk is not None and "calendars" not in self.initial:
+        if isinstance(instance, Schedule) and instance.pk is not None:  # names, not the rows model_to_dict gives
             self.initial["calendars"] = calendar_input.names(instance)
 
 

@@ -133,7 +133,7 @@ def read_file(
         return [], [problem(loaded.message, line=loaded.line)]
     data, root = loaded.data, loaded.root
     problems: list[Problem] = []
-    if isinstance(data, dict) and isinstance(root, yaml.MappingNode):
+    if isinstance(data, dict) and isinstance(root, yaml.MappingNode) and set(data) & set(yaml_calendars.FILE_KEYS):
         data, root, problems = _sections(data, root, shown, calendars)
     if data is None:
         return [], problems
