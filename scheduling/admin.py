@@ -23,8 +23,10 @@ from django.views.decorators.http import require_POST
 from orchestrator import rules
 from orchestrator.admin_helpers import RefusalsMixin, ValuesInHistoryMixin, muted, object_or_404, status_badge
 from orchestrator.models import LLMCall, Run, describe_totals
-from scheduling.models import Schedule, ScheduledRun
-from scheduling.surfaces import actions, describe, rows
+from scheduling.models import Calendar, Schedule, ScheduledRun
+from scheduling.surfaces import actions, control_state, describe, rows
+from scheduling.surfaces.admin_calendars import CalendarAdmin
+from scheduling.surfaces.admin_controls import ScheduleControlsMixin
 from scheduling.surfaces.admin_overview import overview_context
 from scheduling.surfaces.admin_parts import (
     LastRunStatusFilter,
@@ -38,21 +40,23 @@ from scheduling.surfaces.forms import FIELDSETS, ScheduleForm, preview_form_data
 
 
 @admin.register(Schedule)
-class ScheduleAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
+class ScheduleAdmin(ScheduleControlsMixin, RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
     form = ScheduleForm
     change_form_template = "admin/scheduling/schedule/change_form.html"
-    list_display = ("name", "job_key", "in_words", "next_run", "last_run", "enabled")
+    list_display = ("name", "job_key", "in_words", "next_run", "last_run", "state_column", "runs_left_column")
     list_display_links = ("name",)
     list_filter = ("job", "kind", "enabled", LastRunStatusFilter, "tenant")
     search_fields = ("name", "job__key")
     list_select_related = ("job",)
     list_per_page = 100
-    actions = ("run_now_action", "enable_action", "disable_action")
+    actions = ("run_now_action", "enable_action", "disable_action", "pause_action", "resume_action")
     inlines = (RecentOccurrencesInline,)
     readonly_fields = (
         "fire_time_preview",
         "next_run_display",
         "last_run_display",
+        "pause_state",
+        "failure_streak_display",
         "source",
         "source_path",
         "created_at",
@@ -63,12 +67,15 @@ class ScheduleAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
         (None, {"fields": FIELDSETS[0][1]}),
         ("When", {"fields": (*FIELDSETS[1][1], "fire_time_preview")}),
         ("Policies", {"fields": FIELDSETS[2][1]}),
+        ("Controls", {"fields": FIELDSETS[3][1]}),
         (
             "State",
             {
                 "fields": (
                     "next_run_display",
                     "last_run_display",
+                    "pause_state",
+                    "failure_streak_display",
                     "token_totals",
                     "source",
                     "source_path",
@@ -111,7 +118,7 @@ class ScheduleAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
     @admin.display(description="next run", ordering="next_run_at")
     def next_run(self, obj: Schedule) -> SafeString:
         if not obj.enabled:
-            return muted("— (disabled)")
+            return muted("— (paused)" if obj.paused else "— (disabled)")
         if obj.next_run_at is None:
             return muted("— (ended)")
         return time_pair(obj.next_run_at, obj.timezone)
@@ -178,6 +185,7 @@ class ScheduleAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
         context["preview_url"] = reverse("admin:scheduling_schedule_preview")
         context["can_run_now"] = rules.RUN_NOW.allows(request.user)
         context["can_enable_disable"] = rules.ENABLE_DISABLE.allows(request.user)
+        context["can_pause_resume"] = rules.PAUSE_RESUME.allows(request.user)
         if object_id is not None:
             context["runs_url"] = reverse("admin:orchestrator_run_changelist") + f"?schedule={object_id}"
             context["occurrences_url"] = (
@@ -196,6 +204,7 @@ class ScheduleAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
     ) -> HttpResponse:
         if obj is not None:  # a schedule another tool writes back says so (YAML sync, beat_schedule, the import)
             context["managed_note"] = describe.managed_note(obj.source, obj.source_path)
+            context["pause_text"] = control_state.pause_text(obj)
             if obj.pk:  # upcoming times (excluded ones marked), recent outcomes, counts
                 context["overview"] = overview_context(obj, now=timezone.now())
         return super().render_change_form(request, context, add, change, form_url, obj)
@@ -287,7 +296,7 @@ class ScheduleAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
                 name="scheduling_schedule_disable",
             ),
         ]
-        return own + super().get_urls()
+        return own + self.control_urls() + super().get_urls()
 
     def _allowed(self, request: HttpRequest, object_id: str, rule: rules.Rule) -> Schedule:
         """The schedule, once ``rule`` allows the user (403 otherwise, before anything is read)."""
@@ -323,3 +332,4 @@ class ScheduleAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
 
 
 admin.site.register(ScheduledRun, ScheduledRunAdmin)
+admin.site.register(Calendar, CalendarAdmin)

@@ -45,6 +45,10 @@ def form_data(**changes: Any) -> dict[str, Any]:
         "misfire_policy": "run_once",
         "misfire_grace_seconds": "3600",
         "max_concurrency": "",
+        "pause_after_failures": "",
+        "remaining_runs": "",
+        "deadline_seconds": "",
+        "calendars": [],
         "occurrences-TOTAL_FORMS": "0",
         "occurrences-INITIAL_FORMS": "0",
         "occurrences-MIN_NUM_FORMS": "0",
@@ -76,7 +80,7 @@ def _form_values(values: dict[str, Any]) -> dict[str, Any]:
     """The form's fields: a blank form (kind and cron left empty) with ``values`` typed into it."""
     changes: dict[str, Any] = {"kind": "", "cron": "", "timezone": "UTC"}
     for name, value in values.items():
-        changes[name] = _as_form_value(value)
+        changes[name] = value if name == "calendars" and isinstance(value, list) else _as_form_value(value)
     return form_data(**changes)
 
 

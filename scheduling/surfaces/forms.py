@@ -29,7 +29,8 @@ from orchestrator.models import Directive, Job
 from scheduling.core.policies import MisfirePolicy, OverlapPolicy
 from scheduling.core.timing import Kind
 from scheduling.models import Schedule
-from scheduling.surfaces import describe, schedule_input
+from scheduling.surfaces import calendar_input, describe, schedule_input
+from scheduling.surfaces.control_form import CONTROLS, ControlFields
 
 # The fire-time preview lives in its own module; these names stay importable from here.
 from scheduling.surfaces.preview import PREVIEW_COUNT as PREVIEW_COUNT
@@ -49,6 +50,7 @@ FIELDSETS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("kind", "cron", "interval_seconds", "run_at", "timezone", "start_at", "end_at", "jitter_seconds"),
     ),
     ("Policies", ("overlap_policy", "misfire_policy", "misfire_grace_seconds", "max_concurrency")),
+    CONTROLS,
 )
 
 
@@ -177,7 +179,7 @@ def _directive_choices() -> list[tuple[str, str]]:
     return [("", "---------")] + [(d.name, f"{d.name} (job {d.job.key})") for d in rows]
 
 
-class ScheduleForm(forms.ModelForm):
+class ScheduleForm(ControlFields, forms.ModelForm):
     """Create or edit a schedule: the admin's form and the schedules page's form."""
 
     name = TypedField(max_length=200, widget=forms.TextInput(attrs={"autocomplete": "off"}))
@@ -292,6 +294,8 @@ class ScheduleForm(forms.ModelForm):
         instance = self.instance if self.instance.pk is not None else None
         try:
             self.instance = schedule_input.validate(raw, instance=instance, now=timezone.now())
+            if "calendars" in cleaned:  # what ``save_m2m`` sets, once the row is saved
+                cleaned["calendars"] = calendar_input.given(self.instance)
         except ValidationError as exc:
             for name, messages in exc.errors.items():
                 if name in self.fields or name == NON_FIELD_ERRORS:

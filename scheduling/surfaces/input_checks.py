@@ -71,3 +71,48 @@ def shown(value: Any, limit: int = 60) -> str:
     them, cut at ``limit`` characters (input may be huge)."""
     text = "null" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+#: The most digits a whole number is read with (beyond every field's range already).
+MAX_DIGITS = 18
+_TRUE = {"true", "on", "1", "yes"}
+_FALSE = {"false", "off", "0", "no", ""}
+
+
+class Errors:
+    """Problems found in one input, field -> messages, in the order found."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, list[str]] = {}
+
+    def add(self, field: str, message: str) -> None:
+        self.found.setdefault(field, []).append(message)
+
+
+def blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def whole_number(name: str, value: Any, errors: Errors, *, optional: bool) -> int | None:
+    if blank(value):
+        if not optional:
+            errors.add(name, "is required: a whole number")
+        return None
+    if isinstance(value, str) and value.strip().lstrip("-").isdecimal() and value.strip().isascii():
+        if len(value.strip()) > MAX_DIGITS:  # int() refuses past 4,300 digits; no field needs 19
+            errors.add(name, f"must be a whole number of at most {MAX_DIGITS} digits")
+            return None
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors.add(name, f"must be a whole number, not {shown(value)}")
+        return None
+    return int(value)
+
+
+def boolean(name: str, value: Any, errors: Errors) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value is None or (isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE):
+        return bool(value) and str(value).strip().lower() in _TRUE
+    errors.add(name, f"must be true or false, not {shown(value)}")
+    return False

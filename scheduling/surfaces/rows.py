@@ -20,7 +20,7 @@ from django.db.models import OuterRef, Q, Subquery
 from orchestrator.models import RunStatus
 from scheduling.core import calendars
 from scheduling.models import Schedule, ScheduledRun, ScheduleQuerySet
-from scheduling.surfaces import describe, overview
+from scheduling.surfaces import control_state, describe, overview
 
 #: Choices of the "last run" filter: every run status, and schedules that never ran.
 NEVER_RAN = "never"
@@ -81,6 +81,13 @@ class ScheduleRow:
     last_status: str | None
     overlap_policy: str
     misfire_policy: str
+    #: ``enabled``, ``paused`` or ``disabled`` (``control_state``).
+    state: str = "enabled"
+    #: ``paused by alice at ...: note; resumes at ...``; "" when not paused.
+    pause_text: str = ""
+    paused: dict[str, Any] | None = None
+    remaining_runs: int | None = None
+    failure_streak: int = 0
 
     # --- what the schedules page shows -------------------------------------------------------------
 
@@ -129,6 +136,10 @@ class ScheduleRow:
             "last_run_label": self.last_run_label,
             "last_run_local": self.last_run_local,
             "last_run_utc": self.last_run_utc,
+            "state": self.state,
+            "pause_text": self.pause_text,
+            "remaining_runs": self.remaining_runs,
+            "failure_streak": self.failure_streak,
         }
 
     # --- what the command lines show ---------------------------------------------------------------
@@ -151,6 +162,10 @@ class ScheduleRow:
             "last_status": self.last_status,
             "overlap_policy": self.overlap_policy,
             "misfire_policy": self.misfire_policy,
+            "state": self.state,
+            "paused": self.paused,
+            "remaining_runs": self.remaining_runs,
+            "failure_streak": self.failure_streak,
         }
 
 
@@ -177,6 +192,11 @@ def row(schedule: Schedule) -> ScheduleRow:
         last_status=run_status or getattr(schedule, "last_occurrence_status", None),
         overlap_policy=schedule.overlap_policy,
         misfire_policy=schedule.misfire_policy,
+        state=control_state.state(schedule),
+        pause_text=control_state.pause_text(schedule),
+        paused=control_state.paused_json(schedule),
+        remaining_runs=schedule.remaining_runs,
+        failure_streak=schedule.failure_streak,
     )
 
 
@@ -218,13 +238,16 @@ def _relative(moment: datetime | None, now: datetime) -> str:
 
 
 def render_table(rows: Sequence[ScheduleRow], *, now: datetime) -> list[str]:
-    """Fixed-width lines with a header: name, job, timing, state, next run, last status, policy."""
-    header = ("NAME", "JOB", "TIMING", "STATE", "NEXT RUN (UTC)", "LAST STATUS", "POLICY")
+    """Fixed-width lines with a header: name, job, timing, state, next run, last status, policy, runs left,
+    and, for a paused schedule, who paused it, when, why and until when (the last column)."""
+    header = ("NAME", "JOB", "TIMING", "STATE", "NEXT RUN (UTC)", "LAST STATUS", "POLICY", "RUNS LEFT", "PAUSED")
     table = [header]
     for item in rows:
         next_run = f"{iso(item.next_run_at)} ({_relative(item.next_run_at, now)})" if item.next_run_at else "-"
-        state = "enabled" if item.enabled else "disabled"
-        table.append((item.name, item.job, item.timing, state, next_run, item.last_status or "-", item.policy))
+        left = "-" if item.remaining_runs is None else str(item.remaining_runs)
+        paused = item.pause_text.removeprefix("paused ") or "-"
+        cells = (item.name, item.job, item.timing, item.state, next_run, item.last_status or "-", item.policy, left)
+        table.append((*cells, paused))
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in table]
 

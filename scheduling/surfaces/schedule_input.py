@@ -35,8 +35,13 @@ from orchestrator.models import Directive, Job
 from scheduling.core import timing
 from scheduling.core.policies import MisfirePolicy, OverlapPolicy
 from scheduling.core.timing import Kind
-from scheduling.models import Schedule
+from scheduling.models import Calendar, Schedule
+from scheduling.surfaces import calendar_input
+from scheduling.surfaces.input_checks import Errors as _Errors
+from scheduling.surfaces.input_checks import blank as _blank
+from scheduling.surfaces.input_checks import boolean as _boolean
 from scheduling.surfaces.input_checks import shown, unstorable, year_problem
+from scheduling.surfaces.input_checks import whole_number as _whole_number
 
 #: Every field a schedule is given through, at every door, in the order forms show them.
 FIELDS = (
@@ -59,39 +64,45 @@ FIELDS = (
     "misfire_policy",
     "misfire_grace_seconds",
     "max_concurrency",
+    "pause_after_failures",
+    "remaining_runs",
+    "deadline_seconds",
+    "calendars",
 )
+#: Whole numbers a schedule may leave empty (no limit, never, unlimited, no deadline).
+OPTIONAL_NUMBERS = ("max_concurrency", "pause_after_failures", "remaining_runs", "deadline_seconds")
 _A_KIND = {Kind.CRON: "a cron schedule", Kind.INTERVAL: "an interval schedule", Kind.ONCE: "a one-off schedule"}
 #: The field that defines each kind's fire times.
 KIND_FIELD = {Kind.CRON: "cron", Kind.INTERVAL: "interval_seconds", Kind.ONCE: "run_at"}
 DATETIME_FIELDS = ("run_at", "start_at", "end_at")
 TEXT_FIELDS = ("name", "description", "tenant", "cron", "timezone")
-#: The most digits a whole number is read with (beyond every field's range already).
-MAX_DIGITS = 18
 #: The largest ``params`` object accepted, serialised as JSON.
 MAX_PARAMS_BYTES = 64 * 1024
 REQUIRED = {
     "name": "is required: the schedule's unique name",
     "job": "is required: the key of a registered job, e.g. noop",
 }
-_TRUE = {"true", "on", "1", "yes"}
-_FALSE = {"false", "off", "0", "no", ""}
 
 
 @dataclass(kw_only=True)
 class References:
-    """The jobs and directives many inputs name, read once (a YAML sync of thousands); None: per input."""
+    """The jobs, directives and calendars many inputs name, read once (a YAML sync of thousands); None: per input."""
 
     jobs: dict[str, Job]
     directives: dict[str, Directive]
+    calendars: dict[str, Calendar] | None = None
     _known: str | None = None
 
     @classmethod
-    def read(cls, job_keys: Iterable[Any], directive_names: Iterable[Any]) -> References:
+    def read(
+        cls, job_keys: Iterable[Any], directive_names: Iterable[Any], calendar_names: Iterable[Any] = ()
+    ) -> References:
         keys = {key for key in job_keys if isinstance(key, str)}
         names = {name for name in directive_names if isinstance(name, str)}
         return cls(
             jobs={job.key: job for job in Job.objects.filter(key__in=keys)},
             directives={d.name: d for d in Directive.objects.filter(name__in=names).select_related("job")},
+            calendars=calendar_input.by_name(calendar_names),
         )
 
     def known_jobs(self) -> str:
@@ -104,28 +115,18 @@ def _known_jobs() -> str:
     return ", ".join(Job.objects.order_by("key").values_list("key", flat=True)) or "(none)"
 
 
-class _Errors:
-    def __init__(self) -> None:
-        self.found: dict[str, list[str]] = {}
-
-    def add(self, field: str, message: str) -> None:
-        self.found.setdefault(field, []).append(message)
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
 def validate(raw: Mapping[str, Any], *, instance: Schedule | None, now: datetime, unique_name: bool = True) -> Schedule:
     """The schedule ``raw`` makes (a new one, or a copy of ``instance`` with the changes), validated.
 
     The one validation path of every door: ``clean`` types the input, the model's ``full_clean``
     checks the result (without the fields the input got wrong, so each problem is told once), and
     ``ValidationError`` carries every field's problems. Nothing is saved: the caller saves the
-    schedule returned.
+    schedule returned with ``calendar_input.save`` (the calendars it was given come after the row).
     """
     values, errors = clean_partially(raw, instance=instance, now=now, unique_name=unique_name)
     candidate = copy.copy(instance) if instance is not None else Schedule()
+    if "calendars" in values:
+        calendar_input.remember(candidate, values.pop("calendars"))
     for name, value in values.items():
         setattr(candidate, name, value)
     try:
@@ -244,8 +245,10 @@ def _clean_field(name: str, value: Any, values: dict[str, Any], errors: _Errors,
             errors.add(name, f"must be one of {', '.join(allowed)}, not {shown(value)}")
         else:
             values[name] = value
-    elif name in ("misfire_grace_seconds", "jitter_seconds", "max_concurrency"):
-        values[name] = _whole_number(name, value, errors, optional=name == "max_concurrency")
+    elif name in ("misfire_grace_seconds", "jitter_seconds", *OPTIONAL_NUMBERS):
+        values[name] = _whole_number(name, value, errors, optional=name in OPTIONAL_NUMBERS)
+    elif name == "calendars":
+        values[name] = calendar_input.clean(value, errors, references.calendars if references else None)
 
 
 def _kind(raw: Mapping[str, Any], instance: Schedule | None, errors: _Errors) -> Kind | None:
@@ -320,31 +323,6 @@ def _datetime(name: str, value: Any, zone: ZoneInfo | None, errors: _Errors) -> 
         )  # fmt: skip
         return None
     return aware
-
-
-def _whole_number(name: str, value: Any, errors: _Errors, *, optional: bool) -> int | None:
-    if _blank(value):
-        if not optional:
-            errors.add(name, "is required: a whole number")
-        return None
-    if isinstance(value, str) and value.strip().lstrip("-").isdecimal() and value.strip().isascii():
-        if len(value.strip()) > MAX_DIGITS:  # int() refuses past 4,300 digits; no field needs 19
-            errors.add(name, f"must be a whole number of at most {MAX_DIGITS} digits")
-            return None
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int):
-        errors.add(name, f"must be a whole number, not {shown(value)}")
-        return None
-    return int(value)
-
-
-def _boolean(name: str, value: Any, errors: _Errors) -> bool:
-    if isinstance(value, bool):
-        return value
-    if value is None or (isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE):
-        return bool(value) and str(value).strip().lower() in _TRUE
-    errors.add(name, f"must be true or false, not {shown(value)}")
-    return False
 
 
 def _job(value: Any, errors: _Errors, references: References | None) -> Job | None:

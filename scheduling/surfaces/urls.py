@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import URLPattern, path
 
 from scheduling.ops import views as ops_views
-from scheduling.surfaces import views
+from scheduling.surfaces import pause_pages, views
 
 app_name = "schedules"
 
@@ -19,4 +19,6 @@ urlpatterns: list[URLPattern] = [
     path("<int:pk>/run-now/", views.schedule_run_now, name="run_now"),
     path("<int:pk>/enable/", views.schedule_enable, name="enable"),
     path("<int:pk>/disable/", views.schedule_disable, name="disable"),
+    path("<int:pk>/pause/", pause_pages.schedule_pause, name="pause"),
+    path("<int:pk>/resume/", pause_pages.schedule_resume, name="resume"),
 ]

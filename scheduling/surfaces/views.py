@@ -29,7 +29,7 @@ from orchestrator import constraints, rules
 from orchestrator.admin_helpers import change_message, log_addition, log_change, show_refusal
 from orchestrator.errors import ConstraintError, RowDeletedError
 from scheduling.models import Schedule, ScheduleSource
-from scheduling.surfaces import actions, rows
+from scheduling.surfaces import actions, control_state, rows
 from scheduling.surfaces.forms import ScheduleForm, preview_form_data, preview_schedule
 
 PAGE_SIZE = 50
@@ -79,6 +79,7 @@ def _row_context(request: HttpRequest, schedule: Schedule) -> dict[str, Any]:
         "can_change": request.user.has_perm(CHANGE),
         "can_run_now": rules.RUN_NOW.allows(request.user),
         "can_enable_disable": rules.ENABLE_DISABLE.allows(request.user),
+        "can_pause_resume": rules.PAUSE_RESUME.allows(request.user),
         "is_staff": request.user.is_staff,
     }
 
@@ -210,7 +211,14 @@ def _form_page(request: HttpRequest, form: ScheduleForm, schedule: Schedule | No
     return render(
         request,
         "scheduling/schedule_form.html",
-        {"form": form, "schedule": schedule, "preview": preview, "preview_url": reverse("schedules:preview")},
+        {
+            "form": form,
+            "schedule": schedule,
+            "preview": preview,
+            "preview_url": reverse("schedules:preview"),
+            "pause_text": control_state.pause_text(schedule) if schedule is not None else "",
+            "failures": control_state.failures_text(schedule) if schedule is not None else "",
+        },
     )
 
 

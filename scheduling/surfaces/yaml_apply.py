@@ -11,7 +11,7 @@ row is neither validated nor written, as before.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,8 +21,8 @@ from django.db.models import Field
 from orchestrator import constraints
 from orchestrator.errors import ConstraintError, ValidationError
 from orchestrator.models import Directive, Job
-from scheduling.models import Schedule, ScheduleSource
-from scheduling.surfaces import bulk, schedule_input
+from scheduling.models import Calendar, Schedule, ScheduleSource
+from scheduling.surfaces import bulk, calendar_input, schedule_input, yaml_pauses
 from scheduling.surfaces.yaml_read import SCHEDULE_FIELDS, Entry
 from scheduling.surfaces.yaml_report import Action, Change, Problem
 
@@ -47,8 +47,19 @@ def duplicate_names(entries: Sequence[Entry]) -> list[Problem]:
 def resolve(entries: Sequence[Entry]) -> schedule_input.References:
     """The jobs and directives the entries name, read in one query each (unknown ones are refused per entry)."""
     return schedule_input.References.read(
-        (entry.values.get("job") for entry in entries), (entry.values.get("directive") for entry in entries)
+        (entry.values.get("job") for entry in entries),
+        (entry.values.get("directive") for entry in entries),
+        (
+            name
+            for entry in entries
+            if isinstance(entry.values.get("calendars"), list)
+            for name in entry.values["calendars"]
+        ),
     )
+
+
+def _collect(found: list[tuple[str, str]]) -> Callable[[str, str], None]:
+    return lambda key, message: found.append((key, message))
 
 
 def _defaults() -> dict[str, Any]:
@@ -56,13 +67,19 @@ def _defaults() -> dict[str, Any]:
     for name in SCHEDULE_FIELDS:
         model_field = Schedule._meta.get_field(name)
         defaults[name] = model_field.get_default() if isinstance(model_field, Field) else None
+    defaults["calendars"] = []
     return defaults
+
+
+def _current(row: Schedule, name: str) -> Any:
+    """A row's value of a managed field; its calendars as their names (prefetched)."""
+    return calendar_input.names(row) if name == "calendars" else getattr(row, name)
 
 
 def _same(old: Any, new: Any) -> bool:
     if isinstance(old, Job | Directive) or isinstance(new, Job | Directive):
         return getattr(old, "pk", None) == getattr(new, "pk", None)
-    return bool(old == new)
+    return bool(_shown(old) == _shown(new))
 
 
 def _shown(value: Any) -> Any:
@@ -70,6 +87,8 @@ def _shown(value: Any) -> Any:
         return value.key
     if isinstance(value, Directive):
         return value.name
+    if isinstance(value, list) and all(isinstance(item, Calendar) for item in value):
+        return sorted(item.name for item in value)
     return value
 
 
@@ -86,7 +105,12 @@ def _validation_problems(entry: Entry, exc: DjangoValidationError) -> list[Probl
 
 
 def apply(
-    entries: Sequence[Entry], references: schedule_input.References, *, adopt: bool, now: datetime
+    entries: Sequence[Entry],
+    references: schedule_input.References,
+    *,
+    adopt: bool,
+    now: datetime,
+    dry_run: bool = False,
 ) -> tuple[list[Change], list[Problem]]:
     """Create or update a schedule per entry (inside the caller's transaction); nothing is written on a problem.
 
@@ -98,11 +122,13 @@ def apply(
         row.name: row
         for row in Schedule.objects.select_for_update(of=("self",))
         .select_related("job", "directive")
+        .prefetch_related("calendars")
         .filter(name__in=[e.name for e in entries])
     }
     changes: list[Change] = []
     problems: list[Problem] = []
     writes: list[Schedule] = []
+    intents: list[yaml_pauses.Intent] = []
     for entry in entries:
         row = existing.get(entry.name)
         if row is not None and row.source != ScheduleSource.YAML and not adopt:
@@ -129,12 +155,19 @@ def apply(
             continue
         values.pop("name")
         wanted = {**defaults, **values}
-        changed: list[tuple[str, Any, Any]] = []
+        pause_problems: list[tuple[str, str]] = []
+        intent, pause_change = yaml_pauses.plan(entry, row, wanted, now=now, fail=_collect(pause_problems))
+        if pause_problems:
+            problems += [_problem(entry, key, message) for key, message in pause_problems]
+            continue
+        if intent is not None:
+            intents.append(intent)
+        changed: list[tuple[str, Any, Any]] = [pause_change] if pause_change is not None else []
         if row is not None:
-            changed = [
-                (name, _shown(getattr(row, name)), _shown(value))
+            changed += [
+                (name, _shown(_current(row, name)), _shown(value))
                 for name, value in wanted.items()
-                if not _same(getattr(row, name), value)
+                if not _same(_current(row, name), value)
             ]
             for origin_field, origin_value in (("source", ScheduleSource.YAML.value), ("source_path", entry.path)):
                 if getattr(row, origin_field) != origin_value:
@@ -143,6 +176,7 @@ def apply(
                 changes.append(Change(action="unchanged", name=entry.name, path=entry.path))
                 continue
         candidate = Schedule(name=entry.name) if row is None else row
+        calendar_input.remember(candidate, wanted.pop("calendars"))
         for name, value in wanted.items():
             setattr(candidate, name, value)
         candidate.source = ScheduleSource.YAML
@@ -162,7 +196,22 @@ def apply(
         except ConstraintError as exc:  # e.g. a name another door took since the rows were read
             created = {change.name for change in changes if change.action == "create"}
             problems += _refused([entry for entry in entries if entry.name in created] or list(entries), exc)
+    if not problems:
+        _attach_calendars(writes, existing)
+        ids = {row.name: row.pk for row in [*existing.values(), *writes]}
+        yaml_pauses.carry_out(intents, ids, now=now, act=not dry_run)
     return changes, problems
+
+
+def _attach_calendars(writes: Sequence[Schedule], existing: dict[str, Schedule]) -> None:
+    """Set the written schedules' calendars where they changed (a new schedule without any: nothing)."""
+    for candidate in writes:
+        given = calendar_input.given(candidate)
+        if given is None:
+            continue
+        old = calendar_input.names(existing[candidate.name]) if candidate.name in existing else []
+        if sorted(c.name for c in given) != old:
+            calendar_input.attach(candidate)
 
 
 def _refused(entries: Sequence[Entry], refusal: ConstraintError) -> list[Problem]:

@@ -8,7 +8,7 @@ model's own validation of the values comes later (``scheduling.yaml_apply``).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,9 @@ from typing import Any
 import yaml
 from django.conf import settings
 
+from scheduling.surfaces import yaml_calendars
 from scheduling.surfaces.input_checks import unstorable
+from scheduling.surfaces.yaml_calendars import CalendarEntry
 from scheduling.surfaces.yaml_load import Refusal, load_file
 from scheduling.surfaces.yaml_report import Problem, SyncError
 
@@ -39,10 +41,16 @@ SCHEDULE_FIELDS = (
     "max_concurrency",
     "jitter_seconds",
     "tenant",
+    "pause_after_failures",
+    "remaining_runs",
+    "deadline_seconds",
+    "calendars",
 )
 #: Every field a synced schedule is made of: compared on each run, defaulted when left out.
 MANAGED_FIELDS = ("job", *SCHEDULE_FIELDS)
-ENTRY_KEYS = frozenset({"id", "name", "job", "dag", *SCHEDULE_FIELDS})
+ENTRY_KEYS = frozenset({"id", "name", "job", "dag", "paused", *SCHEDULE_FIELDS})
+#: The keys of an entry's ``paused:`` mapping.
+PAUSED_KEYS = ("note", "until")
 _SORTED_KEYS = sorted(ENTRY_KEYS)
 DATETIME_FIELDS = ("run_at", "start_at", "end_at")
 DAG_JOB = "dag"
@@ -58,6 +66,8 @@ class Entry:
     values: dict[str, Any]
     #: The key an entry used for its job (``job`` or ``dag``), for error messages.
     job_key_from: str = "job"
+    #: ``paused: {note: ..., until: ...}`` as written (None: the entry does not pause it).
+    paused: dict[str, Any] | None = None
 
 
 def display_path(path: Path) -> str:
@@ -105,9 +115,13 @@ def _duplicate_keys(node: yaml.MappingNode) -> list[tuple[str, int]]:
     return duplicates
 
 
-def read_file(path: Path, shown: str, *, fast: bool = True) -> tuple[list[Entry], list[Problem]]:
+def read_file(
+    path: Path, shown: str, *, fast: bool = True, calendars: list[CalendarEntry] | None = None
+) -> tuple[list[Entry], list[Problem]]:
     """The entries of one file (safe loading only), or the problems that stop it being read.
 
+    A file is a list of schedule entries, or a mapping with ``schedules:`` (that list) and
+    ``calendars:`` (``yaml_calendars``), whose entries are added to ``calendars`` when given.
     ``fast=False`` reads the YAML with PyYAML's pure-Python loader only (see ``scheduling.yaml_load``).
     """
 
@@ -118,12 +132,15 @@ def read_file(path: Path, shown: str, *, fast: bool = True) -> tuple[list[Entry]
     if isinstance(loaded, Refusal):
         return [], [problem(loaded.message, line=loaded.line)]
     data, root = loaded.data, loaded.root
-    if data is None:
-        return [], []
-    if not isinstance(data, list) or not isinstance(root, yaml.SequenceNode):
-        return [], [problem("must be a list of schedule entries (- id: ...)", line=1)]
-    entries: list[Entry] = []
     problems: list[Problem] = []
+    if isinstance(data, dict) and isinstance(root, yaml.MappingNode) and set(data) & set(yaml_calendars.FILE_KEYS):
+        data, root, problems = _sections(data, root, shown, calendars)
+    if data is None:
+        return [], problems
+    if not isinstance(data, list) or not isinstance(root, yaml.SequenceNode):
+        message = "must be a list of schedule entries (- id: ...), or a mapping with schedules: and calendars:"
+        return [], [*problems, problem(message, line=root.start_mark.line + 1 if root is not None else 1)]
+    entries: list[Entry] = []
     for index, (raw, node) in enumerate(zip(data, root.value, strict=True), start=1):
         line = node.start_mark.line + 1
         if not isinstance(raw, dict) or not isinstance(node, yaml.MappingNode):
@@ -136,6 +153,50 @@ def read_file(path: Path, shown: str, *, fast: bool = True) -> tuple[list[Entry]
         if entry is not None:
             entries.append(entry)
     return entries, problems
+
+
+def _sections(
+    data: dict[Any, Any], root: yaml.MappingNode, shown: str, calendars: list[CalendarEntry] | None
+) -> tuple[Any, yaml.Node | None, list[Problem]]:
+    """A file written as a mapping: its ``schedules`` list (and node), with its calendars read."""
+    problems: list[Problem] = []
+    nodes = {str(key.value): (key, value) for key, value in root.value}
+    for key, (key_node, _) in nodes.items():
+        if key not in yaml_calendars.FILE_KEYS:
+            problems.append(
+                Problem(
+                    path=shown,
+                    line=key_node.start_mark.line + 1,
+                    entry=None,
+                    name=None,
+                    field=key,
+                    message="unknown key; a schedules file's mapping has schedules: and calendars:",
+                )
+            )
+    if "calendars" in nodes and data.get("calendars") is not None:
+        found, calendar_problems = yaml_calendars.read(data["calendars"], nodes["calendars"][1], shown)
+        problems += calendar_problems
+        if calendars is not None:
+            calendars += found
+    if "schedules" not in nodes or data.get("schedules") is None:
+        return None, None, problems
+    return data["schedules"], nodes["schedules"][1], problems
+
+
+def _paused(value: Any, fail: Callable[[str, str], None]) -> dict[str, Any] | None:
+    """An entry's ``paused:`` mapping checked for shape (the note and time are checked when applied)."""
+    example = 'a mapping, e.g. paused: {note: "release freeze", until: 2026-12-24T08:00:00Z}'
+    if not isinstance(value, dict):
+        fail("paused", f"must be {example}")
+        return None
+    unknown = [str(key) for key in value if key not in PAUSED_KEYS]
+    if unknown:
+        fail("paused", f"unknown key {unknown[0]!r}; paused takes note (required) and until (optional)")
+        return None
+    if not isinstance(value.get("note"), str) or not value["note"].strip():
+        fail("paused.note", "is required: why the schedule is paused (text)")
+        return None
+    return dict(value)
 
 
 def _key_name(key: Any) -> str:
@@ -184,8 +245,11 @@ def _entry(raw: Mapping[Any, Any], *, shown: str, line: int, index: int) -> tupl
         values["job"] = raw["job"]
     else:
         fail("job", "is required (a job key such as noop), or give dag: <path of a DAG file>")
+    paused = _paused(raw["paused"], fail) if "paused" in raw else None
     # Everything else about the values (types, the kind, dates in the schedule's zone, the job and
     # directive) is the shared input's, as at every other door (``yaml_apply``).
     if problems or name is None:
         return None, problems
-    return Entry(path=shown, line=line, index=index, name=name.strip(), values=values, job_key_from=job_from), []
+    return Entry(
+        path=shown, line=line, index=index, name=name.strip(), values=values, job_key_from=job_from, paused=paused
+    ), []

@@ -1,6 +1,8 @@
 """Schedules as code: YAML files in, schedules (``source="yaml"``) out, in one transaction.
 
-A file is a list of entries. Two spellings of an entry are accepted:
+A file is a list of entries (or a mapping with ``schedules:``, that list, and ``calendars:``, the
+exclusion calendars it defines: ``yaml_calendars``; ``paused:`` on an entry: ``yaml_pauses``).
+Two spellings of an entry are accepted:
 
 * the seed format: ``id`` (the schedule's name), ``cron``, ``dag``, ``tenant``, ``enabled``;
   ``dag: configs/dags/x.yaml`` runs the job ``dag`` with params ``{"dag": "configs/dags/x.yaml"}``;
@@ -27,7 +29,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from scheduling.surfaces import yaml_apply
+from scheduling.surfaces import yaml_apply, yaml_calendars
 from scheduling.surfaces.yaml_load import MAX_ALIAS_VALUES, MAX_FILE_BYTES
 from scheduling.surfaces.yaml_read import (
     DAG_JOB,
@@ -87,25 +89,29 @@ def sync(
     files = find_files(target)
     report = SyncReport(dry_run=dry_run)
     entries: list[Entry] = []
+    calendars: list[yaml_calendars.CalendarEntry] = []
     problems: list[Problem] = []
     for number, path in enumerate(files, start=1):
         shown = display_path(path)
         report.files.append(shown)
-        found, file_problems = read_file(path, shown)
+        found, file_problems = read_file(path, shown, calendars=calendars)
         entries += found
         problems += file_problems
         if progress is not None:
             progress(number, len(files), shown, len(found))
-    problems += yaml_apply.duplicate_names(entries)
+    problems += yaml_apply.duplicate_names(entries) + yaml_calendars.duplicate_names(calendars)
     if problems:
         raise SyncError(problems)
-    references = yaml_apply.resolve(entries)
 
     with transaction.atomic():
-        changes, problems = yaml_apply.apply(entries, references, adopt=adopt, now=now)
+        calendar_changes, problems = yaml_calendars.apply(calendars)  # first: the schedules may name them
         if problems:
             raise SyncError(problems)
-        report.changes += changes
+        references = yaml_apply.resolve(entries)
+        changes, problems = yaml_apply.apply(entries, references, adopt=adopt, now=now, dry_run=dry_run)
+        if problems:
+            raise SyncError(problems)
+        report.changes += calendar_changes + changes
         if prune:
             report.changes += yaml_apply.prune(entries, display_path(target), delete=delete, now=now)
         if dry_run:

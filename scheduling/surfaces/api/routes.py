@@ -1,12 +1,15 @@
-"""The API's resources (``/api/schedules/``, ``/api/runs/``, ``/api/jobs/``)."""
+"""The API's resources (``/api/schedules/``, ``/api/runs/``, ``/api/jobs/``, ``/api/calendars/``)."""
 
 from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
-from scheduling.surfaces.api import views
+from scheduling.surfaces.api import calendar_views, pause_views, views
 
 router = SimpleRouter()
 router.register("schedules", views.ScheduleViewSet, basename="schedule")
+# Only detail routes: /api/schedules/{id}/pause/ and /resume/, beside the schedules' own.
+router.register("schedules", pause_views.SchedulePauseViewSet, basename="schedule-control")
 router.register("runs", views.RunViewSet, basename="run")
 router.register("jobs", views.JobViewSet, basename="job")
+router.register("calendars", calendar_views.CalendarViewSet, basename="calendar")

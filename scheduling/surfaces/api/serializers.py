@@ -2,136 +2,31 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from orchestrator import registry
 from orchestrator.errors import ValidationError
-from orchestrator.models import Directive, Job, LLMCall, Run, RunArtifact, token_totals
+from orchestrator.models import Job, LLMCall, Run, RunArtifact, token_totals
 from scheduling.core.policies import MisfirePolicy, OverlapPolicy
 from scheduling.core.timing import MAX_INTERVAL_SECONDS, Kind
-from scheduling.models import Schedule, ScheduledRun, ScheduleSource
-from scheduling.surfaces import schedule_input
+from scheduling.models import PAUSE_FIELDS, Schedule, ScheduledRun, ScheduleSource
+from scheduling.surfaces import calendar_input, control_state, schedule_input
 from scheduling.surfaces.api.fields import StrictCharField
-from scheduling.surfaces.input_checks import shown
-
-
-class InputField(serializers.Field):  # type: ignore[type-arg]
-    """A schedule field of the JSON type the schema says, passed on as sent: ``schedule_input.clean``
-    reads it, with the wording of every door. ``json_types``: the types taken (null always is);
-    another type is refused in the shared wording (``"interval_seconds": "60"`` is a string)."""
-
-    json_types: tuple[type, ...] = (object,)
-    expected = ""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("allow_null", True)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data: Any) -> Any:
-        if data is not None and not self._taken(data):
-            quoted = isinstance(data, str) and self._taken(_json_or_none(data))
-            hint = " (a JSON string: leave out the quotes)" if quoted else ""
-            raise serializers.ValidationError(f"must be {self.expected}, not {shown(data)}{hint}")
-        return data
-
-    def _taken(self, data: Any) -> bool:
-        if data is None:
-            return False
-        return bool in self.json_types if isinstance(data, bool) else isinstance(data, self.json_types)
-
-    def to_representation(self, value: Any) -> Any:
-        return value
-
-
-def _json_or_none(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-@extend_schema_field(OpenApiTypes.STR)
-class TextInput(InputField):
-    json_types = (str,)
-    expected = "text"
-
-
-@extend_schema_field(OpenApiTypes.INT)
-class IntegerInput(InputField):
-    """A JSON integer (``60.0`` is 60): text is refused, as the schema says (``int()`` reads "٣" as 3)."""
-
-    json_types = (int, float)
-    expected = "a whole number"
-
-    def to_internal_value(self, data: Any) -> Any:
-        data = super().to_internal_value(data)
-        if isinstance(data, float):
-            if not data.is_integer() or abs(data) > 2**53:  # 1.5; 1e300, a float past exact integers
-                raise serializers.ValidationError(f"must be {self.expected}, not {shown(data)}")
-            return int(data)
-        return data
-
-
-@extend_schema_field(OpenApiTypes.BOOL)
-class BooleanInput(InputField):
-    json_types = (bool,)
-    expected = "true or false"
-
-
-@extend_schema_field({"type": "object", "additionalProperties": True})
-class ObjectInput(InputField):
-    json_types = (dict,)
-    expected = 'a JSON object, e.g. {"path": "var/app.log"}'
-
-
-@extend_schema_field(OpenApiTypes.DATETIME)
-class DateTimeInput(InputField):
-    """ISO 8601; without an offset it is a wall time in the schedule's time zone."""
-
-    json_types = (str,)
-    expected = "a date and time in ISO 8601, as text"
-
-    def to_representation(self, value: Any) -> Any:
-        return serializers.DateTimeField().to_representation(value) if value is not None else None
-
-
-@extend_schema_field(OpenApiTypes.STR)
-class JobInput(TextInput):
-    expected = "the key of a job"
-
-    def to_representation(self, value: Any) -> Any:
-        return value.key if isinstance(value, Job) else value
-
-
-@extend_schema_field(OpenApiTypes.STR)
-class DirectiveInput(TextInput):
-    expected = "the name of a directive, or null for none"
-
-    def to_internal_value(self, data: Any) -> Any:
-        if data == "":  # the schema promises a name or null; "" is neither
-            raise serializers.ValidationError(f"must be {self.expected}")
-        return super().to_internal_value(data)
-
-    def to_representation(self, value: Any) -> Any:
-        return value.name if isinstance(value, Directive) else value
-
-
-class ChoiceInput(serializers.ChoiceField):
-    """A closed set (the schema lists it); what was sent is checked by ``schedule_input``."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("required", False)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data: Any) -> Any:
-        return data
+from scheduling.surfaces.api.inputs import (
+    BooleanInput,
+    ChoiceInput,
+    DateTimeInput,
+    DirectiveInput,
+    IntegerInput,
+    JobInput,
+    NamesInput,
+    ObjectInput,
+    TextInput,
+)
 
 
 class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
@@ -172,7 +67,27 @@ class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
     misfire_policy = ChoiceInput(choices=MisfirePolicy.choices())
     misfire_grace_seconds = IntegerInput(help_text="At least 1.")
     max_concurrency = IntegerInput(help_text="At least 1; null for no limit.")
+    pause_after_failures = IntegerInput(
+        help_text="Pause by itself after this many consecutive failed or timed-out scheduled runs (manual runs "
+        "do not count; a success resets the count); at least 1; null: never."
+    )
+    remaining_runs = IntegerInput(
+        help_text="Occurrences still to dispatch; each one the beat dispatches takes one, at 0 there are no more "
+        "(manual and backfill runs take none); 0 or more; null: unlimited."
+    )
+    deadline_seconds = IntegerInput(
+        help_text="A run not finished this many seconds after its scheduled time is overdue; at least 1; "
+        "null: no deadline."
+    )
+    calendars = NamesInput(
+        help_text="Exclusion calendars by name (`/api/calendars/`): a fire time one of them excludes is recorded "
+        "skipped. Replaces the list; [] for none."
+    )
     timing = serializers.CharField(source="describe_timing", read_only=True)
+    state = serializers.SerializerMethodField(
+        help_text="`enabled`, `paused` (disabled with a note: see `pause_note`, `paused_by`, `paused_at`, "
+        "`resume_at`) or `disabled`."
+    )
 
     class Meta:
         model = Schedule
@@ -180,6 +95,9 @@ class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
             "id",
             *schedule_input.FIELDS,
             "timing",
+            "state",
+            *PAUSE_FIELDS,
+            "failure_streak",
             "next_run_at",
             "last_run_at",
             "source",
@@ -190,6 +108,8 @@ class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
         read_only_fields = [
             "id",
             "timing",
+            *PAUSE_FIELDS,
+            "failure_streak",
             "next_run_at",
             "last_run_at",
             "source",
@@ -197,6 +117,9 @@ class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
             "created_at",
             "updated_at",
         ]
+
+    def get_state(self, schedule: Schedule) -> control_state.State:
+        return control_state.state(schedule)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """The one validation path (``schedule_input.validate``), as at every door."""
@@ -208,11 +131,11 @@ class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
         return attrs
 
     def create(self, validated_data: dict[str, Any]) -> Schedule:
-        self._validated.save()
+        calendar_input.save(self._validated)
         return self._validated
 
     def update(self, instance: Schedule, validated_data: dict[str, Any]) -> Schedule:
-        self._validated.save()
+        calendar_input.save(self._validated)
         return self._validated
 
 

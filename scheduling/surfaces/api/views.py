@@ -110,9 +110,7 @@ class ScheduleViewSet(ApiView, viewsets.ModelViewSet[Schedule]):
     }
 
     def get_queryset(self) -> QuerySet[Schedule]:
-        rows = Schedule.objects.select_related("job", "directive")
-        if self.action == "retrieve":
-            return rows.prefetch_related("calendars")
+        rows = Schedule.objects.select_related("job", "directive").prefetch_related("calendars")
         if self.action != "list":
             return rows
         filters = query(query_filters.ScheduleFilterSerializer, self.request)

@@ -1,0 +1,157 @@
+"""Exclusion calendars defined in schedules files: read, then created or updated before the schedules.
+
+A file that defines calendars is a mapping instead of a list::
+
+    calendars:
+      - name: berlin-holidays
+        timezone: Europe/Berlin
+        dates: [2026-12-25, 2026-12-26]
+        crons: ["* * * * 6,0"]        # weekends
+    schedules:
+      - id: nightly-report
+        job: noop
+        cron: "0 2 * * *"
+        calendars: [berlin-holidays]
+
+The calendars are synced first, in the sync's transaction, so the schedules can name them. A
+calendar entry is the whole truth about that calendar (a field left out takes its default); a
+calendar no file defines any more is left as it is (other schedules, made elsewhere, may use it:
+delete it in the admin or the API). Validation is the model's (``Calendar.clean``), each error
+naming the file, line, entry and field.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from orchestrator.errors import ValidationError
+from scheduling.models import Calendar
+from scheduling.surfaces.input_checks import unstorable
+from scheduling.surfaces.yaml_report import Change, Problem
+
+FIELDS = ("description", "timezone", "dates", "crons")
+KEYS = ("name", *FIELDS)
+#: The keys of a file written as a mapping.
+FILE_KEYS = ("calendars", "schedules")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CalendarEntry:
+    path: str
+    line: int
+    index: int
+    name: str
+    values: dict[str, Any]
+
+
+def read(data: Any, node: yaml.Node, shown: str) -> tuple[list[CalendarEntry], list[Problem]]:
+    """The calendar entries of a file's ``calendars:`` list, or the problems found in them."""
+
+    def problem(message: str, line: int, *, entry: int | None = None, name: str | None = None, key: str) -> Problem:
+        return Problem(path=shown, line=line, entry=entry, name=name, field=key, message=message)
+
+    if not isinstance(data, list) or not isinstance(node, yaml.SequenceNode):
+        return [], [problem("must be a list of calendars (- name: ...)", node.start_mark.line + 1, key="calendars")]
+    entries: list[CalendarEntry] = []
+    problems: list[Problem] = []
+    for index, (raw, item) in enumerate(zip(data, node.value, strict=True), start=1):
+        line = item.start_mark.line + 1
+        if not isinstance(raw, dict):
+            problems.append(problem("must be a mapping (name: ..., dates: ...)", line, entry=index, key="calendars"))
+            continue
+        name = raw.get("name")
+        shown_name = name if isinstance(name, str) else None
+        found = []
+        for key, value in raw.items():
+            if str(key) not in KEYS:
+                close = difflib.get_close_matches(str(key), KEYS, n=1)
+                hint = f"; did you mean {close[0]}?" if close else f"; keys: {', '.join(KEYS)}"
+                found.append(problem("unknown key" + hint, line, entry=index, name=shown_name, key=str(key)))
+            elif unstorable(value):
+                found.append(problem(str(unstorable(value)), line, entry=index, name=shown_name, key=str(key)))
+        if not isinstance(name, str) or not name.strip():
+            found.append(problem("is required: the calendar's unique name", line, entry=index, key="name"))
+        problems += found
+        if not found and isinstance(name, str):
+            values = {key: raw[key] for key in FIELDS if key in raw}
+            entries.append(CalendarEntry(path=shown, line=line, index=index, name=name.strip(), values=values))
+    return entries, problems
+
+
+def duplicate_names(entries: Sequence[CalendarEntry]) -> list[Problem]:
+    problems = []
+    first: dict[str, CalendarEntry] = {}
+    for entry in entries:
+        earlier = first.setdefault(entry.name, entry)
+        if earlier is not entry:
+            problems.append(
+                Problem(
+                    path=entry.path,
+                    line=entry.line,
+                    entry=entry.index,
+                    name=entry.name,
+                    field="name",
+                    message=f"calendar also defined in {earlier.path}:{earlier.line}; calendar names are unique",
+                )
+            )
+    return problems
+
+
+def apply(entries: Sequence[CalendarEntry]) -> tuple[list[Change], list[Problem]]:
+    """Create or update each calendar (inside the caller's transaction); nothing is written on a problem."""
+    existing = {
+        row.name: row for row in Calendar.objects.select_for_update().filter(name__in=[e.name for e in entries])
+    }
+    changes: list[Change] = []
+    problems: list[Problem] = []
+    writes: list[Calendar] = []
+    for entry in entries:
+        row = existing.get(entry.name)
+        before = {name: getattr(row, name) for name in FIELDS} if row is not None else {}
+        candidate = row if row is not None else Calendar(name=entry.name)
+        candidate.description = entry.values.get("description") or ""
+        candidate.timezone = entry.values.get("timezone", "UTC")
+        candidate.dates = _dates(entry.values.get("dates", []))
+        candidate.crons = entry.values.get("crons", [])
+        try:
+            candidate.clean()
+        except ValidationError as exc:
+            for key, messages in exc.errors.items():
+                problems += [
+                    Problem(path=entry.path, line=entry.line, entry=entry.index, name=entry.name, field=key, message=m)
+                    for m in messages
+                ]
+            continue
+        label = f"calendar {entry.name}"
+        if row is None:
+            changes.append(Change(action="create", name=label, path=entry.path))
+            writes.append(candidate)
+            continue
+        changed = tuple(
+            (name, before[name], getattr(candidate, name))
+            for name in FIELDS
+            if before[name] != getattr(candidate, name)
+        )
+        if changed:
+            changes.append(Change(action="update", name=label, path=entry.path, fields=changed))
+            writes.append(candidate)
+        else:
+            changes.append(Change(action="unchanged", name=label, path=entry.path))
+    if not problems:
+        for candidate in writes:
+            candidate.save()
+    return changes, problems
+
+
+def _dates(value: Any) -> Any:
+    """YAML reads ``2026-12-25`` as a date: as text again, the model checks the rest."""
+    if isinstance(value, list):
+        return [
+            item.isoformat() if hasattr(item, "isoformat") and not isinstance(item, str) else item for item in value
+        ]
+    return value
