@@ -2,7 +2,8 @@
 
 Publish pending runs whose time has come (never published, retries, lost wake-ups) and queued
 runs whose message the broker lost (``orchestrator.recovery``), start buffered occurrences whose
-schedule has no active run (``buffered``), then send the ``maintenance`` hook (the workers app's
+schedule has no active run (``buffered``), create the next batch of running backfills
+(``backfills``), then send the ``maintenance`` hook (the workers app's
 reaper of runs whose worker died subscribes to it) and ``maintenance_completed`` with the report.
 """
 
@@ -12,7 +13,7 @@ import time
 from datetime import datetime, timedelta
 
 from orchestrator import recovery
-from scheduling.engine import buffered, hooks
+from scheduling.engine import backfills, buffered, hooks
 from scheduling.engine.reports import MaintenanceReport
 
 
@@ -22,6 +23,7 @@ def maintain(now: datetime) -> MaintenanceReport:
     report.recovered = recovery.publish_due(now=now) + recovery.republish_lost(now=now)
     report.published_at = now + timedelta(seconds=time.monotonic() - began)
     report.released = buffered.release_buffered(now)
+    report.backfilled = backfills.fill(now)
     hooks.maintenance.send(now)
     hooks.maintenance_completed.send(report)
     return report

@@ -71,6 +71,8 @@ class MaintenanceReport:
     recovered: list[Run] = field(default_factory=list)
     #: Runs of buffered occurrences that were started.
     released: list[PlannedRun] = field(default_factory=list)
+    #: Occurrences created for running backfills (``engine.backfills.fill``).
+    backfilled: int = 0
     #: When the recovered runs were published, on the beat's clock (``now`` plus the time taken).
     published_at: datetime | None = None
 
