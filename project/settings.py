@@ -391,6 +391,9 @@ SPECTACULAR_SETTINGS = {
         "OccurrenceStatusEnum": "scheduling.models.OccurrenceStatus",
         "ScheduleKindEnum": "scheduling.core.timing.Kind.choices",
         "JobKindEnum": "orchestrator.models.JobKind",
+        "OverlapPolicyEnum": "scheduling.core.policies.OverlapPolicy.choices",
+        "BackfillStatusEnum": "scheduling.models.BackfillStatus",
+        "BackfillOverlapPolicyEnum": "scheduling.engine.backfills.POLICIES",
     }
 }
 
