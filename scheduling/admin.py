@@ -25,6 +25,7 @@ from orchestrator.admin_helpers import RefusalsMixin, ValuesInHistoryMixin, mute
 from orchestrator.models import LLMCall, Run, describe_totals
 from scheduling.models import Schedule, ScheduledRun
 from scheduling.surfaces import actions, describe, rows
+from scheduling.surfaces.admin_backfills import ScheduleBackfillMixin
 from scheduling.surfaces.admin_parts import (
     LastRunStatusFilter,
     RecentOccurrencesInline,
@@ -37,7 +38,7 @@ from scheduling.surfaces.forms import FIELDSETS, ScheduleForm, preview_form_data
 
 
 @admin.register(Schedule)
-class ScheduleAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
+class ScheduleAdmin(ScheduleBackfillMixin, RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
     form = ScheduleForm
     change_form_template = "admin/scheduling/schedule/change_form.html"
     list_display = ("name", "job_key", "in_words", "next_run", "last_run", "enabled")
@@ -46,7 +47,7 @@ class ScheduleAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
     search_fields = ("name", "job__key")
     list_select_related = ("job",)
     list_per_page = 100
-    actions = ("run_now_action", "enable_action", "disable_action")
+    actions = ("run_now_action", "enable_action", "disable_action", "backfill_action")
     inlines = (RecentOccurrencesInline,)
     readonly_fields = (
         "fire_time_preview",
