@@ -24,6 +24,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 django.setup()
 
 from bench import stats  # noqa: E402
+from bench.backfill import step_backfill  # noqa: E402
 from bench.beats import Ours, beat_for, change_pickup  # noqa: E402
 from bench.child_io import BENCH_INTERVAL, QUEUE, job_id, queued_messages, redis_client, sql  # noqa: E402
 from bench.import_celery_beat import step_import_celery_beat  # noqa: E402
@@ -252,6 +253,7 @@ STEPS = {
     "worker-profile": step_worker_profile,
     "yaml-sync": step_yaml_sync,
     "import-celery-beat": step_import_celery_beat,
+    "backfill": step_backfill,
 }
 
 
@@ -273,6 +275,7 @@ def main() -> None:
     parser.add_argument("--start", type=float, default=0.0)
     parser.add_argument("--until", type=float, default=0.0)
     parser.add_argument("--job", choices=["noop", "task"], default="noop", help="e2e: noop job, or a host Celery task")
+    parser.add_argument("--policy", choices=["buffer_all", "allow"], default="buffer_all", help="backfill: its policy")
     args = parser.parse_args()
     print(json.dumps(STEPS[args.step](args)), flush=True)
 

@@ -7,7 +7,8 @@ results go to ``bench/results/<stamp>.json`` and a Markdown summary next to it.
 
 # This module reads the options and runs the steps in order (its docstring is the --help text): the
 # beat steps are in bench.beat_steps, the worker steps in bench.worker_steps, what they share in
-# bench.driver, the YAML sync in bench.yaml_sync, the django-celery-beat import in bench.import_celery_beat.
+# bench.driver, the YAML sync in bench.yaml_sync, the django-celery-beat import in bench.import_celery_beat,
+# the backfill under load in bench.backfill.
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from typing import Any
 import redis
 
 from bench import stats
+from bench.backfill import backfill_step
 from bench.beat_steps import SCHEDULERS, measure_all, steady, two_beats
 from bench.driver import RESULTS, child, fmt_ratio, say
 from bench.env import ROOT, services
@@ -63,13 +65,14 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true", help="only the per-scheduler table (no beats/lag/e2e)")
     parser.add_argument(
         "--only",
-        choices=["e2e", "task-e2e", "profiles", "worker-memory", "yaml-sync", "import-celery-beat"],
+        choices=["e2e", "task-e2e", "profiles", "worker-memory", "yaml-sync", "import-celery-beat", "backfill"],
         help="only this step: e2e = end to end (raw vs ours) and the worker profiles; "
         "task-e2e = end to end of a host Celery task, sent by apply_async vs run as a schedule's job "
         "(the e2e options apply, no profiles); profiles = the profiles; "
         "worker-memory = a worker's main-process memory over many messages (raw vs ours); "
         "yaml-sync = sync_schedules of 10,000 entries against 1,000; "
-        "import-celery-beat = import_celery_beat of 10,000 PeriodicTasks, then again unchanged",
+        "import-celery-beat = import_celery_beat of 10,000 PeriodicTasks, then again unchanged; "
+        "backfill = a backfill of 100,000 occurrences while 200 schedules fire every second",
     )
     parser.add_argument(
         "--memory-batches", type=int, default=12, help="with --only worker-memory: batches per side (default 12)"
@@ -128,6 +131,8 @@ def main() -> None:
             report["yaml_sync"] = yaml_sync_step(child, say, env)
         elif args.only == "import-celery-beat":
             report["import_celery_beat"] = import_celery_beat_step(child, say, env)
+        elif args.only == "backfill":
+            report["backfill"] = backfill_step(child, say, env)
         elif args.only == "task-e2e":
             e2e_repeated(env, args, report, job="task")
         elif args.only:

@@ -48,9 +48,9 @@ def seed_ours(
         """
         INSERT INTO scheduling_schedule (name, description, job_id, params, kind, cron, interval_seconds, timezone,
             enabled, start_at, next_run_at, due_at, misfire_policy, misfire_grace_seconds, overlap_policy,
-            jitter_seconds, tenant, source, source_path, created_at, updated_at)
+            jitter_seconds, tenant, source, source_path, created_at, updated_at, pause_note, paused_by, failure_streak)
         SELECT 'bench-' || i, '', %s, %s::jsonb, %s, %s, %s, 'UTC', true, %s + o.shift, %s + o.shift,
-               %s + o.shift, 'run_once', 300, 'allow', 0, '', 'api', '', now(), now()
+               %s + o.shift, 'run_once', 300, 'allow', 0, '', 'api', '', now(), now(), '', '', 0
         FROM generate_series(1, %s) AS i, LATERAL (SELECT ((i - 1) * %s / %s) * interval '1 second' AS shift) AS o""",
         [
             job_id(job),
@@ -77,9 +77,9 @@ def seed_history() -> None:
         """
         INSERT INTO scheduling_schedule (name, description, job_id, params, kind, cron, interval_seconds, timezone,
             enabled, start_at, next_run_at, due_at, misfire_policy, misfire_grace_seconds, overlap_policy,
-            jitter_seconds, tenant, source, source_path, created_at, updated_at)
+            jitter_seconds, tenant, source, source_path, created_at, updated_at, pause_note, paused_by, failure_streak)
         SELECT 'history-' || i, '', %s, '{}'::jsonb, 'interval', '', 86400, 'UTC', true, %s, %s, %s, 'run_once', 300,
-               'allow', 0, '', 'api', '', now(), now()
+               'allow', 0, '', 'api', '', now(), now(), '', '', 0
         FROM generate_series(1, %s) AS i""",
         [job_id("sleep"), past, past, past, HISTORY],
     )

@@ -63,6 +63,15 @@ class RunStateError(SchedulerError):
         super().__init__(f"cannot {action} run {run_id}: it is no longer {' or '.join(expected)}")
 
 
+class BackfillStateError(SchedulerError):
+    """A backfill was asked to change (cancel) when it no longer runs: it finished or was cancelled."""
+
+    def __init__(self, backfill_id: object, status: str, action: str) -> None:
+        self.backfill_id = backfill_id
+        self.status = status
+        super().__init__(f"cannot {action} backfill {backfill_id}: it is {status}, not running")
+
+
 class ConstraintError(ValidationError):
     """The database refused a write for one of its constraints; ``errors`` names the field.
 

@@ -8,11 +8,15 @@ needed ``scheduling.change_schedule`` in the admin and on ``/schedules/`` but ``
 
 The rules (README "Permissions", docs/SECURITY.md):
 
-- **Schedule controls** — run now, enable, disable, and the controls to come (pause, resume,
-  backfill) — need ``scheduling.change_schedule``. Whoever may change a schedule can already make
+- **Schedule controls** — run now, enable, disable, and the controls to come (pause, resume)
+  — need ``scheduling.change_schedule``. Whoever may change a schedule can already make
   it fire now (a ``once`` schedule at the current minute) and switch it on or off in its form, so
   a weaker permission for these would protect nothing; a stronger one would only make editors
   hold two.
+- **Backfills** are rows of their own (``scheduling.Backfill``): requesting one needs
+  ``scheduling.add_backfill``, cancelling one ``scheduling.change_backfill``, so an operator may be
+  given backfills without the right to edit schedules (and an editor kept from creating thousands
+  of runs of the past).
 - **Cancelling a run** needs ``orchestrator.change_run``: runs are read-only records, and
   cancelling is the one change anybody makes to one.
 
@@ -52,8 +56,10 @@ RUN_NOW = Rule(action="run a schedule now", permissions=(CHANGE_SCHEDULE,))
 ENABLE_DISABLE = Rule(action="enable or disable a schedule", permissions=(CHANGE_SCHEDULE,))
 PAUSE_RESUME = Rule(action="pause or resume a schedule", permissions=(CHANGE_SCHEDULE,))
 #: Create runs for a past range of a schedule's occurrences.
-BACKFILL = Rule(action="backfill a schedule", permissions=(CHANGE_SCHEDULE,))
+BACKFILL = Rule(action="backfill a schedule", permissions=("scheduling.add_backfill",))
+#: Cancel a running backfill (its buffered occurrences and its runs not yet started).
+CANCEL_BACKFILL = Rule(action="cancel a backfill", permissions=("scheduling.change_backfill",))
 #: Cancel a pending, queued or running run.
 CANCEL_RUN = Rule(action="cancel a run", permissions=("orchestrator.change_run",))
 
-ALL = (RUN_NOW, ENABLE_DISABLE, PAUSE_RESUME, BACKFILL, CANCEL_RUN)
+ALL = (RUN_NOW, ENABLE_DISABLE, PAUSE_RESUME, BACKFILL, CANCEL_BACKFILL, CANCEL_RUN)

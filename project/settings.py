@@ -331,6 +331,10 @@ SCHEDULER_MISFIRE_THRESHOLD_SECONDS = env_seconds("SCHEDULER_MISFIRE_THRESHOLD_S
 SCHEDULER_MAX_CATCHUP = env_int("SCHEDULER_MAX_CATCHUP", 100, minimum=1)
 #: Occurrences of one schedule listed one by one per tick; a longer backlog collapses into one row.
 SCHEDULER_MAX_ENUMERATE = env_int("SCHEDULER_MAX_ENUMERATE", 1000, minimum=10)
+#: Fire times one backfill may hold (a request over it is refused, naming the range).
+SCHEDULER_BACKFILL_MAX = env_int("SCHEDULER_BACKFILL_MAX", 1_000_000, minimum=1)
+#: Backfill occurrences a beat's maintenance pass creates at most (all running backfills together).
+SCHEDULER_BACKFILL_BATCH = env_int("SCHEDULER_BACKFILL_BATCH", 500, minimum=1)
 #: A beat's heartbeat expires this long after its last tick; /readyz wants one fresher than this.
 SCHEDULER_BEAT_HEARTBEAT_SECONDS = env_seconds("SCHEDULER_BEAT_HEARTBEAT_SECONDS", 15.0, minimum=0.5)
 #: How long /readyz and the status page wait for Celery workers to answer a control broadcast.
@@ -387,6 +391,9 @@ SPECTACULAR_SETTINGS = {
         "OccurrenceStatusEnum": "scheduling.models.OccurrenceStatus",
         "ScheduleKindEnum": "scheduling.core.timing.Kind.choices",
         "JobKindEnum": "orchestrator.models.JobKind",
+        "OverlapPolicyEnum": "scheduling.core.policies.OverlapPolicy.choices",
+        "BackfillStatusEnum": "scheduling.models.BackfillStatus",
+        "BackfillOverlapPolicyEnum": "scheduling.engine.backfills.POLICIES",
     }
 }
 

@@ -25,6 +25,7 @@ from orchestrator.admin_helpers import RefusalsMixin, ValuesInHistoryMixin, mute
 from orchestrator.models import LLMCall, Run, describe_totals
 from scheduling.models import Calendar, Schedule, ScheduledRun
 from scheduling.surfaces import actions, control_state, describe, rows
+from scheduling.surfaces.admin_backfills import ScheduleBackfillMixin
 from scheduling.surfaces.admin_calendars import CalendarAdmin
 from scheduling.surfaces.admin_controls import ScheduleControlsMixin
 from scheduling.surfaces.admin_overview import overview_context
@@ -40,7 +41,9 @@ from scheduling.surfaces.forms import FIELDSETS, ScheduleForm, preview_form_data
 
 
 @admin.register(Schedule)
-class ScheduleAdmin(ScheduleControlsMixin, RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
+class ScheduleAdmin(
+    ScheduleControlsMixin, ScheduleBackfillMixin, RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin
+):
     form = ScheduleForm
     change_form_template = "admin/scheduling/schedule/change_form.html"
     list_display = ("name", "job_key", "in_words", "next_run", "last_run", "state_column", "runs_left_column")
@@ -49,7 +52,7 @@ class ScheduleAdmin(ScheduleControlsMixin, RefusalsMixin, ValuesInHistoryMixin, 
     search_fields = ("name", "job__key")
     list_select_related = ("job",)
     list_per_page = 100
-    actions = ("run_now_action", "enable_action", "disable_action", "pause_action", "resume_action")
+    actions = ("run_now_action", "enable_action", "disable_action", "pause_action", "resume_action", "backfill_action")
     inlines = (RecentOccurrencesInline,)
     readonly_fields = (
         "fire_time_preview",

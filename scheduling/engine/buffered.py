@@ -54,7 +54,8 @@ def release_buffered(now: datetime, schedule_ids: Sequence[int] | None = None) -
             )
             if occurrence is None:
                 continue
-            run = planned_for(schedule, occurrence.scheduled_for, RunTrigger.SCHEDULE, now=now)
+            trigger = RunTrigger.BACKFILL if occurrence.backfill_id else RunTrigger.SCHEDULE
+            run = planned_for(schedule, occurrence.scheduled_for, trigger, now=now)
             released.append((schedule, occurrence, run))
         insert_runs([run for _, _, run in released])
         for schedule, occurrence, run in released:

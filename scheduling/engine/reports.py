@@ -73,6 +73,8 @@ class MaintenanceReport:
     released: list[PlannedRun] = field(default_factory=list)
     #: Paused schedules resumed because their ``resume_at`` came.
     resumed: int = 0
+    #: Occurrences created for running backfills (``engine.backfills.fill``).
+    backfilled: int = 0
     #: When the recovered runs were published, on the beat's clock (``now`` plus the time taken).
     published_at: datetime | None = None
 

@@ -35,7 +35,8 @@ class Backfill(models.Model):
     count = models.PositiveIntegerField(default=0)
     #: Occurrences this backfill created so far.
     created = models.PositiveIntegerField(default=0)
-    #: The next fire time still to fill from (exclusive of what is done); empty once all are created.
+    #: Where the next batch starts (fire times at or after it, before ``end``); empty once every fire
+    #: time of the range has an occurrence (or the backfill was cancelled).
     cursor = models.DateTimeField(null=True, blank=True)
     requested_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -50,3 +51,17 @@ class Backfill(models.Model):
 
     def __str__(self) -> str:
         return f"backfill {self.pk} of schedule {self.schedule_id}"
+
+    def progress(self) -> dict[str, dict[str, int]]:
+        """Its occurrences counted by status, and their runs by run status (two grouped queries)."""
+        occurrences = self.occurrences.values_list("status").annotate(n=models.Count("id")).order_by()
+        runs = (
+            self.occurrences.filter(run__isnull=False)
+            .values_list("run__status")
+            .annotate(n=models.Count("id"))
+            .order_by()
+        )
+        return {
+            "occurrences": {str(status): int(n) for status, n in occurrences},
+            "runs": {str(status): int(n) for status, n in runs},
+        }

@@ -158,6 +158,10 @@ def test_schema_lists_every_endpoint(admin):
         "/api/runs/{id}/cancel/",
         "/api/jobs/",
         "/api/jobs/{key}/",
+        "/api/schedules/{id}/backfill/",
+        "/api/backfills/",
+        "/api/backfills/{id}/",
+        "/api/backfills/{id}/cancel/",
     }
     assert {"get", "patch", "delete"} <= set(paths["/api/schedules/{id}/"])
     assert "put" not in paths["/api/schedules/{id}/"]

@@ -44,6 +44,9 @@ SCHEMA_SETTINGS: dict[str, Any] = {
         "OccurrenceStatusEnum": "scheduling.models.OccurrenceStatus",
         "ScheduleKindEnum": "scheduling.core.timing.Kind.choices",
         "JobKindEnum": "orchestrator.models.JobKind",
+        "OverlapPolicyEnum": "scheduling.core.policies.OverlapPolicy.choices",
+        "BackfillStatusEnum": "scheduling.models.BackfillStatus",
+        "BackfillOverlapPolicyEnum": "scheduling.engine.backfills.POLICIES",
     },
 }
 

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from orchestrator.errors import RowDeletedError, RunStateError, UnknownJobError
+from orchestrator.errors import BackfillStateError, RowDeletedError, RunStateError, UnknownJobError
 from scheduling.surfaces.input_checks import contains_surrogate
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, UnknownJobError):
         exc = exceptions.ValidationError({"job": [str(exc)]})
-    elif isinstance(exc, RunStateError):
+    elif isinstance(exc, RunStateError | BackfillStateError):
         exc = Conflict(str(exc))
     elif isinstance(exc, RowDeletedError):  # an edit racing a delete: as if the delete came first
         exc = exceptions.NotFound(str(exc))

@@ -1,10 +1,10 @@
-"""The API's resources (``/api/schedules/``, ``/api/runs/``, ``/api/jobs/``, ``/api/calendars/``)."""
+"""The API's resources: schedules, runs, jobs, calendars and backfills (``/api/<resource>/``)."""
 
 from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
-from scheduling.surfaces.api import calendar_views, pause_views, views
+from scheduling.surfaces.api import backfill_views, calendar_views, pause_views, views
 
 router = SimpleRouter()
 router.register("schedules", views.ScheduleViewSet, basename="schedule")
@@ -13,3 +13,4 @@ router.register("schedules", pause_views.SchedulePauseViewSet, basename="schedul
 router.register("runs", views.RunViewSet, basename="run")
 router.register("jobs", views.JobViewSet, basename="job")
 router.register("calendars", calendar_views.CalendarViewSet, basename="calendar")
+router.register("backfills", backfill_views.BackfillViewSet, basename="backfill")

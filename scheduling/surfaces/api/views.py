@@ -24,6 +24,7 @@ from scheduling.models import Schedule, ScheduledRun
 from scheduling.surfaces import actions
 from scheduling.surfaces.api import filters as query_filters
 from scheduling.surfaces.api import serializers as api
+from scheduling.surfaces.api.backfill_views import ScheduleBackfillActions
 from scheduling.surfaces.api.base import ApiView, documented
 from scheduling.surfaces.api.errors import Conflict
 from scheduling.surfaces.api.overview import ScheduleDetailSerializer
@@ -90,7 +91,7 @@ def query(serializer_class: type[serializers.Serializer[Any]], request: Request)
     partial_update=documented(responses={200: api.ScheduleSerializer, **_ERRORS, **_NOT_FOUND}),
     destroy=documented(responses={204: None, **_ERRORS, **_NOT_FOUND}),
 )
-class ScheduleViewSet(ApiView, viewsets.ModelViewSet[Schedule]):
+class ScheduleViewSet(ScheduleBackfillActions, ApiView, viewsets.ModelViewSet[Schedule]):
     """Schedules: what runs when. Validation is the model's, the same as the admin's."""
 
     serializer_class = api.ScheduleSerializer
@@ -107,6 +108,7 @@ class ScheduleViewSet(ApiView, viewsets.ModelViewSet[Schedule]):
         "disable": rules.ENABLE_DISABLE,
         "run_now": rules.RUN_NOW,
         "history": [VIEW_SCHEDULE, "scheduling.view_scheduledrun", VIEW_RUN],
+        **ScheduleBackfillActions.required_permissions,
     }
 
     def get_queryset(self) -> QuerySet[Schedule]:

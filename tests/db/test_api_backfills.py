@@ -1,0 +1,140 @@
+"""Backfills through the REST API: permissions, the 202 shape, dry runs, progress, cancel, errors by field."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from rest_framework.test import APIClient
+
+from orchestrator.models import Run
+from scheduling.engine import backfills, buffered
+from scheduling.models import Backfill, Calendar, ScheduledRun
+from scheduling.surfaces.api.tokens import ApiToken
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+START = "2026-01-05T00:00:00Z"
+END = "2026-01-05T05:00:00Z"
+SHAPE = {"id", "schedule", "start", "end", "count", "created", "status"}
+
+
+def client_of(*perms: str) -> APIClient:
+    user = User.objects.create_user(f"u-{uuid.uuid4().hex[:8]}", password="pw-" + uuid.uuid4().hex)
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    client = APIClient()
+    _token, key = ApiToken.objects.issue(user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
+def url(schedule_id: int) -> str:
+    return f"/api/schedules/{schedule_id}/backfill/"
+
+
+def test_requesting_needs_add_backfill_and_answers_202_with_the_backfill(redis_db):
+    schedule = factories.schedule("noop", interval_seconds=3600)
+    assert APIClient().post(url(schedule.pk), {"start": START, "end": END}, format="json").status_code == 401
+    editor = client_of("scheduling.view_schedule", "scheduling.change_schedule")
+    assert editor.post(url(schedule.pk), {"start": START, "end": END}, format="json").status_code == 403
+    operator = client_of("scheduling.add_backfill")
+    answer = operator.post(url(schedule.pk), {"start": START, "end": END}, format="json")
+    assert answer.status_code == 202, answer.json()
+    body = answer.json()
+    assert set(body) >= SHAPE
+    assert body["schedule"] == schedule.pk and body["count"] == 5 and body["created"] == 0
+    assert body["status"] == "running" and body["overlap_policy"] == "buffer_all"
+    assert body["start"] == "2026-01-05T00:00:00Z" and body["end"] == "2026-01-05T05:00:00Z"
+    assert answer["Location"] == f"/api/backfills/{body['id']}/"
+    assert Backfill.objects.get().requested_by == User.objects.filter(username__startswith="u-").last().username
+    assert operator.post(url(999999), {"start": START, "end": END}, format="json").status_code == 404
+
+
+def test_a_dry_run_answers_the_fire_times_and_writes_nothing(redis_db):
+    weekends = Calendar.objects.create(name="weekends", crons=["* * * * 6,0"])
+    schedule = factories.schedule("noop", kind="cron", cron="0 9 * * *")
+    schedule.calendars.set([weekends])
+    answer = client_of("scheduling.add_backfill").post(
+        url(schedule.pk), {"start": START, "end": "2026-01-12T00:00:00Z", "dry_run": True}, format="json"
+    )
+    assert answer.status_code == 200, answer.json()
+    body = answer.json()
+    assert body["count"] == 7 and body["existing"] == 0 and len(body["fire_times"]) == 7
+    assert body["fire_times"][0] == {"at": "2026-01-05T09:00:00Z", "excluded": None}
+    assert body["fire_times"][5] == {"at": "2026-01-10T09:00:00Z", "excluded": "weekends"}
+    assert not Backfill.objects.exists() and not ScheduledRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"end": END}, "start", "required"),
+        ({"start": 5, "end": END}, "start", "not a number"),
+        ({"start": "soon", "end": END}, "start", "ISO 8601"),
+        ({"start": "2026-01-05T00:00:00", "end": END}, "start", "time zone"),
+        ({"start": END, "end": START}, "end", "after start"),
+        ({"start": START, "end": "2999-01-01T00:00:00Z"}, "end", "must not be after now"),
+        ({"start": START, "end": END, "overlap_policy": "skip"}, "overlap_policy", "not a valid choice"),
+        ({"start": START, "end": END, "dry_run": "yes"}, "dry_run", "true or false"),
+        ({"start": "2026-01-05T00:10:00Z", "end": "2026-01-05T00:20:00Z"}, "start", "no fire time"),
+    ],
+)
+def test_bad_input_is_400_naming_the_field(redis_db, body, field, words):
+    schedule = factories.schedule("noop", interval_seconds=3600)
+    answer = client_of("scheduling.add_backfill").post(url(schedule.pk), body, format="json")
+    assert answer.status_code == 400
+    errors = answer.json()
+    assert list(errors) == [field], errors
+    assert words in " ".join(errors[field])
+    assert not Backfill.objects.exists()
+
+
+def test_progress_and_cancel(redis_db):
+    schedule = factories.schedule("noop", interval_seconds=3600)
+    backfill = backfills.request(
+        schedule,
+        start=datetime(2026, 1, 5, tzinfo=UTC),
+        end=datetime(2026, 1, 5, 4, tzinfo=UTC),
+        by="ada",
+        now=datetime(2026, 2, 1, tzinfo=UTC),
+    )
+    now = datetime(2026, 2, 1, tzinfo=UTC)
+    backfills.fill(now)
+    [released] = buffered.release_buffered(now)
+    reader = client_of("scheduling.view_backfill")
+    assert client_of("scheduling.view_schedule").get(f"/api/backfills/{backfill.pk}/").status_code == 403
+    body = reader.get(f"/api/backfills/{backfill.pk}/").json()
+    assert set(body) >= SHAPE and body["created"] == 4 and body["status"] == "running"
+    assert body["progress"] == {"occurrences": {"buffered": 3, "dispatched": 1}, "runs": {"queued": 1}}
+    listed = reader.get(f"/api/backfills/?schedule={schedule.pk}").json()
+    assert [item["id"] for item in listed["results"]] == [backfill.pk]
+    assert reader.get("/api/backfills/?schedule=x").status_code == 400
+    assert reader.post(f"/api/backfills/{backfill.pk}/cancel/").status_code == 403
+    canceller = client_of("scheduling.change_backfill")
+    answer = canceller.post(f"/api/backfills/{backfill.pk}/cancel/")
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["status"] == "cancelled"
+    assert answer.json()["progress"] == {"occurrences": {"skipped": 3, "dispatched": 1}, "runs": {"cancelled": 1}}
+    assert Run.objects.get(id=released.id).status == "cancelled"
+    again = canceller.post(f"/api/backfills/{backfill.pk}/cancel/")
+    assert again.status_code == 409 and "cancelled, not running" in again.json()["detail"]
+
+
+def test_the_schema_documents_the_backfill_paths(redis_db):
+    schema = client_of("scheduling.view_schedule").get("/api/schema/?format=json").json()
+    assert "/api/schedules/{id}/backfill/" in schema["paths"]
+    assert "/api/backfills/{id}/" in schema["paths"] and "/api/backfills/{id}/cancel/" in schema["paths"]
+    post = schema["paths"]["/api/schedules/{id}/backfill/"]["post"]
+    assert {"202", "200", "400"} <= set(post["responses"])
+
+
+def test_an_old_range_holding_more_than_the_cap_is_refused(redis_db, settings):
+    settings.SCHEDULER_BACKFILL_MAX = 3
+    schedule = factories.schedule("noop", interval_seconds=3600)
+    answer = client_of("scheduling.add_backfill").post(url(schedule.pk), {"start": START, "end": END}, format="json")
+    assert answer.status_code == 400 and "more than 3 fire times" in answer.json()["end"][0]
