@@ -18,6 +18,7 @@ from scheduling.models import Calendar
 from scheduling.surfaces.api import serializers as api
 from scheduling.surfaces.api.base import ApiView, documented
 from scheduling.surfaces.api.inputs import InputField, TextInput
+from scheduling.surfaces.input_checks import unstorable
 
 
 @extend_schema_field({"type": "array", "items": {"type": "string"}})
@@ -51,6 +52,9 @@ class CalendarSerializer(serializers.ModelSerializer[Calendar]):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """The model's rules on the calendar as it would be saved (a partial update: over the stored one)."""
+        refused = _unstorable(attrs)
+        if refused:  # NUL or a lone surrogate: PostgreSQL cannot store it, nor even compare it
+            raise serializers.ValidationError(refused)
         current = self.instance if isinstance(self.instance, Calendar) else Calendar()
         candidate = Calendar(
             pk=current.pk,
@@ -70,6 +74,19 @@ class CalendarSerializer(serializers.ModelSerializer[Calendar]):
         if errors:
             raise serializers.ValidationError(errors)
         return {name: getattr(candidate, name) for name in ("name", "description", "timezone", "dates", "crons")}
+
+
+def _unstorable(attrs: dict[str, Any]) -> dict[str, list[str]]:
+    """Text (and list items) PostgreSQL cannot store, by field, in the words every door uses."""
+    errors: dict[str, list[str]] = {}
+    for name, value in attrs.items():
+        items = value if isinstance(value, list) else [value]
+        for index, item in enumerate(items):
+            problem = unstorable(item) if isinstance(item, str) else None
+            if problem:
+                where = f"{name}[{index}]: " if isinstance(value, list) else ""
+                errors.setdefault(name, []).append(f"{where}{problem}")
+    return errors
 
 
 _ERRORS = {
