@@ -102,7 +102,8 @@ def _flag(rows: Sequence[tuple[Any, ...]], *, at: datetime, ended_status: str) -
         return []
     ids = [row[0] for row in rows]
     with connection.cursor() as cursor:
-        cursor.execute(_FLAG.format(ids=", ".join(["%s"] * len(ids))), [at, *ids])
+        stamp = connection.ops.adapt_datetimefield_value(at)  # SQLite: the ORM's own text form
+        cursor.execute(_FLAG.format(ids=", ".join(["%s"] * len(ids))), [stamp, *ids])
         won = {found for (found,) in cursor.fetchall()}
     flagged = [
         RunOverdue(

@@ -18,7 +18,7 @@ from typing import Any
 from django.db.models import OuterRef, Q, Subquery
 
 from orchestrator.models import RunStatus
-from scheduling.core import calendars
+from scheduling.core import calendars, planning
 from scheduling.models import Schedule, ScheduledRun, ScheduleQuerySet
 from scheduling.surfaces import control_state, describe, overview
 
@@ -216,6 +216,8 @@ def next_fire_times(name: str, *, now: datetime, count: int) -> tuple[Schedule, 
     """The schedule named ``name`` and its next ``count`` fire times after ``now``, each with the name of
     the calendar that excludes it or None (excluded times count among ``count``; Schedule.DoesNotExist)."""
     schedule = Schedule.objects.select_related("job").prefetch_related("calendars").get(name=name)
+    if schedule.remaining_runs == 0:
+        return schedule, []
     return schedule, [
         (moment, calendar.name if calendar is not None else None)
         for moment, calendar in calendars.upcoming(schedule, overview.calendar_specs(schedule), now, count)
@@ -262,7 +264,8 @@ def render_next(schedule: Schedule, times: Sequence[tuple[datetime, str | None]]
     zone = describe.zone_or_utc(schedule.timezone)
     lines = [f"{schedule.name}: {schedule.describe_timing()}" + ("" if schedule.enabled else " (disabled)")]
     if not times:
-        lines.append("  no further runs (the schedule has ended)")
+        why = planning.NO_RUNS_LEFT if schedule.remaining_runs == 0 else "the schedule has ended"
+        lines.append(f"  no further runs ({why})")
     for moment, excluded in times:
         local = f"  ({moment.astimezone(zone).isoformat()} {schedule.timezone})" if shows_local else ""
         mark = f"  excluded by calendar '{excluded}' (skipped, not run)" if excluded else ""
