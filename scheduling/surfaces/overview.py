@@ -23,8 +23,10 @@ from django.db.models import Count, Q, Sum
 
 from scheduling.core import calendars as calendar_core
 from scheduling.core import timing
+from scheduling.core.calendars import MAX_NAME_LENGTH
 from scheduling.models import Calendar, OccurrenceStatus, Schedule, ScheduledRun
 from scheduling.surfaces import describe
+from scheduling.surfaces.input_checks import unstorable
 
 LIMIT = 10
 
@@ -95,10 +97,15 @@ def calendar_specs(schedule: Schedule) -> list[calendar_core.CalendarSpec]:
 
 def calendars_named(values: Iterable[object]) -> list[calendar_core.CalendarSpec]:
     """Calendars given by id or by name (a form's choices, a typed list), as core values; unknown ones left out."""
-    wanted = [str(value).strip() for value in values if str(value).strip()]
+    # as typed into a form: only what could be a stored id or name is looked up (no NUL, no 10 kB, no "²")
+    wanted = [
+        text
+        for text in (str(value).strip() for value in values)
+        if text and len(text) <= MAX_NAME_LENGTH and not unstorable(text)
+    ]
     if not wanted:
         return []
-    ids = [int(value) for value in wanted if value.isdigit()]
+    ids = [int(value) for value in wanted if value.isascii() and value.isdigit() and len(value) <= 18]
     found = Calendar.objects.filter(Q(pk__in=ids) | Q(name__in=wanted)).order_by("name")
     return [calendar.spec() for calendar in found]
 
