@@ -158,6 +158,10 @@ def test_schema_lists_every_endpoint(admin):
         "/api/runs/{id}/cancel/",
         "/api/jobs/",
         "/api/jobs/{key}/",
+        "/api/schedules/{id}/pause/",
+        "/api/schedules/{id}/resume/",
+        "/api/calendars/",
+        "/api/calendars/{id}/",
     }
     assert {"get", "patch", "delete"} <= set(paths["/api/schedules/{id}/"])
     assert "put" not in paths["/api/schedules/{id}/"]

@@ -34,6 +34,7 @@ from django.test import Client
 from django.urls import resolve
 
 from orchestrator.models import Directive, Job
+from scheduling.models import Calendar
 from scheduling.surfaces.api.tokens import ApiToken
 from tests.db.test_security import PUBLIC, World, concrete, every_route
 from tests.db.test_security import world as world  # the fixture: rows behind every page
@@ -75,6 +76,7 @@ def _other_rows(world: World) -> None:
     Directive.objects.create(name="sweep-directive", job=Job.objects.get(key="noop"), params={"a": 1})
     ApiToken.objects.issue(User.objects.create(username="sweep-token-owner"))
     Group.objects.create(name="sweep-group")
+    Calendar(name="sweep-calendar", dates=["2026-12-25"], crons=["* * * * 6,0"]).save()
 
 
 class Sweep:

@@ -18,6 +18,7 @@ from scheduling.models import Calendar
 from scheduling.surfaces.api import serializers as api
 from scheduling.surfaces.api.base import ApiView, documented
 from scheduling.surfaces.api.inputs import InputField, TextInput
+from scheduling.surfaces.input_checks import unstorable
 
 
 @extend_schema_field({"type": "array", "items": {"type": "string"}})
@@ -60,6 +61,12 @@ class CalendarSerializer(serializers.ModelSerializer[Calendar]):
             },
         )
         errors: dict[str, list[str]] = {}
+        for name, value in attrs.items():
+            problem = unstorable(value)  # NUL or a lone surrogate: refused before the database sees it
+            if problem:
+                errors[name] = [problem]
+        if errors:
+            raise serializers.ValidationError(errors)
         try:
             candidate.clean()
         except ValidationError as exc:
