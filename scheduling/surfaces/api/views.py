@@ -21,7 +21,7 @@ from orchestrator.cancelling import cancel_runs
 from orchestrator.errors import RowDeletedError
 from orchestrator.models import Job, Run, RunStatus, RunTrigger
 from scheduling.models import Schedule, ScheduledRun
-from scheduling.surfaces import actions
+from scheduling.surfaces import actions, control_state
 from scheduling.surfaces.api import filters as query_filters
 from scheduling.surfaces.api import serializers as api
 from scheduling.surfaces.api.base import ApiView, documented
@@ -125,6 +125,8 @@ class ScheduleViewSet(ApiView, viewsets.ModelViewSet[Schedule]):
             rows = rows.filter(source=filters["source"])
         if filters.get("name"):
             rows = rows.filter(name__icontains=filters["name"])
+        if "state" in filters:
+            rows = rows.filter(control_state.having(filters["state"]))
         return rows.order_by("name")
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
