@@ -27,7 +27,7 @@ from scheduling.models import Calendar, Schedule, ScheduledRun
 from scheduling.surfaces import actions, control_state, describe, rows
 from scheduling.surfaces.admin_backfills import ScheduleBackfillMixin
 from scheduling.surfaces.admin_calendars import CalendarAdmin
-from scheduling.surfaces.admin_controls import ScheduleControlsMixin
+from scheduling.surfaces.admin_controls import ScheduleControlsMixin, StateFilter
 from scheduling.surfaces.admin_overview import overview_context
 from scheduling.surfaces.admin_parts import (
     LastRunStatusFilter,
@@ -48,7 +48,7 @@ class ScheduleAdmin(
     change_form_template = "admin/scheduling/schedule/change_form.html"
     list_display = ("name", "job_key", "in_words", "next_run", "last_run", "state_column", "runs_left_column")
     list_display_links = ("name",)
-    list_filter = ("job", "kind", "enabled", LastRunStatusFilter, "tenant")
+    list_filter = ("job", "kind", "enabled", StateFilter, LastRunStatusFilter, "tenant")
     search_fields = ("name", "job__key")
     list_select_related = ("job",)
     list_per_page = 100

@@ -29,6 +29,20 @@ from scheduling.surfaces import control_state, pausing
 from scheduling.surfaces.control_form import MISFIRE_ON_RESUME, PauseForm
 
 
+class StateFilter(admin.SimpleListFilter):
+    """Enabled, paused (disabled with a note) or disabled: what ``control_state.state`` says."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("enabled", "enabled"), ("paused", "paused"), ("disabled", "disabled (not paused)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+        value = self.value()
+        return queryset.filter(control_state.having(value)) if value in control_state.STATES else queryset
+
+
 class ScheduleControlsMixin:
     """Mixed into ``ScheduleAdmin`` (a ``ModelAdmin``): columns, read-only fields, actions and URLs."""
 

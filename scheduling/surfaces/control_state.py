@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from django.db.models import Q
+
 from scheduling.models import Schedule
 
 State = Literal["enabled", "paused", "disabled"]
@@ -19,6 +21,20 @@ def state(schedule: Schedule) -> State:
     if schedule.enabled:
         return "enabled"
     return "paused" if schedule.paused else "disabled"
+
+
+#: What ``Schedule.paused`` says, as a query condition.
+PAUSED = Q(enabled=False) & (Q(paused_at__isnull=False) | ~Q(pause_note=""))
+STATES: tuple[State, ...] = ("enabled", "paused", "disabled")
+
+
+def having(state: str) -> Q:
+    """The condition of the schedules in ``state`` (one of ``STATES``), for a list's filter."""
+    if state == "enabled":
+        return Q(enabled=True)
+    if state == "paused":
+        return PAUSED
+    return Q(enabled=False) & ~PAUSED
 
 
 def utc_text(moment: datetime | None) -> str:

@@ -35,7 +35,7 @@ from django.test import Client
 from django.urls import resolve
 
 from orchestrator.models import Directive, Job
-from scheduling.models import Backfill, Schedule
+from scheduling.models import Backfill, Calendar, Schedule
 from scheduling.surfaces.api.tokens import ApiToken
 from tests.db.test_security import PUBLIC, World, concrete, every_route
 from tests.db.test_security import world as world  # the fixture: rows behind every page
@@ -86,6 +86,7 @@ def _other_rows(world: World) -> None:
         count=1,
         cursor=datetime(2026, 1, 1, tzinfo=UTC),
     )
+    Calendar(name="sweep-calendar", dates=["2026-12-25"], crons=["* * * * 6,0"]).save()
 
 
 class Sweep:

@@ -240,3 +240,32 @@ def test_the_cli_names_the_option_that_is_wrong():
         _call("pause", "nope")
     assert Schedule.objects.get(name="cli-bad").enabled
     assert "paused with manage.py pause (no note given)" in _call("pause", "cli-bad")
+
+
+def test_the_admin_filters_schedules_by_state(editor):
+    factories.schedule(name="on")
+    factories.schedule(name="off", enabled=False)
+    paused = factories.schedule(name="held")
+    Schedule.objects.filter(pk=paused.pk).update(enabled=False, pause_note="held for audit", paused_by="alice")
+    client = Client()
+    client.force_login(editor)
+
+    def names(query: str) -> set[str]:
+        page = client.get(f"/admin/scheduling/schedule/{query}")
+        return {row.name for row in page.context["cl"].result_list}
+
+    assert names("?state=paused") == {"held"}
+    assert names("?state=disabled") == {"off"}
+    assert names("?state=enabled") == {"on"}
+
+
+def test_the_api_lists_schedules_by_state(editor):
+    factories.schedule(name="on")
+    factories.schedule(name="off", enabled=False)
+    held = factories.schedule(name="held")
+    Schedule.objects.filter(pk=held.pk).update(enabled=False, pause_note="held for audit", paused_by="alice")
+    api = _api(editor)
+    for state, expected in (("paused", ["held"]), ("disabled", ["off"]), ("enabled", ["on"])):
+        found = api.get("/api/schedules/", {"state": state}).json()["results"]
+        assert [row["name"] for row in found] == expected
+    assert list(api.get("/api/schedules/", {"state": "asleep"}).json()) == ["state"]

@@ -30,6 +30,11 @@ class ScheduleFilterSerializer(serializers.Serializer[dict[str, Any]]):
     kind = serializers.ChoiceField(choices=Kind.choices(), required=False)
     source = serializers.ChoiceField(choices=ScheduleSource.choices, required=False)  # type: ignore[assignment]
     name = serializers.CharField(required=False, max_length=200, help_text="Part of the name (case-insensitive).")
+    state = serializers.ChoiceField(
+        choices=[("enabled", "enabled"), ("paused", "paused"), ("disabled", "disabled")],
+        required=False,
+        help_text="enabled, paused (disabled with a note) or disabled (not paused).",
+    )
 
 
 class HistoryFilterSerializer(serializers.Serializer[dict[str, Any]]):

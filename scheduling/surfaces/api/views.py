@@ -21,7 +21,7 @@ from orchestrator.cancelling import cancel_runs
 from orchestrator.errors import RowDeletedError
 from orchestrator.models import Job, Run, RunStatus, RunTrigger
 from scheduling.models import Schedule, ScheduledRun
-from scheduling.surfaces import actions
+from scheduling.surfaces import actions, control_state
 from scheduling.surfaces.api import filters as query_filters
 from scheduling.surfaces.api import serializers as api
 from scheduling.surfaces.api.backfill_views import ScheduleBackfillActions
@@ -128,6 +128,8 @@ class ScheduleViewSet(ScheduleBackfillActions, ApiView, viewsets.ModelViewSet[Sc
             rows = rows.filter(source=filters["source"])
         if filters.get("name"):
             rows = rows.filter(name__icontains=filters["name"])
+        if "state" in filters:
+            rows = rows.filter(control_state.having(filters["state"]))
         return rows.order_by("name")
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
