@@ -192,7 +192,7 @@ def fill(now: datetime) -> int:
     At most ``SCHEDULER_BACKFILL_BATCH`` fire times are handled per call, all backfills together.
     A backfill another beat is filling is skipped, not awaited. Runs are published after commit.
     """
-    budget = int(settings.SCHEDULER_BACKFILL_BATCH)
+    budget = max(1, int(settings.SCHEDULER_BACKFILL_BATCH))  # 0 would stall every backfill
     created = 0
     running = Backfill.objects.filter(status=BackfillStatus.RUNNING).order_by("id").values_list("id", flat=True)
     for backfill_id in list(running[:100]):

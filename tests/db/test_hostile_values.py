@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -35,7 +35,7 @@ from django.test import Client
 from django.urls import resolve
 
 from orchestrator.models import Directive, Job
-from scheduling.models import Backfill, Calendar, Schedule
+from scheduling.models import Backfill, Calendar
 from scheduling.surfaces.api.tokens import ApiToken
 from tests.db.test_security import PUBLIC, World, concrete, every_route
 from tests.db.test_security import world as world  # the fixture: rows behind every page
@@ -77,15 +77,8 @@ def _other_rows(world: World) -> None:
     Directive.objects.create(name="sweep-directive", job=Job.objects.get(key="noop"), params={"a": 1})
     ApiToken.objects.issue(User.objects.create(username="sweep-token-owner"))
     Group.objects.create(name="sweep-group")
-    schedule = Schedule.objects.order_by("pk").first()
-    assert schedule is not None, "the world has schedules"
-    Backfill.objects.create(
-        schedule=schedule,
-        start=datetime(2026, 1, 1, tzinfo=UTC),
-        end=datetime(2026, 1, 2, tzinfo=UTC),
-        count=1,
-        cursor=datetime(2026, 1, 1, tzinfo=UTC),
-    )
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    Backfill.objects.create(schedule=world.schedule, start=start, end=start + timedelta(days=1), count=1)
     Calendar(name="sweep-calendar", dates=["2026-12-25"], crons=["* * * * 6,0"]).save()
 
 
