@@ -24,6 +24,7 @@ buffered and cancels the runs not yet started; what ran or is running stays.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,6 +54,8 @@ POLICIES = (OverlapPolicy.BUFFER_ALL.value, OverlapPolicy.ALLOW.value)
 #: What a dry run lists at most.
 PREVIEW_LIMIT = 1000
 CANCELLED_REASON = "backfill cancelled"
+#: The longest a request may spend counting a cron schedule's fire times in its range.
+COUNT_BUDGET_SECONDS = 2.0
 _TICK = timedelta(microseconds=1)
 
 
@@ -90,11 +93,31 @@ def _fire_times(
 
 
 def count_fire_times(schedule: timing.TimingSpec, start: datetime, end: datetime, cap: int) -> int:
-    """Fire times in ``[start, end)``; counting stops past ``cap`` (the result is then ``cap + 1``)."""
+    """Fire times in ``[start, end)``; counting stops past ``cap`` (the result is then ``cap + 1``).
+
+    Interval and one-off counts are arithmetic. A cron's must be walked (~65 µs a fire time), so
+    the walk has a time budget: a request answers in seconds, and a range too long to count in
+    ``COUNT_BUDGET_SECONDS`` is refused with advice to split it (a 400, not a hung request).
+    """
     exact = timing.count_fire_times(schedule, start - _TICK, end - _TICK)
     if exact is not None:
         return min(exact, cap + 1)
-    return len(_fire_times(schedule, start, end, cap + 1)[0])
+    deadline = time.monotonic() + COUNT_BUDGET_SECONDS
+    count = 0
+    for moment in timing.iter_fire_times(schedule, start - _TICK):
+        if moment >= end or count > cap:
+            break
+        count += 1
+        if count % 1000 == 0 and time.monotonic() > deadline:
+            raise ValidationError(
+                {
+                    "end": [
+                        f"the range is too long to count its cron fire times in {COUNT_BUDGET_SECONDS:.0f}s "
+                        f"(more than {count} so far); split it into shorter ranges"
+                    ]
+                }
+            )
+    return count
 
 
 def validate(

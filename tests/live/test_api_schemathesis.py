@@ -9,6 +9,7 @@ endpoints are exercised beyond their 404s.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import schemathesis
@@ -26,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from orchestrator.models import Run
-from scheduling.models import Schedule
+from scheduling.models import Backfill, Calendar, Schedule
 from scheduling.surfaces.api.tokens import ApiToken
 from tests import factories
 from tests.webserver import start_web
@@ -71,6 +72,10 @@ def test_generated_requests_never_get_a_server_error(live, redis_db):
     headers = {"Authorization": f"Token {ApiToken.objects.issue(user)[1]}"}
     schedule = factories.schedule("noop", name="fuzz-target", kind="cron", cron="0 3 * * *")
     run = Run.objects.create(job=schedule.job, trigger="manual", status="queued", created_at=schedule.created_at)
+    calendar = Calendar.objects.create(name="fuzz-calendar", crons=["* * * * 6,0"])
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    backfill = Backfill.objects.create(schedule=schedule, start=start, end=start + timedelta(days=1), count=1)
+    pinned_ids = {"/api/runs/": run.pk, "/api/calendars/": calendar.pk, "/api/backfills/": backfill.pk}
     # No request-line limit: a long generated query must reach the API's validation (a 400), not
     # stop at gunicorn's 414, which schemathesis does not count as a rejection.
     base = start_web(live, workers=2, env={"GUNICORN_LIMIT_REQUEST_LINE": "0"})
@@ -85,12 +90,12 @@ def test_generated_requests_never_get_a_server_error(live, redis_db):
         operations.append(result.ok())
     # Deleting the pinned schedule first would turn every later pinned call into a 404.
     operations.sort(key=lambda op: op.method.upper() == "DELETE")
-    assert len(operations) == 14
+    assert len(operations) == 26
     for operation in operations:
         pinned: dict[str, Any] = {}
         if "{id}" in operation.path:
-            is_run = operation.path.startswith("/api/runs/")
-            pinned = {"path_parameters": {"id": str(run.pk) if is_run else str(schedule.pk)}}
+            prefix = next((p for p in pinned_ids if operation.path.startswith(p)), None)
+            pinned = {"path_parameters": {"id": str(pinned_ids[prefix] if prefix else schedule.pk)}}
         elif "{key}" in operation.path:
             pinned = {"path_parameters": {"key": "noop"}}
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
