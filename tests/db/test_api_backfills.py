@@ -76,6 +76,7 @@ def test_a_dry_run_answers_the_fire_times_and_writes_nothing(redis_db):
         ({"end": END}, "start", "required"),
         ({"start": 5, "end": END}, "start", "not a number"),
         ({"start": "soon", "end": END}, "start", "ISO 8601"),
+        ({"start": "2024-01-01T12:99:00Z", "end": END}, "start", "not a valid date and time"),
         ({"start": "2026-01-05T00:00:00", "end": END}, "start", "time zone"),
         ({"start": END, "end": START}, "end", "after start"),
         ({"start": START, "end": "2999-01-01T00:00:00Z"}, "end", "must not be after now"),

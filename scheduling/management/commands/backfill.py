@@ -24,7 +24,10 @@ SHOWN = 20
 
 
 def _moment(option: str, text: str) -> datetime:
-    parsed = parse_datetime(text.strip()) if len(text) <= 64 else None
+    try:
+        parsed = parse_datetime(text.strip()) if len(text) <= 64 else None
+    except ValueError as exc:  # well-formed but impossible: minute 99
+        raise CommandError(f"{option}: {text!r} is not a valid date and time: {exc}") from exc
     if parsed is None:
         raise CommandError(f"{option}: {text!r} is not a date and time in ISO 8601, e.g. 2026-01-01T00:00:00Z")
     if parsed.tzinfo is None:

@@ -46,7 +46,10 @@ class MomentField(serializers.Field):  # type: ignore[type-arg]
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str):
             raise serializers.ValidationError(f"must be a date and time in ISO 8601, as text, not {json_kind(data)}")
-        parsed = parse_datetime(data.strip()) if len(data) <= 64 else None
+        try:
+            parsed = parse_datetime(data.strip()) if len(data) <= 64 else None
+        except ValueError as exc:  # well-formed but impossible: minute 99, an offset of 25 hours
+            raise serializers.ValidationError(f"is not a valid date and time: {exc}") from exc
         if parsed is None:
             raise serializers.ValidationError("must be a date and time in ISO 8601, e.g. 2026-01-01T00:00:00Z")
         return parsed
