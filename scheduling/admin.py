@@ -24,7 +24,7 @@ from orchestrator import rules
 from orchestrator.admin_helpers import RefusalsMixin, ValuesInHistoryMixin, muted, object_or_404, status_badge
 from orchestrator.models import LLMCall, Run, describe_totals
 from scheduling.models import Calendar, Schedule, ScheduledRun
-from scheduling.surfaces import actions, control_state, describe, rows
+from scheduling.surfaces import actions, control_state, describe, pausing, rows
 from scheduling.surfaces.admin_calendars import CalendarAdmin
 from scheduling.surfaces.admin_controls import ScheduleControlsMixin, StateFilter
 from scheduling.surfaces.admin_parts import (
@@ -258,7 +258,7 @@ class ScheduleAdmin(ScheduleControlsMixin, RefusalsMixin, ValuesInHistoryMixin, 
     def _set_enabled(self, request: HttpRequest, queryset: QuerySet[Any], enabled: bool) -> None:
         to_change = list(queryset.exclude(enabled=enabled).order_by("pk"))
         unchanged = queryset.filter(enabled=enabled).count()
-        changed = Schedule.objects.filter(pk__in=[s.pk for s in to_change]).set_enabled(enabled)
+        changed = pausing.set_enabled([s.pk for s in to_change], enabled, by=pausing.actor(request.user))
         word = "Enabled" if enabled else "Disabled"
         for schedule in to_change:
             self.log_change(

@@ -44,6 +44,22 @@ def resume(schedule_ids: Sequence[int], *, by: str, now: datetime | None = None)
     return controls.resume(schedule_ids, by=by, now=now)
 
 
+def set_enabled(schedule_ids: Sequence[int], enabled: bool, *, by: str, now: datetime | None = None) -> int:
+    """Enable or disable schedules, as the enable and disable actions of every door do; how many changed.
+
+    Enabling a paused schedule resumes it (``resume``: the ``schedule_resumed`` event keeps its
+    note and says who), so an "Enable" click is never a resume the event log misses.
+    """
+    if not enabled:
+        return Schedule.objects.filter(pk__in=list(schedule_ids)).set_enabled(False, now=now)
+    paused = list(
+        Schedule.objects.filter(pk__in=list(schedule_ids)).filter(control_state.PAUSED).values_list("pk", flat=True)
+    )
+    resumed = resume(paused, by=by, now=now) if paused else 0
+    others = Schedule.objects.filter(pk__in=list(schedule_ids)).exclude(pk__in=paused)
+    return resumed + others.set_enabled(True, now=now)
+
+
 def history_message(word: str, schedule: Schedule) -> str:
     """The admin history's entry for a pause or a resume, with the note (``Paused: deploy freeze ...``)."""
     if word == "Paused":

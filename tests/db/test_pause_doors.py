@@ -269,3 +269,24 @@ def test_the_api_lists_schedules_by_state(editor):
         found = api.get("/api/schedules/", {"state": state}).json()["results"]
         assert [row["name"] for row in found] == expected
     assert list(api.get("/api/schedules/", {"state": "asleep"}).json()) == ["state"]
+
+
+def test_enabling_a_paused_schedule_at_any_door_resumes_it_with_the_event(editor, settings, tmp_path):
+    import json
+
+    settings.EVENTS_PATH = str(tmp_path / "events.jsonl")
+    first, second, third = (factories.schedule(name=name) for name in ("via-api", "via-admin", "via-page"))
+    for schedule in (first, second, third):
+        Schedule.objects.filter(pk=schedule.pk).update(enabled=False, pause_note="frozen", paused_by="alice")
+    assert _api(editor).post(f"/api/schedules/{first.pk}/enable/").json()["state"] == "enabled"
+    client = Client()
+    client.force_login(editor)
+    client.post(f"/admin/scheduling/schedule/{second.pk}/enable/")
+    client.post(f"/schedules/{third.pk}/enable/")
+    for schedule in (first, second, third):
+        schedule.refresh_from_db()
+        assert schedule.enabled and schedule.pause_note == "" and schedule.paused_by == ""
+    lines = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    resumed = [line for line in lines if line["event"] == "schedule_resumed"]
+    assert sorted(line["schedule"] for line in resumed) == ["via-admin", "via-api", "via-page"]
+    assert {line["note"] for line in resumed} == {"frozen"} and {line["by"] for line in resumed} == {"editor"}
