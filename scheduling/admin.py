@@ -162,6 +162,7 @@ class ScheduleAdmin(ScheduleControlsMixin, RefusalsMixin, ValuesInHistoryMixin, 
         super().save_formset(request, form, formset, change)
 
     def save_model(self, request: HttpRequest, obj: Schedule, form: Any, change: bool) -> None:
+        pausing.resume_before_enabling(obj, by=pausing.actor(request.user))
         super().save_model(request, obj, form, change)
         preview = preview_schedule(obj, now=timezone.now())
         if preview.times:

@@ -60,6 +60,19 @@ def set_enabled(schedule_ids: Sequence[int], enabled: bool, *, by: str, now: dat
     return resumed + others.set_enabled(True, now=now)
 
 
+def resume_before_enabling(schedule: Schedule, *, by: str, now: datetime | None = None) -> None:
+    """An edit (a form, a PATCH) that switches a paused schedule on: resume it first, with its event.
+
+    The edit then saves the rest; without this the model would clear the pause silently.
+    """
+    if (
+        schedule.pk
+        and schedule.enabled
+        and Schedule.objects.filter(pk=schedule.pk).filter(control_state.PAUSED).exists()
+    ):
+        resume([schedule.pk], by=by, now=now)
+
+
 def history_message(word: str, schedule: Schedule) -> str:
     """The admin history's entry for a pause or a resume, with the note (``Paused: deploy freeze ...``)."""
     if word == "Paused":

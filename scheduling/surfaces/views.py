@@ -261,6 +261,7 @@ def schedule_edit(request: HttpRequest, pk: int) -> HttpResponse:
         message = change_message(form)
         try:
             with constraints.enforced():  # the change and its history entry, or neither
+                pausing.resume_before_enabling(form.instance, by=pausing.actor(request.user))
                 schedule = form.save()
                 if form.changed_data:
                     log_change(_user_id(request), [schedule], message)

@@ -290,3 +290,25 @@ def test_enabling_a_paused_schedule_at_any_door_resumes_it_with_the_event(editor
     resumed = [line for line in lines if line["event"] == "schedule_resumed"]
     assert sorted(line["schedule"] for line in resumed) == ["via-admin", "via-api", "via-page"]
     assert {line["note"] for line in resumed} == {"frozen"} and {line["by"] for line in resumed} == {"editor"}
+
+
+def test_switching_a_paused_schedule_on_in_a_form_or_a_patch_resumes_it(editor, settings, tmp_path):
+    import json
+
+    from tests.doors import form_data
+
+    settings.EVENTS_PATH = str(tmp_path / "events.jsonl")
+    by_form = factories.schedule(name="by-form", kind="cron", cron="0 2 * * *", timezone="Europe/Berlin")
+    by_patch = factories.schedule(name="by-patch")
+    for schedule in (by_form, by_patch):
+        Schedule.objects.filter(pk=schedule.pk).update(enabled=False, pause_note="frozen", paused_by="alice")
+    client = Client()
+    client.force_login(editor)
+    answer = client.post(f"/schedules/{by_form.pk}/edit/", form_data(name="by-form"))
+    assert answer.status_code == 302
+    assert _api(editor).patch(f"/api/schedules/{by_patch.pk}/", {"enabled": True}, format="json").status_code == 200
+    for schedule in (by_form, by_patch):
+        schedule.refresh_from_db()
+        assert schedule.enabled and not schedule.paused
+    lines = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert sorted(line["schedule"] for line in lines if line["event"] == "schedule_resumed") == ["by-form", "by-patch"]
