@@ -73,9 +73,13 @@ def resume_before_enabling(schedule: Schedule, *, by: str, now: datetime | None 
         resume([schedule.pk], by=by, now=now)
 
 
-def history_message(word: str, schedule: Schedule) -> str:
-    """The admin history's entry for a pause or a resume, with the note (``Paused: deploy freeze ...``)."""
+def history_message(word: str, schedule: Schedule, *, where: str = "") -> str:
+    """The admin history's entry for a pause or a resume, with the note (``Paused: deploy freeze``).
+
+    ``where``: how it was done when not in the admin or on the pages (`` through the API``).
+    """
     if word == "Paused":
         until = f" until {control_state.utc_text(schedule.resume_at)}" if schedule.resume_at else ""
-        return f"Paused{until}: {schedule.pause_note}"
-    return f"{word}." if not schedule.pause_note else f"{word} (the pause's note was: {schedule.pause_note})."
+        return f"Paused{where}{until}: {schedule.pause_note}"
+    note = f" (the pause's note was: {schedule.pause_note})" if schedule.pause_note else ""
+    return f"{word}{where}{note}."

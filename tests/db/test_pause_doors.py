@@ -73,9 +73,12 @@ def test_api_pauses_with_a_note_and_a_time_then_resumes(editor):
     assert again.status_code == 409 and "release freeze" in again.json()["detail"]
     assert "only an enabled schedule can be paused" in again.json()["detail"]
 
+    stamp = until.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    assert _history(schedule) == [f"Paused through the API until {stamp}: release freeze"]
     resumed = api.post(f"/api/schedules/{schedule.pk}/resume/")
     assert resumed.status_code == 200 and resumed.json()["state"] == "enabled"
     assert resumed.json()["pause_note"] == "" and resumed.json()["resume_at"] is None
+    assert _history(schedule)[-1] == "Resumed through the API (the pause's note was: release freeze)."
     not_paused = api.post(f"/api/schedules/{schedule.pk}/resume/")
     assert not_paused.status_code == 409 and "not paused" in not_paused.json()["detail"]
 
