@@ -24,7 +24,7 @@ from orchestrator import rules
 from orchestrator.admin_helpers import RefusalsMixin, ValuesInHistoryMixin, muted, object_or_404, status_badge
 from orchestrator.models import LLMCall, Run, describe_totals
 from scheduling.models import Calendar, Schedule, ScheduledRun
-from scheduling.surfaces import actions, control_state, describe, rows
+from scheduling.surfaces import actions, control_state, describe, pausing, rows
 from scheduling.surfaces.admin_backfills import ScheduleBackfillMixin
 from scheduling.surfaces.admin_calendars import CalendarAdmin
 from scheduling.surfaces.admin_controls import ScheduleControlsMixin, StateFilter
@@ -166,6 +166,7 @@ class ScheduleAdmin(
         super().save_formset(request, form, formset, change)
 
     def save_model(self, request: HttpRequest, obj: Schedule, form: Any, change: bool) -> None:
+        pausing.resume_before_enabling(obj, by=pausing.actor(request.user))
         super().save_model(request, obj, form, change)
         preview = preview_schedule(obj, now=timezone.now())
         if preview.times:
@@ -264,7 +265,7 @@ class ScheduleAdmin(
     def _set_enabled(self, request: HttpRequest, queryset: QuerySet[Any], enabled: bool) -> None:
         to_change = list(queryset.exclude(enabled=enabled).order_by("pk"))
         unchanged = queryset.filter(enabled=enabled).count()
-        changed = Schedule.objects.filter(pk__in=[s.pk for s in to_change]).set_enabled(enabled)
+        changed = pausing.set_enabled([s.pk for s in to_change], enabled, by=pausing.actor(request.user))
         word = "Enabled" if enabled else "Disabled"
         for schedule in to_change:
             self.log_change(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
+from django.utils import timezone
 
 from orchestrator.errors import ValidationError
 from scheduling.models import Calendar, Schedule
@@ -93,9 +94,14 @@ class PauseForm(forms.Form):
     resume_at = forms.DateTimeField(
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text="Optional: resume by itself at this time (in UTC unless an offset is given). "
-        "Empty: until someone resumes it.",
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["resume_at"].help_text = (
+            f"Optional: resume by itself at this time, in {timezone.get_current_timezone_name()}; it must be in "
+            "the future. Empty: until someone resumes it."
+        )
 
     def show(self, error: ValidationError) -> None:
         """Put the service's refusal (``note``, ``resume_at``) on the fields it names."""

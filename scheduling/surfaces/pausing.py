@@ -44,9 +44,42 @@ def resume(schedule_ids: Sequence[int], *, by: str, now: datetime | None = None)
     return controls.resume(schedule_ids, by=by, now=now)
 
 
-def history_message(word: str, schedule: Schedule) -> str:
-    """The admin history's entry for a pause or a resume, with the note (``Paused: deploy freeze ...``)."""
+def set_enabled(schedule_ids: Sequence[int], enabled: bool, *, by: str, now: datetime | None = None) -> int:
+    """Enable or disable schedules, as the enable and disable actions of every door do; how many changed.
+
+    Enabling a paused schedule resumes it (``resume``: the ``schedule_resumed`` event keeps its
+    note and says who), so an "Enable" click is never a resume the event log misses.
+    """
+    if not enabled:
+        return Schedule.objects.filter(pk__in=list(schedule_ids)).set_enabled(False, now=now)
+    paused = list(
+        Schedule.objects.filter(pk__in=list(schedule_ids)).filter(control_state.PAUSED).values_list("pk", flat=True)
+    )
+    resumed = resume(paused, by=by, now=now) if paused else 0
+    others = Schedule.objects.filter(pk__in=list(schedule_ids)).exclude(pk__in=paused)
+    return resumed + others.set_enabled(True, now=now)
+
+
+def resume_before_enabling(schedule: Schedule, *, by: str, now: datetime | None = None) -> None:
+    """An edit (a form, a PATCH) that switches a paused schedule on: resume it first, with its event.
+
+    The edit then saves the rest; without this the model would clear the pause silently.
+    """
+    if (
+        schedule.pk
+        and schedule.enabled
+        and Schedule.objects.filter(pk=schedule.pk).filter(control_state.PAUSED).exists()
+    ):
+        resume([schedule.pk], by=by, now=now)
+
+
+def history_message(word: str, schedule: Schedule, *, where: str = "") -> str:
+    """The admin history's entry for a pause or a resume, with the note (``Paused: deploy freeze``).
+
+    ``where``: how it was done when not in the admin or on the pages (`` through the API``).
+    """
     if word == "Paused":
         until = f" until {control_state.utc_text(schedule.resume_at)}" if schedule.resume_at else ""
-        return f"Paused{until}: {schedule.pause_note}"
-    return f"{word}." if not schedule.pause_note else f"{word} (the pause's note was: {schedule.pause_note})."
+        return f"Paused{where}{until}: {schedule.pause_note}"
+    note = f" (the pause's note was: {schedule.pause_note})" if schedule.pause_note else ""
+    return f"{word}{where}{note}."

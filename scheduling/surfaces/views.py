@@ -29,7 +29,7 @@ from orchestrator import constraints, rules
 from orchestrator.admin_helpers import change_message, log_addition, log_change, show_refusal
 from orchestrator.errors import ConstraintError, RowDeletedError
 from scheduling.models import Schedule, ScheduleSource
-from scheduling.surfaces import actions, control_state, rows
+from scheduling.surfaces import actions, control_state, pausing, rows
 from scheduling.surfaces.forms import ScheduleForm, preview_form_data, preview_schedule
 
 PAGE_SIZE = 50
@@ -180,7 +180,7 @@ def schedule_run_now(request: HttpRequest, pk: int) -> HttpResponse:
 def _set_enabled(request: HttpRequest, pk: int, enabled: bool) -> HttpResponse:
     _require_rule(request, rules.ENABLE_DISABLE)
     schedule = get_object_or_404(Schedule, pk=pk)
-    changed = Schedule.objects.filter(pk=pk).set_enabled(enabled)
+    changed = pausing.set_enabled([pk], enabled, by=pausing.actor(request.user))
     word = "Enabled" if enabled else "Disabled"
     if changed:
         log_change(
@@ -261,6 +261,7 @@ def schedule_edit(request: HttpRequest, pk: int) -> HttpResponse:
         message = change_message(form)
         try:
             with constraints.enforced():  # the change and its history entry, or neither
+                pausing.resume_before_enabling(form.instance, by=pausing.actor(request.user))
                 schedule = form.save()
                 if form.changed_data:
                     log_change(_user_id(request), [schedule], message)

@@ -73,9 +73,12 @@ def test_api_pauses_with_a_note_and_a_time_then_resumes(editor):
     assert again.status_code == 409 and "release freeze" in again.json()["detail"]
     assert "only an enabled schedule can be paused" in again.json()["detail"]
 
+    stamp = until.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    assert _history(schedule) == [f"Paused through the API until {stamp}: release freeze"]
     resumed = api.post(f"/api/schedules/{schedule.pk}/resume/")
     assert resumed.status_code == 200 and resumed.json()["state"] == "enabled"
     assert resumed.json()["pause_note"] == "" and resumed.json()["resume_at"] is None
+    assert _history(schedule)[-1] == "Resumed through the API (the pause's note was: release freeze)."
     not_paused = api.post(f"/api/schedules/{schedule.pk}/resume/")
     assert not_paused.status_code == 409 and "not paused" in not_paused.json()["detail"]
 
@@ -269,3 +272,46 @@ def test_the_api_lists_schedules_by_state(editor):
         found = api.get("/api/schedules/", {"state": state}).json()["results"]
         assert [row["name"] for row in found] == expected
     assert list(api.get("/api/schedules/", {"state": "asleep"}).json()) == ["state"]
+
+
+def test_enabling_a_paused_schedule_at_any_door_resumes_it_with_the_event(editor, settings, tmp_path):
+    import json
+
+    settings.EVENTS_PATH = str(tmp_path / "events.jsonl")
+    first, second, third = (factories.schedule(name=name) for name in ("via-api", "via-admin", "via-page"))
+    for schedule in (first, second, third):
+        Schedule.objects.filter(pk=schedule.pk).update(enabled=False, pause_note="frozen", paused_by="alice")
+    assert _api(editor).post(f"/api/schedules/{first.pk}/enable/").json()["state"] == "enabled"
+    client = Client()
+    client.force_login(editor)
+    client.post(f"/admin/scheduling/schedule/{second.pk}/enable/")
+    client.post(f"/schedules/{third.pk}/enable/")
+    for schedule in (first, second, third):
+        schedule.refresh_from_db()
+        assert schedule.enabled and schedule.pause_note == "" and schedule.paused_by == ""
+    lines = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    resumed = [line for line in lines if line["event"] == "schedule_resumed"]
+    assert sorted(line["schedule"] for line in resumed) == ["via-admin", "via-api", "via-page"]
+    assert {line["note"] for line in resumed} == {"frozen"} and {line["by"] for line in resumed} == {"editor"}
+
+
+def test_switching_a_paused_schedule_on_in_a_form_or_a_patch_resumes_it(editor, settings, tmp_path):
+    import json
+
+    from tests.doors import form_data
+
+    settings.EVENTS_PATH = str(tmp_path / "events.jsonl")
+    by_form = factories.schedule(name="by-form", kind="cron", cron="0 2 * * *", timezone="Europe/Berlin")
+    by_patch = factories.schedule(name="by-patch")
+    for schedule in (by_form, by_patch):
+        Schedule.objects.filter(pk=schedule.pk).update(enabled=False, pause_note="frozen", paused_by="alice")
+    client = Client()
+    client.force_login(editor)
+    answer = client.post(f"/schedules/{by_form.pk}/edit/", form_data(name="by-form"))
+    assert answer.status_code == 302
+    assert _api(editor).patch(f"/api/schedules/{by_patch.pk}/", {"enabled": True}, format="json").status_code == 200
+    for schedule in (by_form, by_patch):
+        schedule.refresh_from_db()
+        assert schedule.enabled and not schedule.paused
+    lines = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert sorted(line["schedule"] for line in lines if line["event"] == "schedule_resumed") == ["by-form", "by-patch"]

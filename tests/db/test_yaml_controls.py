@@ -151,3 +151,16 @@ def test_an_until_that_has_passed_does_not_pause_again(tmp_path):
     folder = _write(tmp_path / "past", PAUSED.replace("2099-01-01T08:00:00Z", "2020-01-01T00:00:00Z"))
     sync(folder)
     assert Schedule.objects.get(name="reports").enabled
+
+
+def test_the_shipped_controls_example_syncs(tmp_path):
+    from tests.processes import ROOT
+
+    folder = tmp_path / "example"
+    folder.mkdir()
+    (folder / "controls.yaml").write_text((ROOT / "configs" / "schedules" / "controls.yaml.example").read_text())
+    report = sync(folder)
+    assert report.count("create") == 6
+    ended = datetime.now(UTC) >= datetime(2027, 1, 4, 8, tzinfo=UTC)  # the example's until
+    assert Schedule.objects.get(name="warehouse-export").paused is not ended
+    assert Schedule.objects.get(name="office-report").calendars.count() == 2

@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from orchestrator import rules
+from orchestrator.admin_helpers import log_change
 from scheduling.models import Schedule
 from scheduling.surfaces import control_state, pause_input, pausing
 from scheduling.surfaces.api import serializers as api
@@ -46,6 +47,12 @@ def _state(schedule: Schedule) -> str:
     if schedule.paused:
         return control_state.pause_text(schedule)
     return "enabled" if schedule.enabled else "disabled (not paused)"
+
+
+def _history(request: Request, schedule: Schedule, message: str) -> None:
+    """The admin history's entry, as the admin and /schedules/ write it (the API acts as a user too)."""
+    if request.user.pk is not None:
+        log_change(int(request.user.pk), [schedule], message)
 
 
 class SchedulePauseViewSet(ApiView, viewsets.GenericViewSet[Schedule]):
@@ -90,6 +97,8 @@ class SchedulePauseViewSet(ApiView, viewsets.GenericViewSet[Schedule]):
         if not done:  # paused or disabled meanwhile
             schedule.refresh_from_db()
             raise Conflict(f"schedule {schedule.name!r} is {_state(schedule)}; only an enabled schedule can be paused")
+        schedule.refresh_from_db()
+        _history(request, schedule, pausing.history_message("Paused", schedule, where=" through the API"))
         return self._answer(schedule)
 
     @documented(
@@ -111,4 +120,5 @@ class SchedulePauseViewSet(ApiView, viewsets.GenericViewSet[Schedule]):
         if not done:
             schedule.refresh_from_db()
             raise Conflict(f"schedule {schedule.name!r} is {_state(schedule)}, not paused; nothing to resume")
+        _history(request, schedule, pausing.history_message("Resumed", schedule, where=" through the API"))
         return self._answer(schedule)

@@ -14,7 +14,7 @@ from orchestrator.models import Job, LLMCall, Run, RunArtifact, token_totals
 from scheduling.core.policies import MisfirePolicy, OverlapPolicy
 from scheduling.core.timing import MAX_INTERVAL_SECONDS, Kind
 from scheduling.models import PAUSE_FIELDS, Schedule, ScheduledRun, ScheduleSource
-from scheduling.surfaces import calendar_input, control_state, schedule_input
+from scheduling.surfaces import calendar_input, control_state, pausing, schedule_input
 from scheduling.surfaces.api.fields import StrictCharField
 from scheduling.surfaces.api.inputs import (
     BooleanInput,
@@ -135,6 +135,8 @@ class ScheduleSerializer(serializers.ModelSerializer[Schedule]):
         return self._validated
 
     def update(self, instance: Schedule, validated_data: dict[str, Any]) -> Schedule:
+        request = self.context.get("request")
+        pausing.resume_before_enabling(self._validated, by=pausing.actor(getattr(request, "user", None)))
         calendar_input.save(self._validated)
         return self._validated
 

@@ -21,7 +21,7 @@ from orchestrator.cancelling import cancel_runs
 from orchestrator.errors import RowDeletedError
 from orchestrator.models import Job, Run, RunStatus, RunTrigger
 from scheduling.models import Schedule, ScheduledRun
-from scheduling.surfaces import actions, control_state
+from scheduling.surfaces import actions, control_state, pausing
 from scheduling.surfaces.api import filters as query_filters
 from scheduling.surfaces.api import serializers as api
 from scheduling.surfaces.api.backfill_views import ScheduleBackfillActions
@@ -162,7 +162,7 @@ class ScheduleViewSet(ScheduleBackfillActions, ApiView, viewsets.ModelViewSet[Sc
 
     def _set_enabled(self, enabled: bool) -> Response:
         schedule = self.get_object()
-        Schedule.objects.filter(pk=schedule.pk).set_enabled(enabled)
+        pausing.set_enabled([schedule.pk], enabled, by=pausing.actor(self.request.user))
         try:
             schedule.refresh_from_db()
         except Schedule.DoesNotExist:  # deleted meanwhile: as if the delete came first
