@@ -134,7 +134,7 @@ def backfill_step(child: Child, say: Callable[[str], None], env: dict[str, str])
     results: dict[str, Any] = {}
     seconds = 0.0
     for policy in POLICIES:
-        result = child(env, "backfill", "--policy", policy, "-n", N_BACKFILL, "--budget", 1200, timeout=1800)
+        result = child(env, "backfill", "--policy", policy, "-n", N_BACKFILL, "--budget", 600, timeout=1800)
         results[policy] = result
         seconds = max(seconds, result["seconds"])
         before, during = result["lag_before"], result["lag_during"]
