@@ -3,7 +3,8 @@
 ``request`` validates and records a backfill (nothing is created yet); every beat's maintenance
 pass calls ``fill``, which creates the next batch of its occurrences (at most
 ``SCHEDULER_BACKFILL_BATCH`` fire times per pass, all backfills together, so normal dispatch in
-the same loop is never held up for long). Each backfill row is locked ``SKIP LOCKED`` while a
+the same loop is never held up for long; and none while a schedule has been due for more than
+``YIELD_AFTER``: a beat that is behind dispatches first). Each backfill row is locked ``SKIP LOCKED`` while a
 batch is made, so with several beats each batch is made once; the unique
 ``(schedule, scheduled_for)`` constraint is the last line: an existing occurrence (the beat's own,
 another backfill's) is left alone and not counted as created.
@@ -43,7 +44,7 @@ from orchestrator.snapshots import DirectiveRef, JobSettings, PlannedRun, base_s
 from orchestrator.store import insert_runs
 from scheduling.core import calendars, timing
 from scheduling.core.policies import OverlapPolicy
-from scheduling.engine import backfill_store
+from scheduling.engine import backfill_store, store
 from scheduling.engine.runs import schedule_ref
 from scheduling.models import Backfill, BackfillStatus, OccurrenceStatus, Schedule, ScheduledRun
 
@@ -56,6 +57,9 @@ PREVIEW_LIMIT = 1000
 CANCELLED_REASON = "backfill cancelled"
 #: The longest a request may spend counting a cron schedule's fire times in its range.
 COUNT_BUDGET_SECONDS = 2.0
+#: A pass makes no batch while a schedule has been due longer than this: normal dispatch is behind
+#: (a slow or overloaded beat) and goes first; the backfill goes on once it has caught up.
+YIELD_AFTER = timedelta(seconds=1)
 _TICK = timedelta(microseconds=1)
 
 
@@ -217,8 +221,16 @@ def fill(now: datetime) -> int:
     """
     budget = max(1, int(settings.SCHEDULER_BACKFILL_BATCH))  # 0 would stall every backfill
     created = 0
-    running = Backfill.objects.filter(status=BackfillStatus.RUNNING).order_by("id").values_list("id", flat=True)
-    for backfill_id in list(running[:100]):
+    running = list(
+        Backfill.objects.filter(status=BackfillStatus.RUNNING).order_by("id").values_list("id", flat=True)[:100]
+    )
+    if not running:
+        return 0
+    earliest = store.earliest_due_at()
+    if earliest is not None and earliest < now - YIELD_AFTER:
+        logger.debug("normal dispatch is behind (due since %s): no backfill batch this pass", earliest)
+        return 0
+    for backfill_id in running:
         if budget <= 0:
             break
         batch = _fill_one(backfill_id, now=now, limit=budget)

@@ -57,15 +57,20 @@ def release_buffered(now: datetime, schedule_ids: Sequence[int] | None = None) -
             trigger = RunTrigger.BACKFILL if occurrence.backfill_id else RunTrigger.SCHEDULE
             run = planned_for(schedule, occurrence.scheduled_for, trigger, now=now)
             released.append((schedule, occurrence, run))
-        insert_runs([run for _, _, run in released])
+        kept: list[tuple[Schedule, ScheduledRun, PlannedRun]] = []
         for schedule, occurrence, run in released:
-            ScheduledRun.objects.filter(pk=occurrence.pk, status=OccurrenceStatus.BUFFERED).update(
+            changed = ScheduledRun.objects.filter(pk=occurrence.pk, status=OccurrenceStatus.BUFFERED).update(
                 status=OccurrenceStatus.DISPATCHED, run_id=run.id, dispatched_at=now, run_active=True
             )
+            if not changed:
+                continue  # no longer buffered (a cancelled backfill skipped it meanwhile): no run for it
+            kept.append((schedule, occurrence, run))
             if occurrence.scheduled_for and (
                 schedule.last_run_at is None or occurrence.scheduled_for > schedule.last_run_at
             ):
                 Schedule.objects.filter(pk=schedule.pk).update(last_run_at=occurrence.scheduled_for)
+        released = kept
+        insert_runs([run for _, _, run in released])  # after the occurrences (the foreign key is checked at commit)
     for schedule, occurrence, run in released:
         logger.info(
             "released a buffered occurrence",

@@ -12,7 +12,7 @@ from orchestrator import events
 from orchestrator.errors import BackfillStateError, ValidationError
 from orchestrator.models import Run, RunStatus
 from scheduling.engine import backfills, buffered, maintenance
-from scheduling.models import Backfill, Calendar, ScheduledRun
+from scheduling.models import Backfill, Calendar, Schedule, ScheduledRun
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -209,3 +209,17 @@ def test_cancel_skips_what_is_buffered_cancels_what_waits_and_keeps_what_ran(red
     with pytest.raises(BackfillStateError):
         backfills.cancel(backfill, by="grace", now=NOW)
     assert backfills.fill(NOW) == 0
+
+
+def test_a_pass_makes_no_batch_while_normal_dispatch_is_behind(redis_db):
+    schedule = hourly()
+    backfill = backfills.request(schedule, start=START, end=START + timedelta(hours=3), by="ada", now=NOW)
+    late = factories.schedule("noop", interval_seconds=60)
+    Schedule.objects.filter(pk=late.pk).update(
+        due_at=NOW - timedelta(seconds=5), next_run_at=NOW - timedelta(seconds=5)
+    )
+    assert backfills.fill(NOW) == 0, "a schedule due 5 s ago goes first"
+    Schedule.objects.filter(pk=late.pk).update(due_at=NOW - timedelta(milliseconds=500))
+    assert backfills.fill(NOW) == 3, "half a second late is on time: the batch is made"
+    backfill.refresh_from_db()
+    assert backfill.created == 3
