@@ -65,6 +65,8 @@ def _configure() -> Tracer:
     current = trace.get_tracer_provider()
     if isinstance(current, trace.ProxyTracerProvider):  # nobody configured OpenTelemetry: we do
         trace.set_tracer_provider(_provider())
+    elif os.environ.get(FILE_ENV) and hasattr(current, "add_span_processor"):  # e.g. opentelemetry-instrument's
+        current.add_span_processor(_file_processor(os.environ[FILE_ENV]))
     return trace.get_tracer(SERVICE_NAME)
 
 
@@ -72,7 +74,7 @@ def _provider() -> Any:
     """A ``TracerProvider`` from the ``OTEL_*`` variables (sampler, resource, span limits: the SDK's own)."""
     from opentelemetry.sdk.resources import OTELResourceDetector, Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": SERVICE_NAME}
     resource = Resource.create(attributes).merge(OTELResourceDetector().detect())
@@ -81,11 +83,17 @@ def _provider() -> Any:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     path = os.environ.get(FILE_ENV)
     if path:
-        from orchestrator.tracing_file import JsonLinesExporter
-
-        # synchronous: a span is on disk when it ends, also in a process stopped right after
-        provider.add_span_processor(SimpleSpanProcessor(JsonLinesExporter(path)))
+        provider.add_span_processor(_file_processor(path))
     return provider
+
+
+def _file_processor(path: str) -> Any:
+    """Synchronous: a span is on disk when it ends, also in a process stopped right after."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from orchestrator.tracing_file import JsonLinesExporter
+
+    return SimpleSpanProcessor(JsonLinesExporter(path))
 
 
 def _exporters() -> list[Any]:
@@ -98,16 +106,26 @@ def _exporters() -> list[Any]:
     for name in names:
         if name == "none":
             continue
+        if name == "otlp":  # as the SDK's own configuration reads it; http/protobuf unless told (the extra has it)
+            protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
+                "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+            )
+            name = "otlp_proto_grpc" if protocol == "grpc" else "otlp_proto_http"
         if name not in found:
             raise LookupError(f"OTEL_TRACES_EXPORTER names {name!r}, which no installed package provides")
         exporters.append(found[name].load()())
     return exporters
 
 
-def reset_for_tests() -> None:
-    """Forget the process's tracer (tests set their own provider)."""
-    global _tracer
-    _tracer = None
+def flush(timeout_ms: int = 5000) -> None:
+    """Export the spans still buffered (a worker's pool process about to exit); nothing when never traced."""
+    if _tracer is None:
+        return
+    from opentelemetry import trace
+
+    provider = trace.get_tracer_provider()
+    if hasattr(provider, "force_flush"):
+        provider.force_flush(timeout_ms)
 
 
 # -- the W3C traceparent ------------------------------------------------------------------------------
@@ -307,7 +325,7 @@ class Execution:
         from opentelemetry.trace import Status, StatusCode
 
         self.span.set_attribute(_PREFIX + "outcome", status)
-        if status in ("failed", "timed_out"):
+        if status in ("failed", "timed_out", "retrying"):  # an attempt that failed, retried or not
             self.span.set_status(Status(StatusCode.ERROR, status))
 
 
