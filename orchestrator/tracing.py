@@ -21,6 +21,7 @@ the trace they follow, never nested in it. Run now and API runs start at ``ostin
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import uuid
@@ -33,6 +34,8 @@ from django.conf import settings
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
+
+logger = logging.getLogger(__name__)
 
 TRACING_OTEL = "otel"
 #: When set (a path), every span is also written there as one JSON object a line (tests, debugging).
@@ -55,7 +58,13 @@ def tracer() -> Tracer:
     if _tracer is None:
         with _lock:
             if _tracer is None:
-                _tracer = _configure()
+                try:
+                    _tracer = _configure()
+                except Exception as exc:  # a bad OTEL_* value must not stop dispatching or running
+                    from opentelemetry import trace
+
+                    logger.error("tracing is off in this process: could not configure OpenTelemetry: %s", exc)
+                    _tracer = trace.NoOpTracer()
     return _tracer
 
 

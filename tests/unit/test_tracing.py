@@ -194,3 +194,34 @@ def test_the_file_exporter_writes_a_json_line_per_span(spans, tmp_path):
     assert dispatch["name"] == "ostinato.dispatch" and dispatch["parent_span_id"] is None
     assert publish["trace_id"] == dispatch["trace_id"] and publish["parent_span_id"] == dispatch["span_id"]
     assert "ostinato.scheduled_for" not in dispatch["attributes"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("", []), ("otel", []), ("jaeger", ["orchestrator.E010"]), ("OTEL", ["orchestrator.E010"])]
+)
+def test_the_tracing_setting_is_checked(settings, value, expected):
+    from orchestrator.checks import check_tracing
+
+    settings.SCHEDULER_TRACING = value
+    assert [message.id for message in check_tracing(None)] == expected
+
+
+def test_tracing_on_without_the_sdk_is_an_error(settings, monkeypatch):
+    import importlib.util
+
+    from orchestrator.checks import check_tracing
+
+    settings.SCHEDULER_TRACING = "otel"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "opentelemetry.sdk" else real(name))
+    assert [message.id for message in check_tracing(None)] == ["orchestrator.E011"]
+
+
+def test_an_exporter_nobody_provides_turns_tracing_off_in_the_process_instead_of_failing(settings, monkeypatch, caplog):
+    settings.SCHEDULER_TRACING = "otel"
+    monkeypatch.setattr(tracing, "_tracer", None)
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "nosuchexporter")
+    (run,), begun = tracing.begin([planned()], now=NOW)
+    begun.end()
+    assert run.traceparent == "" and "could not configure OpenTelemetry" in caplog.text
+    assert isinstance(tracing.tracer(), trace.NoOpTracer)
