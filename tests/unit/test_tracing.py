@@ -225,3 +225,19 @@ def test_an_exporter_nobody_provides_turns_tracing_off_in_the_process_instead_of
     begun.end()
     assert run.traceparent == "" and "could not configure OpenTelemetry" in caplog.text
     assert isinstance(tracing.tracer(), trace.NoOpTracer)
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        ("otlp", ["OTLPSpanExporter"]),  # over HTTP: the extra ships no gRPC
+        ("console,otlp_proto_http", ["ConsoleSpanExporter", "OTLPSpanExporter"]),
+        ("none", []),
+    ],
+)
+def test_the_exporters_are_the_ones_otel_traces_exporter_names(monkeypatch, names, expected):
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", names)
+    exporters = tracing._exporters()
+    assert [type(exporter).__name__ for exporter in exporters] == expected
+    for exporter in exporters:
+        exporter.shutdown()
