@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from django.utils import timezone
 from orchestrator.models import Run
 from tests import factories
 from tests.helpers import QUICK, wait_ready
-from tests.processes import ROOT, wait_until
+from tests.processes import wait_until
 
 
 @pytest.fixture
@@ -137,7 +138,7 @@ def test_celerys_own_instrumentation_nests_under_ours(live, spans_file):
     """With opentelemetry-instrumentation-celery (``opentelemetry-instrument``), its publish and run spans sit
     between our publish and our execution, in the same trace: nothing is duplicated or cut off."""
     env = {**tracing_env(spans_file), "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "redis,psycopg,django,requests"}
-    instrument = str(Path(ROOT / ".venv" / "bin" / "opentelemetry-instrument"))
+    instrument = str(Path(sys.executable).parent / "opentelemetry-instrument")  # the dev extra installs it
     worker = live.start(
         "worker",
         [instrument, *_celery("worker", "-Q", "default", "-c", "1", "--without-gossip", "--without-mingle")],
@@ -161,6 +162,4 @@ def test_celerys_own_instrumentation_nests_under_ours(live, spans_file):
 
 
 def _celery(*args: str) -> list[str]:
-    import sys
-
     return [sys.executable, "-m", "celery", "-A", "project", *args, "-l", "info"]
