@@ -190,6 +190,7 @@ def step_e2e_prepare(args: argparse.Namespace) -> dict[str, Any]:
     """
     reset()
     client = redis_client()
+    dispatched = 0.0
     if args.scheduler == "ours":
         job, params = "noop", None
         if args.job == "task":
@@ -203,8 +204,10 @@ def step_e2e_prepare(args: argparse.Namespace) -> dict[str, Any]:
         sql("ANALYZE")
         from scheduling.engine import dispatch
 
+        began = time.perf_counter()
         while dispatch.dispatch_due(now).claimed:
             pass
+        dispatched = time.perf_counter() - began
     elif args.job == "task":
         with app.producer_or_acquire() as producer:
             for _ in range(args.n):
@@ -213,7 +216,7 @@ def step_e2e_prepare(args: argparse.Namespace) -> dict[str, Any]:
         with app.producer_or_acquire() as producer:
             for i in range(args.n):
                 app.send_task(RAW_TASK, args=[i], queue=QUEUE, producer=producer)
-    return {"queued": client.llen(QUEUE)}
+    return {"queued": client.llen(QUEUE), "dispatch_seconds": dispatched if args.scheduler == "ours" else 0.0}
 
 
 def step_worker_profile(args: argparse.Namespace) -> dict[str, Any]:

@@ -28,10 +28,13 @@ from bench.beat_steps import SCHEDULERS, measure_all, steady, two_beats
 from bench.driver import RESULTS, child, fmt_ratio, say
 from bench.env import ROOT, services
 from bench.import_celery_beat import import_celery_beat_step
+from bench.trace_cost import trace_cost_step
 from bench.worker_steps import (
     PROFILE_RUNS,
     e2e_all,
     e2e_repeated,
+    e2e_size,
+    e2e_workers,
     solo_profile_step,
     worker_memory_step,
     worker_profile_step,
@@ -65,10 +68,20 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true", help="only the per-scheduler table (no beats/lag/e2e)")
     parser.add_argument(
         "--only",
-        choices=["e2e", "task-e2e", "profiles", "worker-memory", "yaml-sync", "import-celery-beat", "backfill"],
+        choices=[
+            "e2e",
+            "task-e2e",
+            "trace-cost",
+            "profiles",
+            "worker-memory",
+            "yaml-sync",
+            "import-celery-beat",
+            "backfill",
+        ],
         help="only this step: e2e = end to end (raw vs ours) and the worker profiles; "
         "task-e2e = end to end of a host Celery task, sent by apply_async vs run as a schedule's job "
-        "(the e2e options apply, no profiles); profiles = the profiles; "
+        "(the e2e options apply, no profiles); trace-cost = end to end with tracing off and on "
+        "(SCHEDULER_TRACING=otel; the e2e options apply); profiles = the profiles; "
         "worker-memory = a worker's main-process memory over many messages (raw vs ours); "
         "yaml-sync = sync_schedules of 10,000 entries against 1,000; "
         "import-celery-beat = import_celery_beat of 10,000 PeriodicTasks, then again unchanged; "
@@ -135,6 +148,9 @@ def main() -> None:
             report["backfill"] = backfill_step(child, say, env)
         elif args.only == "task-e2e":
             e2e_repeated(env, args, report, job="task")
+        elif args.only == "trace-cost":
+            m, pairs = e2e_size(args)
+            report["trace_cost"] = trace_cost_step(env, m, pairs, next(iter(e2e_workers(args).values())))
         elif args.only:
             if args.only == "e2e":
                 e2e_repeated(env, args, report)

@@ -30,8 +30,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from json.encoder import encode_basestring_ascii as _quote
+from typing import Any
 
-from orchestrator import connections, ids, keys
+from orchestrator import connections, ids, keys, tracing
 from orchestrator.errors import PublishError, SchedulerError
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class RunMessage:
     job_key: str
     #: The job's kind: a host task's runs carry the task's own name (``shadow_of``).
     kind: str = "function"
+    #: The W3C trace context of the message's publish span, sent as the ``traceparent`` header (tracing on).
+    traceparent: str = ""
 
 
 def task_id_for(run_id: uuid.UUID | str, attempt: int) -> str:
@@ -79,35 +82,45 @@ def _publish_with_celery(messages: Sequence[RunMessage]) -> None:
 
     app = connections.celery_app()
     margin = float(settings.SCHEDULER_HARD_TIMEOUT_MARGIN_SECONDS)
-    amqp = app.amqp
     with app.producer_or_acquire() as producer:
         batch = producer.batch(max_size=PIPELINE_SIZE) if producer.supports_batch_publish else None
         with batch or contextlib.nullcontext():
             for message in messages:
-                task_message = amqp.create_task_message(
-                    message.task_id,
-                    RUN_TASK_NAME,
-                    [str(message.run_id), message.attempt],
-                    {},
-                    argsrepr=message.label,
-                    kwargsrepr="{}",
-                    shadow=shadow_of(message),
-                    soft_time_limit=message.timeout_seconds,
-                    time_limit=message.timeout_seconds + margin,
-                    # the run's outcome is its row; without this header (which defaults to
-                    # False here, unlike ``send_task``) the worker writes a result row per run
-                    ignore_result=True,
-                )
-                amqp.send_task_message(
-                    producer,
-                    RUN_TASK_NAME,
-                    task_message,
-                    exchange="",
-                    routing_key=message.queue,
-                    queue=message.queue,
-                    retry=False,
-                    declare=[],  # the default exchange routes by queue name: nothing to declare
-                )
+                if message.traceparent:
+                    with tracing.attached(message.traceparent):
+                        _send_with_celery(app, producer, message, margin=margin)
+                    continue
+                _send_with_celery(app, producer, message, margin=margin)
+
+
+def _send_with_celery(app: Any, producer: Any, message: RunMessage, *, margin: float) -> None:
+    """One message through Celery's own path (its ``traceparent``, if any, as a header)."""
+    amqp = app.amqp
+    task_message = amqp.create_task_message(
+        message.task_id,
+        RUN_TASK_NAME,
+        [str(message.run_id), message.attempt],
+        {},
+        argsrepr=message.label,
+        kwargsrepr="{}",
+        shadow=shadow_of(message),
+        soft_time_limit=message.timeout_seconds,
+        time_limit=message.timeout_seconds + margin,
+        # the run's outcome is its row; without this header (which defaults to
+        # False here, unlike ``send_task``) the worker writes a result row per run
+        ignore_result=True,
+    )
+    amqp.send_task_message(
+        producer,
+        RUN_TASK_NAME,
+        task_message,
+        exchange="",
+        routing_key=message.queue,
+        queue=message.queue,
+        retry=False,
+        declare=[],  # the default exchange routes by queue name: nothing to declare
+        headers={"traceparent": message.traceparent} if message.traceparent else None,
+    )
 
 
 def shadow_of(message: RunMessage) -> str:
@@ -219,10 +232,16 @@ def encode(wire: Wire, message: RunMessage, *, margin: float) -> bytes:
         f'{{"body": "{base64.b64encode(body.encode()).decode("ascii")}", "content-encoding": "utf-8", '
         f'"content-type": "application/json", "headers": {{{wire.headers}, "id": {task_id}, "root_id": {task_id}, '
         f'"shadow": {_quote(shadow_of(message))}, "argsrepr": {_quote(message.label)}, '
-        f'"timelimit": [{float(soft + margin)!r}, {soft}]}}, "properties": {{{wire.properties}, '
+        f'"timelimit": [{float(soft + margin)!r}, {soft}]{_trace_header(message)}}}, '
+        f'"properties": {{{wire.properties}, '
         f'"correlation_id": {task_id}, "delivery_info": {{"exchange": "", "routing_key": {_quote(message.queue)}}}, '
         f'"delivery_tag": "{ids.uuid4_text()}"}}}}'
     ).encode("ascii")
+
+
+def _trace_header(message: RunMessage) -> str:
+    """The ``traceparent`` header's member (tracing on), as Celery writes headers passed to ``send_task_message``."""
+    return f', "traceparent": {_quote(message.traceparent)}' if message.traceparent else ""
 
 
 def _publish_direct(wire: Wire, messages: Sequence[RunMessage]) -> None:

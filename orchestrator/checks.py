@@ -94,3 +94,28 @@ def check_llm(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[Ch
             )
         )
     return messages
+
+
+@register()
+def check_tracing(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """``SCHEDULER_TRACING``: off (empty) or ``otel`` with the SDK installed (found, not imported)."""
+    from importlib.util import find_spec
+
+    value = getattr(settings, "SCHEDULER_TRACING", "") or ""
+    if value not in ("", "otel"):
+        return [
+            Error(
+                f"SCHEDULER_TRACING={value!r} is not a tracing mode.",
+                hint='Leave it empty (off) or set "otel" (OpenTelemetry; README, "Traces").',
+                id="orchestrator.E010",
+            )
+        ]
+    if value == "otel" and find_spec("opentelemetry.sdk") is None:
+        return [
+            Error(
+                "SCHEDULER_TRACING=otel, but the OpenTelemetry SDK is not installed.",
+                hint='Install the otel extra (pip install "ostinato[otel]") or turn tracing off.',
+                id="orchestrator.E011",
+            )
+        ]
+    return []

@@ -58,6 +58,7 @@ DEFAULTS: dict[str, Any] = {
     "SCHEDULER_MAX_ENUMERATE": 1000,
     "SCHEDULER_BEAT_HEARTBEAT_SECONDS": 15.0,
     "SCHEDULER_FAULT_CRASH_AFTER_COMMIT": False,
+    "SCHEDULER_TRACING": "",  # "otel": OpenTelemetry traces (orchestrator.tracing)
     "SCHEDULER_BACKFILL_MAX": 1_000_000,
     "SCHEDULER_BACKFILL_BATCH": 500,
     # runs and workers

@@ -191,6 +191,9 @@ class Run(models.Model):
     wait_reason = models.CharField(max_length=255, blank=True)
     result = models.JSONField(null=True, blank=True, help_text="The job's small summary of what it did.")
     steps = models.JSONField(default=list, blank=True, help_text="Per-step results of a DAG run.")
+    #: The W3C ``traceparent`` of the span that created the run (``orchestrator.tracing``), empty when
+    #: tracing was off: a republish continues that trace, a retry links to it.
+    traceparent = models.CharField(max_length=55, blank=True, default="", db_default="")
 
     objects: ClassVar[RunQuerySet] = RunQuerySet.as_manager()  # type: ignore[assignment]
 

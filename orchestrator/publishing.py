@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 from django.db import transaction
 from django.utils import timezone
 
-from orchestrator import broker, events, snapshots, store
+from orchestrator import broker, events, snapshots, store, tracing
 from orchestrator.errors import PublishError
 from orchestrator.models import Run, RunStatus
 
@@ -34,6 +34,8 @@ class RunLike(Protocol):
     def directive_snapshot(self) -> Any: ...
     @property
     def attempt(self) -> int: ...
+    @property
+    def traceparent(self) -> str: ...
 
 
 R = TypeVar("R", bound=RunLike)
@@ -65,8 +67,8 @@ def describe(run: RunLike, attempt: int) -> str:
     return "(" + ", ".join(parts) + ")"
 
 
-def message_for(run: RunLike, *, attempt: int | None = None) -> broker.RunMessage:
-    """The broker message of ``run``'s attempt (default: the attempt it is at)."""
+def message_for(run: RunLike, *, attempt: int | None = None, traceparent: str = "") -> broker.RunMessage:
+    """The broker message of ``run``'s attempt (default: the attempt it is at); ``traceparent``: its publish span."""
     snapshot = snapshots.RunSnapshot.of(run.directive_snapshot)
     attempt = run.attempt if attempt is None else attempt
     return broker.RunMessage(
@@ -78,6 +80,7 @@ def message_for(run: RunLike, *, attempt: int | None = None) -> broker.RunMessag
         label=describe(run, attempt),
         job_key=snapshot.job.key or "?",
         kind=snapshot.job.kind,
+        traceparent=traceparent,
     )
 
 
@@ -97,17 +100,40 @@ def publish_runs(runs: Sequence[R], *, now: datetime, recovered: bool = False, a
     if announce:
         extra = {"recovered": True} if recovered else {}
         events.emit([{"event": events.SCHEDULE_ENQUEUED, **run_event_fields(run), **extra} for run in runs])
+    if tracing.enabled():
+        return _publish_traced(runs, now=now, recovered=recovered, announce=announce)
     try:
         broker.publish([message_for(run) for run in runs])
     except PublishError as exc:
-        logger.warning("%s; they stay pending for recovery", exc, extra={"event": events.RUN_PUBLISH_FAILED})
-        if announce:
-            events.emit(
-                [{"event": events.RUN_PUBLISH_FAILED, **run_event_fields(run), "error": str(exc)[:500]} for run in runs]
-            )
+        _publish_failed(runs, exc, announce=announce)
         return []
     store.mark_queued([run.id for run in runs], now=now)
     return list(runs)
+
+
+def _publish_traced(runs: Sequence[R], *, now: datetime, recovered: bool, announce: bool) -> list[R]:
+    """``publish_runs`` with a publish span per run, its context in the message (``orchestrator.tracing``)."""
+    spans = tracing.publish_spans(runs, [run.traceparent for run in runs], recovered=recovered)
+    messages = [
+        message_for(run, traceparent=tracing.traceparent_of(span)) for run, span in zip(runs, spans, strict=True)
+    ]
+    try:
+        broker.publish(messages)
+    except PublishError as exc:
+        tracing.end_publish(spans, error=str(exc))
+        _publish_failed(runs, exc, announce=announce)
+        return []
+    tracing.end_publish(spans)
+    store.mark_queued([run.id for run in runs], now=now)
+    return list(runs)
+
+
+def _publish_failed(runs: Sequence[RunLike], exc: PublishError, *, announce: bool) -> None:
+    logger.warning("%s; they stay pending for recovery", exc, extra={"event": events.RUN_PUBLISH_FAILED})
+    if announce:
+        events.emit(
+            [{"event": events.RUN_PUBLISH_FAILED, **run_event_fields(run), "error": str(exc)[:500]} for run in runs]
+        )
 
 
 def create_run(request: snapshots.RunRequest, *, now: datetime | None = None) -> Run:
@@ -115,8 +141,10 @@ def create_run(request: snapshots.RunRequest, *, now: datetime | None = None) ->
     now = now or timezone.now()
     with transaction.atomic():
         run = snapshots.build_run(request, now=now)
+        (run,), begun = tracing.begin([run], now=now, name="ostinato.create")
         store.insert_runs([run])
     publish_runs([run], now=now)
+    begun.end()
     return Run.objects.get(id=run.id)
 
 

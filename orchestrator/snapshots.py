@@ -202,6 +202,8 @@ class PlannedRun:
     directive_snapshot: dict[str, Any]
     created_at: datetime
     attempt: int = 0
+    #: The span that created it (``orchestrator.tracing.begin``); empty when tracing is off.
+    traceparent: str = ""
 
 
 def base_snapshot(job: JobSettings, directive: DirectiveRef | None, params: Mapping[str, Any]) -> dict[str, Any]:

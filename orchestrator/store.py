@@ -37,6 +37,21 @@ INSERT INTO orchestrator_run (id, job_id, directive_snapshot, "trigger", status,
 VALUES {rows}""",
 }
 _SQLITE_RUN_ROW = "(%s, %s, %s, %s, 'pending', %s, %s, %s, 0, '', '', '', '[]')"
+#: With tracing on, the runs' ``traceparent`` too (off, the column keeps its database default, ``''``).
+_INSERT_TRACED_RUNS = {
+    "postgresql": """
+INSERT INTO orchestrator_run (id, job_id, directive_snapshot, "trigger", status, created_at, publish_after,
+                              task_id, attempt, wait_reason, error, worker, steps, traceparent)
+SELECT u.id, u.job_id, u.snapshot::jsonb, u.trigger, 'pending', u.created_at,
+       u.created_at + %b * interval '1 second', u.id::text, 0, '', '', '', '[]'::jsonb, u.traceparent
+FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::text[], %b::timestamptz[], %b::text[])
+     AS u(id, job_id, snapshot, trigger, created_at, traceparent)""",
+    "sqlite": """
+INSERT INTO orchestrator_run (id, job_id, directive_snapshot, "trigger", status, created_at, publish_after,
+                              task_id, attempt, wait_reason, error, worker, steps, traceparent)
+VALUES {rows}""",
+}
+_SQLITE_TRACED_ROW = "(%s, %s, %s, %s, 'pending', %s, %s, %s, 0, '', '', '', '[]', %s)"
 
 _MARK_QUEUED = {
     "postgresql": "UPDATE orchestrator_run SET status = 'queued', queued_at = %b "
@@ -90,20 +105,22 @@ def insert_runs(runs: Sequence[PlannedRun]) -> None:
     if not runs:
         return
     grace = timedelta(seconds=float(settings.SCHEDULER_RECOVERY_GRACE_SECONDS))
+    traced = any(run.traceparent for run in runs)
     if db.is_postgres():
-        db.execute(
-            _INSERT_RUNS["postgresql"],
-            [
-                grace.total_seconds(),
-                [run.id for run in runs],
-                [run.job_id for run in runs],
-                [_snapshot_text(run) for run in runs],
-                [run.trigger for run in runs],
-                [run.created_at for run in runs],
-            ],
-            binary=True,
-        )
+        columns: list[Any] = [
+            grace.total_seconds(),
+            [run.id for run in runs],
+            [run.job_id for run in runs],
+            [_snapshot_text(run) for run in runs],
+            [run.trigger for run in runs],
+            [run.created_at for run in runs],
+        ]
+        if traced:
+            columns.append([run.traceparent for run in runs])
+        db.execute((_INSERT_TRACED_RUNS if traced else _INSERT_RUNS)["postgresql"], columns, binary=True)
         return
+    statement = (_INSERT_TRACED_RUNS if traced else _INSERT_RUNS)["sqlite"]
+    row = _SQLITE_TRACED_ROW if traced else _SQLITE_RUN_ROW
     for start in range(0, len(runs), _SQLITE_CHUNK):
         chunk = runs[start : start + _SQLITE_CHUNK]
         params: list[Any] = []
@@ -117,7 +134,9 @@ def insert_runs(runs: Sequence[PlannedRun]) -> None:
                 db.db_datetime(run.created_at + grace),
                 str(run.id),
             ]
-        db.execute(_INSERT_RUNS["sqlite"].format(rows=", ".join([_SQLITE_RUN_ROW] * len(chunk))), params)
+            if traced:
+                params.append(run.traceparent)
+        db.execute(statement.format(rows=", ".join([row] * len(chunk))), params)
 
 
 def mark_queued(run_ids: Sequence[uuid.UUID], *, now: datetime) -> None:

@@ -350,6 +350,8 @@ SCHEDULER_MAX_GLOBAL_RUNS = env_optional_int("SCHEDULER_MAX_GLOBAL_RUNS", aliase
 SCHEDULER_JOB_MODULES = env_list("SCHEDULER_JOB_MODULES")
 #: Test hook: a beat exits right after committing a batch and before publishing it.
 SCHEDULER_FAULT_CRASH_AFTER_COMMIT = env_bool("SCHEDULER_FAULT_CRASH_AFTER_COMMIT", default=False)
+#: "otel": OpenTelemetry traces of every run (the ``otel`` extra; the SDK reads the OTEL_* variables). README: "Traces".
+SCHEDULER_TRACING = env_str("SCHEDULER_TRACING", "").lower()
 
 # --- DAG files, the local language model, retention (README: "DAG jobs", "Language models", "Retention") ---
 

@@ -26,6 +26,11 @@ class WorkersConfig(AppConfig):
         beat_hooks.maintenance.connect(_reap)
         run_hooks.run_ended.connect(_release_cancelled)
         signals.task_postrun.connect(_recycle_db_connections, weak=False, dispatch_uid="ostinato-recycle-db")
+        # tracing on: set up before the first task, so Celery's own instrumentation (its task_prerun span)
+        # records into the same provider; the SDK's processors survive the pool's fork
+        signals.worker_init.connect(_start_tracing, weak=False, dispatch_uid="ostinato-start-tracing")
+        # a pool process may end (max tasks per child, shutdown) with spans still in its exporter's buffer
+        signals.worker_process_shutdown.connect(_flush_traces, weak=False, dispatch_uid="ostinato-flush-traces")
         # Django is set up before a worker builds its blueprint (Celery's Django fix-up), so this
         # reaches the worker of whichever Celery app is in use: the standalone project's or a host's.
         extensions.install(celery_app())
@@ -47,6 +52,19 @@ def _recycle_db_connections(**kwargs: object) -> None:
         conn.close_if_unusable_or_obsolete()
         if conn.connection is not None:
             conn.health_check_done = checked  # type: ignore[attr-defined]
+
+
+def _start_tracing(**kwargs: object) -> None:
+    from orchestrator import tracing
+
+    if tracing.enabled():
+        tracing.tracer()
+
+
+def _flush_traces(**kwargs: object) -> None:
+    from orchestrator import tracing
+
+    tracing.flush()
 
 
 def _reap(now: datetime) -> None:

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from orchestrator import db, execution, publishing
+from orchestrator import db, execution, publishing, tracing
 from orchestrator.broker import RUN_TASK_NAME, note_expiry_ms
 from orchestrator.models import Run
 from workers.delivery import WAITING_PREFIX, limits_for
@@ -55,18 +55,31 @@ def renewer() -> Renewer:
 @shared_task(name=RUN_TASK_NAME, bind=True, ignore_result=True)
 def run(self: Task[Any, Any], run_id: str, attempt: int = 0) -> str:
     """Execute attempt ``attempt`` of run ``run_id``; a duplicate or stale delivery does nothing."""
-    worker = self.request.hostname or socket.gethostname()
+    if not tracing.enabled():
+        return deliver(self, run_id, attempt)
+    # the message's ``traceparent`` header (its publish span) is a request attribute, as every header
+    with tracing.executing(getattr(self.request, "traceparent", None), run_id=run_id, attempt=attempt) as span:
+        status = deliver(self, run_id, attempt)
+        span.outcome(status)
+        return status
+
+
+def deliver(task: Task[Any, Any], run_id: str, attempt: int) -> str:
+    """The delivery of attempt ``attempt`` of a run: claim, limits, execution. Returns how it ended."""
+    worker = task.request.hostname or socket.gethostname()
     try:
         claimed = db.patiently(
             lambda: execution.claim_run(run_id, attempt=attempt, worker=worker, now=timezone.now()), what="claim a run"
         )
     except (OperationalError, InterfaceError) as exc:  # still no database
-        if self.acks_late:  # the message goes back to the queue
+        if task.acks_late:  # the message goes back to the queue
             raise Reject(f"database unavailable: {exc}", requeue=True) from exc
         return leave_for_recovery(run_id, exc)
     if claimed is None:
         logger.debug("run %s attempt %s is not runnable any more; message dropped", run_id, attempt)
         return execution.DUPLICATE
+    if tracing.enabled():
+        tracing.annotate(claimed)
     limits = limits_for(claimed)
     ttl = float(settings.SCHEDULER_LEASE_TTL_SECONDS)
     if not limits:

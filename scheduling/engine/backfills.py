@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,7 +35,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from orchestrator import events
+from orchestrator import events, tracing
 from orchestrator.cancelling import cancel_runs
 from orchestrator.errors import BackfillStateError, RowDeletedError, ValidationError
 from orchestrator.models import ACTIVE_STATUSES, RunStatus, RunTrigger
@@ -211,6 +211,8 @@ class _Batch:
     #: Fire times looked at (created or already there): what the pass's budget counts.
     handled: int = 0
     created: int = 0
+    #: Tracing on: each run's root span, ended once the runs are published.
+    traces: tracing.Begun = field(default_factory=tracing.Begun)
 
 
 def fill(now: datetime) -> int:
@@ -239,6 +241,7 @@ def fill(now: datetime) -> int:
         budget -= batch.handled
         created += batch.created
         publish_runs(batch.runs, now=now)
+        batch.traces.end()
         if batch.events:
             events.emit(batch.events)
     return created
@@ -302,7 +305,7 @@ def _create(backfill: Backfill, schedule: Schedule, times: Sequence[datetime], *
         else:
             rows.append(backfill_store.Row(scheduled_for=moment, status=OccurrenceStatus.BUFFERED))
     inserted = backfill_store.insert(schedule.pk, backfill.pk, rows, now=now)
-    batch.runs = [run for moment, run in planned.items() if moment in inserted]
+    batch.runs, batch.traces = tracing.begin([run for moment, run in planned.items() if moment in inserted], now=now)
     insert_runs(batch.runs)
     for row in rows:
         if row.status == OccurrenceStatus.SKIPPED and row.scheduled_for in inserted:

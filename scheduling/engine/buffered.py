@@ -14,7 +14,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from orchestrator import events
+from orchestrator import events, tracing
 from orchestrator.models import RunTrigger
 from orchestrator.publishing import publish_runs
 from orchestrator.snapshots import PlannedRun
@@ -57,6 +57,7 @@ def release_buffered(now: datetime, schedule_ids: Sequence[int] | None = None) -
             trigger = RunTrigger.BACKFILL if occurrence.backfill_id else RunTrigger.SCHEDULE
             run = planned_for(schedule, occurrence.scheduled_for, trigger, now=now)
             released.append((schedule, occurrence, run))
+        released, traces = _traced(released, now=now)
         kept: list[tuple[Schedule, ScheduledRun, PlannedRun]] = []
         for schedule, occurrence, run in released:
             changed = ScheduledRun.objects.filter(pk=occurrence.pk, status=OccurrenceStatus.BUFFERED).update(
@@ -81,4 +82,28 @@ def release_buffered(now: datetime, schedule_ids: Sequence[int] | None = None) -
                 "scheduled_for": occurrence.scheduled_for,
             },
         )
-    return publish_runs([run for _, _, run in released], now=now)
+    published = publish_runs([run for _, _, run in released], now=now)
+    traces.end()
+    return published
+
+
+def _traced(
+    released: list[tuple[Schedule, ScheduledRun, PlannedRun]], *, now: datetime
+) -> tuple[list[tuple[Schedule, ScheduledRun, PlannedRun]], tracing.Begun]:
+    """Tracing on: each released run starts a trace of its own (``ostinato.release``), linked to the trace
+    of its schedule's latest run (the one it waited for), never nested in it."""
+    if not released or not tracing.enabled():
+        return released, tracing.Begun()
+    links = {}
+    for schedule, occurrence, run in released:
+        latest = (
+            ScheduledRun.objects.filter(schedule=schedule, run__isnull=False)
+            .exclude(pk=occurrence.pk)
+            .order_by("-scheduled_for")
+            .values_list("run__traceparent", flat=True)
+            .first()
+        )
+        if latest:
+            links[run.id] = latest
+    runs, traces = tracing.begin([run for _, _, run in released], now=now, name="ostinato.release", links=links)
+    return [(s, o, run) for (s, o, _), run in zip(released, runs, strict=True)], traces

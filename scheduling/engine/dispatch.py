@@ -30,7 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from orchestrator import db, events
+from orchestrator import db, events, tracing
 from orchestrator.cancelling import cancel_runs
 from orchestrator.models import RunTrigger
 from orchestrator.publishing import publish_runs
@@ -102,7 +102,8 @@ def dispatch_due(
         inserted = store.insert_occurrences(batch.occurrences, now=now)
         report.conflicts = len(batch.occurrences) - len(inserted)
         won = batch.won(inserted)
-        runs = [item.run for item in won if item.run is not None]
+        # each run's trace starts here (tracing on): its traceparent is written with it
+        runs, traces = tracing.begin([item.run for item in won if item.run is not None], now=now)
         insert_runs(runs)
         store.advance_schedules(batch.plans, taken=_runs_taken(won))
         # Only a decision this tick carried out may cancel: a lost insert means another beat handled
@@ -121,6 +122,7 @@ def dispatch_due(
         os._exit(17)
 
     published = publish_runs(runs, now=now)
+    traces.end()
     report.published = len(published)
     report.unpublished = {run.id for run in runs} - {run.id for run in published}
     report.published_at = now + timedelta(seconds=time.monotonic() - began)

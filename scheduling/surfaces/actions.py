@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from orchestrator import tracing
 from orchestrator.models import Run, RunTrigger
 from orchestrator.publishing import publish_runs
 from orchestrator.store import insert_runs
@@ -24,7 +25,7 @@ def run_now(schedule: Schedule, *, trigger: str = RunTrigger.MANUAL, now: dateti
     now = now or timezone.now()
     reason = "run now" + ("" if schedule.enabled else " (the schedule is disabled)")
     with transaction.atomic():
-        run = planned_for(schedule, None, trigger, now=now)
+        (run,), traces = tracing.begin([planned_for(schedule, None, trigger, now=now)], now=now, name="ostinato.create")
         insert_runs([run])
         ScheduledRun.objects.create(
             schedule=schedule,
@@ -38,4 +39,5 @@ def run_now(schedule: Schedule, *, trigger: str = RunTrigger.MANUAL, now: dateti
             run_active=True,
         )
     publish_runs([run], now=now)
+    traces.end()
     return Run.objects.get(id=run.id)

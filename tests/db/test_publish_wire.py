@@ -22,7 +22,7 @@ from orchestrator.errors import PublishError
 from orchestrator.keys import INFLIGHT
 
 
-def message(queue: str = "default", attempt: int = 0, label: str = "") -> RunMessage:
+def message(queue: str = "default", attempt: int = 0, label: str = "", traceparent: str = "") -> RunMessage:
     run_id = uuid.uuid4()
     return RunMessage(
         run_id=run_id,
@@ -32,6 +32,7 @@ def message(queue: str = "default", attempt: int = 0, label: str = "") -> RunMes
         timeout_seconds=900,
         label=label or f"(run={run_id}, job=noop, schedule='nightly \"é\"', trigger=schedule, attempt={attempt})",
         job_key="noop",
+        traceparent=traceparent,
     )
 
 
@@ -45,7 +46,8 @@ def test_a_direct_message_equals_the_one_celery_writes_for_the_same_run(settings
     wire = broker._direct_wire()
     assert wire is not None, "the test settings are the standard setup: the direct path must apply"
     margin = float(settings.SCHEDULER_HARD_TIMEOUT_MARGIN_SECONDS)
-    for run in (message(), message(queue="heavy", attempt=3)):
+    traced = message(traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")  # tracing on
+    for run in (message(), message(queue="heavy", attempt=3), traced):
         broker._publish_with_celery([run])
         theirs = decoded(redis_db.lpop(run.queue))
         ours = decoded(broker.encode(wire, run, margin=margin))
