@@ -157,6 +157,11 @@ class RunSerializer(serializers.ModelSerializer[Run]):
     job = serializers.CharField(source="job.key", read_only=True)
     duration_ms = serializers.IntegerField(read_only=True, allow_null=True)
     schedule = serializers.SerializerMethodField()
+    attempt = serializers.IntegerField(
+        read_only=True,
+        help_text="The attempt running or last made: the first is 1 (as on the run page, in `inspect runs` "
+        "and in the events); 0 before the first starts.",
+    )
 
     class Meta:
         model = Run

@@ -1,0 +1,79 @@
+"""The run page (the run admin's change view): its title, its attempt, its times, its refreshing."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from django.conf import LazySettings
+from django.test import Client
+from django.urls import reverse
+
+from orchestrator.models import Run, RunStatus
+from tests import factories
+from tests.records import run_for
+
+
+@pytest.fixture(autouse=True)
+def event_log(settings: LazySettings, tmp_path: Path) -> Path:
+    settings.EVENTS_PATH = tmp_path / "events.jsonl"
+    settings.ARTIFACTS_DIR = tmp_path / "artifacts"
+    return Path(settings.EVENTS_PATH)
+
+
+def page(client: Client, run: Run) -> str:
+    response = client.get(reverse("admin:orchestrator_run_change", args=[run.pk]))
+    assert response.status_code == 200
+    return html.unescape(response.content.decode())
+
+
+@pytest.mark.django_db
+def test_the_title_is_the_job_and_the_run_id_not_a_row_number(admin_client: Client) -> None:
+    run = run_for(factories.schedule("noop", name="nightly"))
+    text = page(admin_client, run)
+    assert f"<title>noop run {run.id} |" in text
+    assert f"<h1>noop run {run.id}</h1>" in text
+    assert f"{run.job_id}:{run.id}" not in text
+    assert str(run) == f"noop run {run.id}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("status", "attempt", "shown"),
+    [
+        (RunStatus.QUEUED, 0, "not started yet (the first attempt is 1)"),
+        (RunStatus.RUNNING, 1, "attempt 1 of 1"),
+        (RunStatus.SUCCEEDED, 2, "attempt 2 of 2"),
+        (RunStatus.PENDING, 1, "attempt 1 of 1 (waiting to retry)"),
+    ],
+)
+def test_the_attempt_reads_the_same_as_everywhere_else(
+    admin_client: Client, status: str, attempt: int, shown: str
+) -> None:
+    run = run_for(factories.schedule("noop"), status=status, attempt=attempt)
+    assert shown in page(admin_client, run)
+    api = admin_client.get(f"/api/runs/{run.pk}/").json()
+    assert api["attempt"] == attempt  # the same number: 1 is the first, 0 before it starts
+
+
+@pytest.mark.django_db
+def test_an_active_run_page_refreshes_itself_and_a_final_one_does_not(admin_client: Client) -> None:
+    schedule = factories.schedule("noop")
+    active = page(admin_client, run_for(schedule, status=RunStatus.RUNNING))
+    assert 'id="ost-run-live" data-run-active="true"' in active
+    assert "orchestrator/run_refresh.js" in active
+    assert "<script>" not in active  # the refresher is a static file (CSP)
+    final = page(admin_client, run_for(schedule, status=RunStatus.SUCCEEDED))
+    assert 'id="ost-run-live" data-run-active="false"' in final
+
+
+@pytest.mark.django_db
+def test_times_show_the_schedules_zone_with_utc_beside_it(admin_client: Client) -> None:
+    schedule = factories.schedule("noop", kind="cron", cron="30 9 * * *", timezone="Europe/Berlin")
+    moment = datetime(2026, 12, 7, 8, 30, tzinfo=UTC)
+    run = run_for(schedule, created_at=moment, scheduled_for=moment)
+    text = page(admin_client, run)
+    assert "2026-12-07 09:30:00 CET (08:30 UTC)" in text
+    assert "p.m." not in text and "a.m." not in text
