@@ -14,13 +14,14 @@ from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
-from orchestrator import artifacts, cancelling, events, rules, run_display
+from orchestrator import artifact_view, artifacts, cancelling, events, rules, run_display
 from orchestrator.admin_helpers import muted, object_or_404, status_badge
 from orchestrator.errors import ArtifactNameError, QueryParameterError
 from orchestrator.models import ACTIVE_STATUSES, Run, RunArtifact, describe_totals, token_totals
@@ -227,6 +228,9 @@ class RunAdmin(admin.ModelAdmin):
             {
                 "artifact": artifact,
                 "url": reverse("admin:orchestrator_run_artifact", args=[obj.pk, artifact.pk]),
+                "view_url": reverse("admin:orchestrator_run_artifact_text", args=[obj.pk, artifact.pk])
+                if artifact_view.is_text(artifact.name)
+                else "",
             }
             for artifact in obj.artifacts.order_by("name")
         ]
@@ -307,6 +311,11 @@ class RunAdmin(admin.ModelAdmin):
                 wrap(self.artifact_view),
                 name="orchestrator_run_artifact",
             ),
+            path(
+                "<uuid:run_id>/artifacts/<int:artifact_id>/view/",
+                wrap(self.artifact_text_view),
+                name="orchestrator_run_artifact_text",
+            ),
         ]
         return own + super().get_urls()
 
@@ -334,6 +343,26 @@ class RunAdmin(admin.ModelAdmin):
             filename=artifact.name.rsplit("/", 1)[-1],
             content_type=artifact.content_type or "application/octet-stream",
         )
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    def artifact_text_view(self, request: HttpRequest, run_id: Any, artifact_id: int) -> HttpResponse:
+        """A text artifact shown in place, escaped in a ``<pre>`` (see ``artifact_view``'s module)."""
+        artifact = get_object_or_404(RunArtifact.objects.select_related("run"), pk=artifact_id, run_id=run_id)
+        if not self.has_view_permission(request, artifact.run):
+            raise PermissionDenied
+        shown = artifact_view.read_text(artifact)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": artifact.name,
+            "subtitle": str(artifact.run),
+            "artifact": artifact,
+            "shown": shown,
+            "run_url": reverse("admin:orchestrator_run_change", args=[artifact.run_id]),
+            "download_url": reverse("admin:orchestrator_run_artifact", args=[artifact.run_id, artifact.pk]),
+        }
+        response = TemplateResponse(request, "admin/orchestrator/run/artifact_text.html", context)
         response["X-Content-Type-Options"] = "nosniff"
         return response
 
