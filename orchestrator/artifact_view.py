@@ -14,11 +14,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import Http404
+from django.contrib.admin import ModelAdmin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from orchestrator import artifacts
 from orchestrator.errors import ArtifactNameError
-from orchestrator.models import RunArtifact
+from orchestrator.models import Run, RunArtifact
 
 TEXT_SUFFIXES = (".md", ".json", ".txt", ".log", ".csv")
 #: What the page shows of a larger file (the rest is in the download).
@@ -65,3 +70,24 @@ def _pretty(text: str) -> str:
     except ValueError:
         return text
     return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def text_view(model_admin: ModelAdmin[Run], request: HttpRequest, run_id: Any, artifact_id: int) -> HttpResponse:
+    """The run admin's page of one text artifact (staff with the run's view permission)."""
+    artifact = get_object_or_404(RunArtifact.objects.select_related("run"), pk=artifact_id, run_id=run_id)
+    if not model_admin.has_view_permission(request, artifact.run):
+        raise PermissionDenied
+    shown = read_text(artifact)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": Run._meta,
+        "title": artifact.name,
+        "subtitle": str(artifact.run),
+        "artifact": artifact,
+        "shown": shown,
+        "run_url": reverse("admin:orchestrator_run_change", args=[artifact.run_id]),
+        "download_url": reverse("admin:orchestrator_run_artifact", args=[artifact.run_id, artifact.pk]),
+    }
+    response = TemplateResponse(request, "admin/orchestrator/run/artifact_text.html", context)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -14,14 +14,13 @@ from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
-from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
-from orchestrator import artifact_view, artifacts, cancelling, events, rules, run_display
+from orchestrator import artifact_view, artifacts, cancelling, events, rules, run_again_admin, run_display
 from orchestrator.admin_helpers import muted, object_or_404, status_badge
 from orchestrator.errors import ArtifactNameError, QueryParameterError
 from orchestrator.models import ACTIVE_STATUSES, Run, RunArtifact, describe_totals, token_totals
@@ -99,6 +98,7 @@ class RunAdmin(admin.ModelAdmin):
                     "job",
                     "schedule_link",
                     "trigger",
+                    "origin",
                     "attempt_shown",
                     "wait_reason",
                     "worker",
@@ -119,6 +119,7 @@ class RunAdmin(admin.ModelAdmin):
         "job",
         "schedule_link",
         "trigger",
+        "origin",
         "attempt_shown",
         "wait_reason",
         "worker",
@@ -189,6 +190,10 @@ class RunAdmin(admin.ModelAdmin):
     @admin.display(description="duration")
     def duration(self, obj: Run) -> str:
         return run_display.duration_text(obj.duration_ms)
+
+    @admin.display(description="started from")
+    def origin(self, obj: Run) -> SafeString:
+        return run_again_admin.origin(obj)
 
     @admin.display(description="attempt")
     def attempt_shown(self, obj: Run) -> str:
@@ -307,13 +312,18 @@ class RunAdmin(admin.ModelAdmin):
         own = [
             path("<path:object_id>/cancel/", wrap(require_POST(self.cancel_view)), name="orchestrator_run_cancel"),
             path(
+                "<path:object_id>/run-again/",
+                wrap(require_POST(lambda request, object_id: run_again_admin.run_again_view(self, request, object_id))),
+                name="orchestrator_run_again",
+            ),
+            path(
                 "<uuid:run_id>/artifacts/<int:artifact_id>/",
                 wrap(self.artifact_view),
                 name="orchestrator_run_artifact",
             ),
             path(
                 "<uuid:run_id>/artifacts/<int:artifact_id>/view/",
-                wrap(self.artifact_text_view),
+                wrap(lambda request, run_id, artifact_id: artifact_view.text_view(self, request, run_id, artifact_id)),
                 name="orchestrator_run_artifact_text",
             ),
         ]
@@ -346,26 +356,6 @@ class RunAdmin(admin.ModelAdmin):
         response["X-Content-Type-Options"] = "nosniff"
         return response
 
-    def artifact_text_view(self, request: HttpRequest, run_id: Any, artifact_id: int) -> HttpResponse:
-        """A text artifact shown in place, escaped in a ``<pre>`` (see ``artifact_view``'s module)."""
-        artifact = get_object_or_404(RunArtifact.objects.select_related("run"), pk=artifact_id, run_id=run_id)
-        if not self.has_view_permission(request, artifact.run):
-            raise PermissionDenied
-        shown = artifact_view.read_text(artifact)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": artifact.name,
-            "subtitle": str(artifact.run),
-            "artifact": artifact,
-            "shown": shown,
-            "run_url": reverse("admin:orchestrator_run_change", args=[artifact.run_id]),
-            "download_url": reverse("admin:orchestrator_run_artifact", args=[artifact.run_id, artifact.pk]),
-        }
-        response = TemplateResponse(request, "admin/orchestrator/run/artifact_text.html", context)
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
-
     def changeform_view(
         self,
         request: HttpRequest,
@@ -379,6 +369,7 @@ class RunAdmin(admin.ModelAdmin):
             context["can_cancel"] = bool(
                 run is not None and run.status in ACTIVE_STATUSES and self.has_cancel_permission(request, run)
             )
+            context.update(run_again_admin.context(request, run))
             if run is not None:
                 context["title"] = run_display.title(run)
                 context["subtitle"] = None
