@@ -20,7 +20,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
-from orchestrator import artifact_view, artifacts, cancelling, events, rules, run_again_admin, run_display
+from orchestrator import artifact_view, artifacts, cancelling, events, rules, run_again_admin, run_display, run_steps
 from orchestrator.admin_helpers import muted, object_or_404, status_badge
 from orchestrator.errors import ArtifactNameError, QueryParameterError
 from orchestrator.models import ACTIVE_STATUSES, Run, RunArtifact, describe_totals, token_totals
@@ -223,9 +223,9 @@ class RunAdmin(admin.ModelAdmin):
     def result_json(self, obj: Run) -> SafeString:
         return pretty_json(obj.result)
 
-    @admin.display(description="steps")
+    @admin.display(description="steps (in dependency order)")
     def steps_json(self, obj: Run) -> SafeString:
-        return pretty_json(obj.steps)
+        return run_steps.steps_table(obj)
 
     @admin.display(description="artifacts")
     def artifact_table(self, obj: Run) -> SafeString:

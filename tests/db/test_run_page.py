@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,3 +78,31 @@ def test_times_show_the_schedules_zone_with_utc_beside_it(admin_client: Client) 
     text = page(admin_client, run)
     assert "2026-12-07 09:30:00 CET (08:30 UTC)" in text
     assert "p.m." not in text and "a.m." not in text
+
+
+@pytest.mark.django_db
+def test_a_dag_runs_steps_are_an_ordered_table_with_status_duration_and_links(admin_client: Client) -> None:
+    from orchestrator import artifacts
+    from orchestrator.models import RunArtifact
+
+    steps = [
+        {"id": "fetch", "job": "noop", "needs": [], "status": "succeeded", "started_at": "2026-12-07T08:30:00+00:00",
+         "finished_at": "2026-12-07T08:30:01.5+00:00", "duration_ms": 1500, "error": "", "result": {"rows": 3}},
+        {"id": "triage", "job": "log_triage", "needs": ["fetch"], "status": "failed", "started_at": None,
+         "finished_at": None, "duration_ms": 20, "error": "JobFailed: <b>bad</b>", "result": None},
+        {"id": "report", "job": "noop", "needs": ["triage"], "status": "skipped", "started_at": None,
+         "finished_at": None, "duration_ms": None, "error": "", "result": None},
+    ]  # fmt: skip
+    run = run_for(factories.schedule("noop"), status=RunStatus.FAILED, steps=steps)
+    written = artifacts.write(run.id, "fetch/out.json", "{}")
+    found = RunArtifact.objects.create(
+        run=run, name=written.name, path=written.relative_path, size_bytes=2, sha256=written.sha256
+    )
+    response = admin_client.get(reverse("admin:orchestrator_run_change", args=[run.pk]))
+    body = response.content.decode()
+    assert re.findall(r'<tr data-step="([^"]+)">', body) == ["fetch", "triage", "report"]
+    assert "1.5 s" in body and "20 ms" in body
+    assert 'data-status="skipped"' in body and 'data-status="failed"' in body
+    assert "JobFailed: &lt;b&gt;bad&lt;/b&gt;" in body
+    assert reverse("admin:orchestrator_run_artifact_text", args=[run.pk, found.pk]) in body
+    assert '"finished_at": ' not in body  # not the raw JSON
