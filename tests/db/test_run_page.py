@@ -106,3 +106,13 @@ def test_a_dag_runs_steps_are_an_ordered_table_with_status_duration_and_links(ad
     assert "JobFailed: &lt;b&gt;bad&lt;/b&gt;" in body
     assert reverse("admin:orchestrator_run_artifact_text", args=[run.pk, found.pk]) in body
     assert '"finished_at": ' not in body  # not the raw JSON
+
+
+def test_what_django_formats_by_itself_reads_iso_like_too() -> None:
+    from django.template import Context, Template
+    from django.utils import formats
+
+    moment = datetime(2026, 12, 6, 21, 31, tzinfo=UTC)
+    assert formats.date_format(moment, "DATETIME_FORMAT") == "2026-12-06 21:31:00 UTC"  # not "Dec. 6, 2026, 9:31 p.m."
+    rendered = Template("{% load ostinato_time %}{{ at|moment:'Europe/Berlin' }}").render(Context({"at": moment}))
+    assert rendered == "2026-12-06 22:31:00 CET (21:31 UTC)"
