@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 logger = logging.getLogger(__name__)
@@ -58,3 +59,20 @@ class RunEnded:
 
 #: After a run reached a final status, in the process that recorded it.
 run_ended: Hook[RunEnded] = Hook("run_ended")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunAgain:
+    """A run was created again from an earlier one (``rerun.run_again``), not yet committed."""
+
+    run_id: uuid.UUID
+    original_id: uuid.UUID
+    #: The schedule the original belonged to (as frozen), None for a run of no schedule.
+    schedule_id: int | None
+    trigger: str
+    actor: str
+    now: datetime
+
+
+#: Inside the transaction that writes the new run: ``scheduling`` records it as an occurrence.
+run_again: Hook[RunAgain] = Hook("run_again")

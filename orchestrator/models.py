@@ -210,7 +210,10 @@ class Run(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.job_id}:{self.id}"
+        """``log_triage run <uuid>``: the job (as frozen, no query) and the run's id, never a row number."""
+        job = (self.directive_snapshot or {}).get("job") if isinstance(self.directive_snapshot, dict) else None
+        key = job.get("key") if isinstance(job, dict) else None
+        return f"{key or 'job ' + str(self.job_id)} run {self.id}"
 
     @property
     def duration_ms(self) -> int | None:

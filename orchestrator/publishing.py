@@ -55,7 +55,11 @@ def run_event_fields(run: RunLike) -> dict[str, Any]:
 
 
 def describe(run: RunLike, attempt: int) -> str:
-    """How a run reads in ``celery inspect runs``: run id, job, schedule and time, trigger, attempt."""
+    """How a run reads in ``celery inspect runs``: run id, job, schedule and time, trigger, attempt.
+
+    ``attempt`` is the message's (the executions made before it, 0 for the first); the text shows
+    the attempt's number as everywhere else (the run page, the API, the events): the first is 1.
+    """
     snapshot = snapshots.RunSnapshot.of(run.directive_snapshot)
     parts = [f"run={run.id}", f"job={snapshot.job.key or '?'}"]
     if snapshot.schedule is not None:
@@ -63,7 +67,7 @@ def describe(run: RunLike, attempt: int) -> str:
         if snapshot.schedule.scheduled_for:
             parts.append(f"scheduled_for={snapshot.schedule.scheduled_for}")
     parts.append(f"trigger={run.trigger}")
-    parts.append(f"attempt={attempt}")
+    parts.append(f"attempt={attempt + 1}")
     return "(" + ", ".join(parts) + ")"
 
 

@@ -62,4 +62,7 @@ CANCEL_BACKFILL = Rule(action="cancel a backfill", permissions=("scheduling.chan
 #: Cancel a pending, queued or running run.
 CANCEL_RUN = Rule(action="cancel a run", permissions=("orchestrator.change_run",))
 
-ALL = (RUN_NOW, ENABLE_DISABLE, PAUSE_RESUME, BACKFILL, CANCEL_BACKFILL, CANCEL_RUN)
+#: Start a past run again (its frozen configuration, as ``manual``): what run now of its schedule needs.
+RUN_AGAIN = Rule(action="run a run again", permissions=(CHANGE_SCHEDULE,))
+
+ALL = (RUN_NOW, RUN_AGAIN, ENABLE_DISABLE, PAUSE_RESUME, BACKFILL, CANCEL_BACKFILL, CANCEL_RUN)

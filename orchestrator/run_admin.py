@@ -4,9 +4,7 @@ the one thing an operator does to a run is cancel it (``cancelling.cancel_runs``
 
 from __future__ import annotations
 
-import json
 import uuid
-from datetime import UTC
 from typing import Any
 
 from django.contrib import admin, messages
@@ -22,35 +20,14 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
-from orchestrator import artifacts, cancelling, events, rules
+from orchestrator import artifact_view, artifacts, cancelling, events, rules, run_again_admin, run_display, run_steps
 from orchestrator.admin_helpers import muted, object_or_404, status_badge
 from orchestrator.errors import ArtifactNameError, QueryParameterError
 from orchestrator.models import ACTIVE_STATUSES, Run, RunArtifact, describe_totals, token_totals
+from orchestrator.run_display import pretty_json, when
+from orchestrator.timefmt import parse_moment
 
 EVENTS_SHOWN = 200
-
-
-def _utc(moment: Any) -> str:
-    if moment is None:
-        return "—"
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}"[:-3] + " UTC"
-
-
-def _pretty_json(value: Any) -> SafeString:
-    if value in (None, "", {}, []):
-        return muted("—")
-    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-    return format_html('<pre class="ost-json" style="margin:0;white-space:pre-wrap">{}</pre>', text)
-
-
-def _duration(run: Run) -> str:
-    duration_ms = run.duration_ms
-    if duration_ms is None:
-        return "—"
-    if duration_ms < 1000:
-        return f"{duration_ms} ms"
-    seconds = duration_ms / 1000
-    return f"{seconds:.1f} s" if seconds < 120 else f"{int(seconds) // 60} min {int(seconds) % 60} s"
 
 
 # --- runs --------------------------------------------------------------------------------------------
@@ -121,14 +98,15 @@ class RunAdmin(admin.ModelAdmin):
                     "job",
                     "schedule_link",
                     "trigger",
-                    "attempt",
+                    "origin",
+                    "attempt_shown",
                     "wait_reason",
                     "worker",
                     "task_id",
                 )
             },
         ),
-        ("Timings (UTC)", {"fields": ("created", "queued", "started", "finished", "duration")}),
+        ("Timings (schedule's zone; UTC)", {"fields": ("created", "queued", "started", "finished", "duration")}),
         ("Directive snapshot (frozen when the run was created)", {"fields": ("snapshot",)}),
         ("Outcome", {"fields": ("error_text", "result_json", "steps_json")}),
         ("Artifacts", {"fields": ("artifact_table",)}),
@@ -141,7 +119,8 @@ class RunAdmin(admin.ModelAdmin):
         "job",
         "schedule_link",
         "trigger",
-        "attempt",
+        "origin",
+        "attempt_shown",
         "wait_reason",
         "worker",
         "task_id",
@@ -161,7 +140,8 @@ class RunAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ("orchestrator/admin.css",)}
-        js = ("orchestrator/confirm.js",)  # the cancel button's question (no inline handler: CSP)
+        # the cancel button's question (no inline handler: CSP); the page refreshing while the run is active
+        js = ("orchestrator/confirm.js", "orchestrator/run_refresh.js")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -193,36 +173,45 @@ class RunAdmin(admin.ModelAdmin):
 
     @admin.display(description="created", ordering="created_at")
     def created(self, obj: Run) -> str:
-        return _utc(obj.created_at)
+        return when(obj, obj.created_at)
 
     @admin.display(description="queued")
     def queued(self, obj: Run) -> str:
-        return _utc(obj.queued_at)
+        return when(obj, obj.queued_at)
 
     @admin.display(description="started", ordering="started_at")
     def started(self, obj: Run) -> str:
-        return _utc(obj.started_at)
+        return when(obj, obj.started_at)
 
     @admin.display(description="finished")
     def finished(self, obj: Run) -> str:
-        return _utc(obj.finished_at)
+        return when(obj, obj.finished_at)
 
     @admin.display(description="duration")
     def duration(self, obj: Run) -> str:
-        return _duration(obj)
+        return run_display.duration_text(obj.duration_ms)
+
+    @admin.display(description="started from")
+    def origin(self, obj: Run) -> SafeString:
+        return run_again_admin.origin(obj)
+
+    @admin.display(description="attempt")
+    def attempt_shown(self, obj: Run) -> str:
+        return run_display.attempt_text(obj)
 
     @admin.display(description="schedule")
     def schedule_link(self, obj: Run) -> SafeString:
         occurrence = getattr(obj, "occurrence", None)
         if occurrence is None:
             return muted("—")
-        when = f"occurrence {_utc(occurrence.scheduled_for)}" if occurrence.scheduled_for else "run now (no occurrence)"
+        scheduled_for = occurrence.scheduled_for
+        at = f"occurrence {when(obj, scheduled_for)}" if scheduled_for else "run now (no occurrence)"
         url = reverse("admin:scheduling_schedule_change", args=[occurrence.schedule_id])
-        return format_html('<a href="{}">{}</a> — {}', url, occurrence.schedule.name, when)
+        return format_html('<a href="{}">{}</a> — {}', url, occurrence.schedule.name, at)
 
     @admin.display(description="directive snapshot")
     def snapshot(self, obj: Run) -> SafeString:
-        return _pretty_json(obj.directive_snapshot)
+        return pretty_json(obj.directive_snapshot)
 
     @admin.display(description="error")
     def error_text(self, obj: Run) -> SafeString:
@@ -232,11 +221,11 @@ class RunAdmin(admin.ModelAdmin):
 
     @admin.display(description="result")
     def result_json(self, obj: Run) -> SafeString:
-        return _pretty_json(obj.result)
+        return pretty_json(obj.result)
 
-    @admin.display(description="steps")
+    @admin.display(description="steps (in dependency order)")
     def steps_json(self, obj: Run) -> SafeString:
-        return _pretty_json(obj.steps)
+        return run_steps.steps_table(obj)
 
     @admin.display(description="artifacts")
     def artifact_table(self, obj: Run) -> SafeString:
@@ -244,6 +233,9 @@ class RunAdmin(admin.ModelAdmin):
             {
                 "artifact": artifact,
                 "url": reverse("admin:orchestrator_run_artifact", args=[obj.pk, artifact.pk]),
+                "view_url": reverse("admin:orchestrator_run_artifact_text", args=[obj.pk, artifact.pk])
+                if artifact_view.is_text(artifact.name)
+                else "",
             }
             for artifact in obj.artifacts.order_by("name")
         ]
@@ -272,7 +264,7 @@ class RunAdmin(admin.ModelAdmin):
         shown_keys = ("ts", "event", "status", "worker", "attempt", "duration_ms")
         rows = [
             {
-                "ts": event.get("ts", ""),
+                "ts": when(obj, parse_moment(event.get("ts"))),
                 "event": event.get("event", ""),
                 "status": event.get("status", ""),
                 "worker": event.get("worker", ""),
@@ -320,9 +312,19 @@ class RunAdmin(admin.ModelAdmin):
         own = [
             path("<path:object_id>/cancel/", wrap(require_POST(self.cancel_view)), name="orchestrator_run_cancel"),
             path(
+                "<path:object_id>/run-again/",
+                wrap(require_POST(lambda request, object_id: run_again_admin.run_again_view(self, request, object_id))),
+                name="orchestrator_run_again",
+            ),
+            path(
                 "<uuid:run_id>/artifacts/<int:artifact_id>/",
                 wrap(self.artifact_view),
                 name="orchestrator_run_artifact",
+            ),
+            path(
+                "<uuid:run_id>/artifacts/<int:artifact_id>/view/",
+                wrap(lambda request, run_id, artifact_id: artifact_view.text_view(self, request, run_id, artifact_id)),
+                name="orchestrator_run_artifact_text",
             ),
         ]
         return own + super().get_urls()
@@ -363,10 +365,15 @@ class RunAdmin(admin.ModelAdmin):
     ) -> HttpResponse:
         context = dict(extra_context or {})
         if object_id is not None:
-            run = Run.objects.filter(pk=object_id).only("status").first() if _is_uuid(object_id) else None
+            run = Run.objects.select_related("job").filter(pk=object_id).first() if _is_uuid(object_id) else None
             context["can_cancel"] = bool(
                 run is not None and run.status in ACTIVE_STATUSES and self.has_cancel_permission(request, run)
             )
+            context.update(run_again_admin.context(request, run))
+            if run is not None:
+                context["title"] = run_display.title(run)
+                context["subtitle"] = None
+                context["run_active"] = run.status in ACTIVE_STATUSES
         return super().changeform_view(request, object_id, form_url, context)
 
 

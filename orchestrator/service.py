@@ -7,7 +7,7 @@
 3. ``execution.execute_run`` (the worker's task) claims the delivery with a compare-and-set on
    ``(status, attempt)``, executes the registered job, and records the outcome, artifacts, token
    counts and events; ``retries`` and ``recovery`` bring back what failed or was lost;
-   ``cancelling`` stops what an operator no longer wants.
+   ``cancelling`` stops what an operator no longer wants; ``rerun`` starts a past run again.
 
 This module only names them: the code is in the modules of each concern.
 """
@@ -26,6 +26,7 @@ from orchestrator.execution import (
 )
 from orchestrator.publishing import create_run, describe, message_for, publish_runs, publish_woken, run_event_fields
 from orchestrator.recovery import announced_by_recovery, publish_due, republish_lost
+from orchestrator.rerun import run_again
 from orchestrator.retries import retry_delay_seconds, retry_or_fail
 from orchestrator.snapshots import (
     DirectiveRef,
@@ -69,6 +70,7 @@ __all__ = [
     "retry_delay_seconds",
     "retry_or_fail",
     "revoke_runs",
+    "run_again",
     "run_event_fields",
     "unclaim_run",
 ]

@@ -107,8 +107,10 @@ def ensure_admin() -> tuple[str, str]:
     password = secret_file.read_text().strip()
     user_model = get_user_model()
     user, _ = user_model.objects.get_or_create(username=ADMIN_USERNAME, defaults={"email": "admin@example.com"})
-    user.is_staff = user.is_superuser = True
-    user.set_password(password)
+    if user.is_staff and user.is_superuser and user.is_active and user.check_password(password):
+        return ADMIN_USERNAME, password  # unchanged: a restart keeps open browser sessions logged in
+    user.is_staff = user.is_superuser = user.is_active = True
+    user.set_password(password)  # a new password ends the sessions (Django's session hash): only when it differs
     user.save()
     return ADMIN_USERNAME, password
 

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 from orchestrator import rules
 from orchestrator.admin_helpers import RefusalsMixin, ValuesInHistoryMixin, muted, object_or_404, status_badge
 from orchestrator.models import LLMCall, Run, describe_totals
+from orchestrator.timefmt import moment_text
 from scheduling.models import Calendar, Schedule, ScheduledRun
 from scheduling.surfaces import actions, control_state, describe, pausing, rows
 from scheduling.surfaces.admin_backfills import ScheduleBackfillMixin
@@ -132,8 +133,7 @@ class ScheduleAdmin(
         if run_id is None:
             return status_badge(None)
         created = getattr(obj, "last_run_created_at", None)
-        zone = describe.zone_or_utc(obj.timezone)
-        when = describe.format_local(created, zone) if created else ""
+        when = moment_text(created, obj.timezone) if created else ""
         url = reverse("admin:orchestrator_run_change", args=[run_id])
         return format_html(
             '<a href="{}" title="{}">{}</a> <small>{}</small>',

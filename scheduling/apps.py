@@ -24,10 +24,12 @@ class SchedulingConfig(AppConfig):
         from scheduling.engine import controls, deadlines
         from scheduling.engine import hooks as engine_hooks
         from scheduling.ops import observe
+        from scheduling.surfaces import run_again
 
         hooks.run_ended.connect(_release_buffered_after_run)
         hooks.run_ended.connect(controls.count_run_end)
         hooks.run_ended.connect(deadlines.flag_late_end)
+        hooks.run_again.connect(run_again.record_occurrence)
         engine_hooks.beat_started.connect(_sync_beat_schedule)
         observe.install()
 

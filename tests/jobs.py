@@ -76,3 +76,12 @@ def db_backend(ctx: RunContext) -> Mapping[str, Any]:
         cursor.execute("SELECT pg_backend_pid()")
         (backend,) = cursor.fetchone() or (None,)
     return {"pid": os.getpid(), "backend": backend}
+
+
+@job("slow_notes", description="Test job: sleeps params.seconds, writes notes.md (HTML in it), sleeps again.")
+def slow_notes(ctx: RunContext) -> Mapping[str, Any]:
+    pause = float(ctx.params.get("seconds", 2))
+    time.sleep(pause)
+    ctx.write_artifact("notes.md", '# Notes\n<b id="injected">not bold</b><script>window.pwned = 1</script>\n')
+    time.sleep(pause)
+    return {"notes": 1}

@@ -28,6 +28,8 @@ DUE_SOON_LIMIT = 500
 #: Running runs examined for overrunning their timeout.
 RUNNING_LIMIT = 1000
 WINDOW_SECONDS = 60
+#: Running runs linked from each worker's row on the status page.
+RUNS_SHOWN_PER_WORKER = 5
 #: The lease sorted sets of ``workers.leases`` (read here by name: scheduling does not import workers).
 LIMIT_PREFIX = "ostinato:limit:"
 
@@ -53,7 +55,14 @@ class Snapshot:
     due_schedules: list[str] = field(default_factory=list)
     oldest_pending: Run | None = None
     overruns: list[Overrun] = field(default_factory=list)
+    #: Worker name -> its running runs (oldest first, at most ``RUNS_SHOWN_PER_WORKER`` each).
+    running_by_worker: dict[str, list[Run]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def worker_rows(self) -> list[tuple[health.WorkerStatus, list[Run]]]:
+        """Each answering worker with the runs it is running (for the page's links)."""
+        return [(worker, self.running_by_worker.get(worker.name, [])) for worker in self.workers]
 
 
 def occurrences_due(now: datetime, *, window_seconds: int = WINDOW_SECONDS) -> tuple[int, list[str]]:
@@ -137,4 +146,16 @@ def snapshot(*, now: datetime | None = None) -> Snapshot:
         Run.objects.filter(status=RunStatus.PENDING).select_related("job").order_by("created_at", "id").first()
     )
     snap.overruns = overrunning(now)
+    snap.running_by_worker = running_by_worker()
     return snap
+
+
+def running_by_worker(*, limit: int = RUNNING_LIMIT) -> dict[str, list[Run]]:
+    """What each worker is running, from the runs table (one bounded query): worker name -> runs."""
+    found: dict[str, list[Run]] = {}
+    running = Run.objects.filter(status=RunStatus.RUNNING).select_related("job").order_by("started_at")[:limit]
+    for run in running:
+        shown = found.setdefault(run.worker, [])
+        if len(shown) < RUNS_SHOWN_PER_WORKER:
+            shown.append(run)
+    return found

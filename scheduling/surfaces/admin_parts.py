@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from orchestrator.admin_helpers import muted, status_badge
+from orchestrator.timefmt import moment_text
 from scheduling.models import ScheduledRun
 from scheduling.surfaces import describe, rows
 from scheduling.surfaces.admin_overview import occurrence_badge
@@ -30,15 +31,11 @@ def time_pair(moment: Any, zone_name: str) -> SafeString:
     """The time in the schedule's zone, with UTC beside it and in the tooltip."""
     if moment is None:
         return muted("—")
-    zone = describe.zone_or_utc(zone_name)
-    utc_text = describe.format_utc(moment)
     return format_html(
-        '<time datetime="{}" title="{}" style="white-space:nowrap">{}</time><br>'
-        '<small style="color:#767676;white-space:nowrap">{}</small>',
+        '<time datetime="{}" title="{}" style="white-space:nowrap">{}</time>',
         moment.isoformat(),
-        utc_text,
-        describe.format_local(moment, zone),
-        utc_text,
+        describe.format_utc(moment),
+        moment_text(moment, zone_name),  # the schedule's zone, UTC beside it where it differs
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from django.db.models import OuterRef, Q, Subquery
 
 from orchestrator.models import RunStatus
+from orchestrator.timefmt import moment_text
 from scheduling.core import calendars, planning
 from scheduling.models import Schedule, ScheduledRun, ScheduleQuerySet
 from scheduling.surfaces import control_state, describe, overview
@@ -93,8 +94,7 @@ class ScheduleRow:
 
     @property
     def next_run_local(self) -> str:
-        zone = describe.zone_or_utc(self.timezone)
-        return describe.format_local(self.next_run_at, zone) if self.next_run_at else ""
+        return moment_text(self.next_run_at, self.timezone) if self.next_run_at else ""
 
     @property
     def next_run_utc(self) -> str:
@@ -110,8 +110,7 @@ class ScheduleRow:
 
     @property
     def last_run_local(self) -> str:
-        zone = describe.zone_or_utc(self.timezone)
-        return describe.format_local(self.last_run_created_at, zone) if self.last_run_created_at else ""
+        return moment_text(self.last_run_created_at, self.timezone) if self.last_run_created_at else ""
 
     @property
     def last_run_utc(self) -> str:

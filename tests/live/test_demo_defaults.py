@@ -174,6 +174,28 @@ def test_demo_command_shows_runs_within_ten_seconds_and_leaves_nothing_behind(de
     wait_until(lambda: "run_finished" in demo.output(), timeout=10, message="a run within 10 seconds")
     assert time.monotonic() - started <= 10
     assert "login admin / " in demo.output()
+
+    # A second demo from the same folder says so at once and touches none of the first one's files.
+    files = [path for path in var.rglob("*") if path.is_file() and "metrics" not in path.parts]
+    before = {path: path.stat().st_mtime_ns for path in files}
+    asked = time.monotonic()
+    second = subprocess.run(
+        [PYTHON, "manage.py", "demo", "--port", "0"],
+        cwd=ROOT,
+        env=procs.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert second.returncode != 0 and "a demo is already running from this folder" in second.stderr, second
+    assert time.monotonic() - asked < 15
+    lock = json.loads((var / "demo.lock").read_text())
+    assert lock["pid"] == demo.popen.pid and lock["url"].startswith("http://127.0.0.1:")
+    untouched = ("demo.lock", "demo-admin-password", "db.sqlite3")
+    for path, mtime in before.items():
+        if path.name in untouched:
+            assert path.stat().st_mtime_ns == mtime, path
     demo.popen.wait(timeout=60)
     assert demo.popen.returncode == 0, demo.tail()
     assert "demo stopped" in demo.output()

@@ -146,3 +146,5 @@ def test_inspect_runs_shows_readable_runs(live):
     assert f"schedule='{schedule.name}'" in output
     assert f"scheduled_for={events.utc_stamp(run.occurrence.scheduled_for)}" in output
     assert "trigger=schedule" in output
+    assert "attempt=1) running since " in output  # a readable line, not a dict with an epoch float
+    assert "time_start" not in output

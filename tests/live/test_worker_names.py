@@ -8,6 +8,8 @@ with all of them.
 
 from __future__ import annotations
 
+import re
+
 from orchestrator import service
 from orchestrator.models import Run, RunStatus, RunTrigger
 from tests import factories
@@ -30,9 +32,9 @@ def test_a_worker_counts_runs_per_job_and_inspect_runs_describes_each(live):
     ]
 
     listed = worker_reply("runs")  # the CLI form is in test_limits (a scheduled run)
-    assert [(run["run"], run["name"], run["description"]) for run in listed] == [
-        (str(slow.id), "workers.run:sleep", f"(run={slow.id}, job=sleep, trigger=api, attempt=0)")
-    ]
+    [line] = listed  # one readable line a run: the first attempt is 1, as on the run page and in the events
+    assert line.startswith(f"(run={slow.id}, job=sleep, trigger=api, attempt=1) running since ")
+    assert re.search(r"running since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(\d+\.\d s\), pid \d+$", line), line
 
     runs = [service.create_run(service.RunRequest(job=noop, trigger=RunTrigger.API)) for _ in range(25)]
     assert {wait_finished(run).status for run in [slow, *runs]} == {"succeeded"}

@@ -20,10 +20,12 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from project import demo
+from project import demo, demo_lock
 from project.redis import ensure_embedded
 
 _PR_SET_PDEATHSIG = 1
+#: What the live feed prints: every way a run or an occurrence ends (a cancelled run included).
+FEED_EVENTS = ("run_finished", "run_cancelled", "run_skipped", "run_missed", "run_retried")
 
 
 def _die_with_parent() -> None:
@@ -64,6 +66,16 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        try:  # before anything is written: a second demo leaves the first one's files alone
+            lock = demo_lock.acquire(Path(settings.VAR_DIR))
+        except demo_lock.DemoAlreadyRunning as exc:
+            raise CommandError(str(exc)) from None
+        try:
+            self._run(lock, options)
+        finally:
+            lock.release()
+
+    def _run(self, lock: demo_lock.DemoLock, options: dict[str, Any]) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         username, password = demo.ensure_admin()
         created = demo.load_schedules()
@@ -118,6 +130,7 @@ class Command(BaseCommand):
                         stderr=subprocess.STDOUT,
                         preexec_fn=_die_with_parent,
                     )
+            lock.describe(url=f"http://{options['host']}:{port}/admin/")
             database = settings.DATABASES["default"]
             self.stdout.write(
                 "\n".join(
@@ -168,15 +181,23 @@ class Command(BaseCommand):
                 event = json.loads(raw)
             except ValueError:
                 continue
-            if event.get("event") not in ("run_finished", "run_skipped", "run_missed", "run_retried"):
-                continue
-            stamp = str(event.get("ts", ""))[11:19]
-            detail = event.get("status") or event.get("reason") or ""
-            duration = f" {event['duration_ms']}ms" if "duration_ms" in event else ""
-            error = f"  {event['error']}" if event.get("error") else ""
-            self.stdout.write(
-                f"{stamp} {event['event']:<13} {event.get('schedule') or '-'!s:<16} "
-                f"{event.get('job', ''):<11} {detail}{duration}{error}"
-            )
+            line = feed_line(event) if isinstance(event, dict) else None
+            if line is not None:
+                self.stdout.write(line)
         self.stdout.flush()
         return offset + len(complete)
+
+
+def feed_line(event: dict[str, Any]) -> str | None:
+    """The live feed's line for one event (None for events it does not print)."""
+    if event.get("event") not in FEED_EVENTS:
+        return None
+    stamp = str(event.get("ts", ""))[11:19]
+    detail = event.get("status") or event.get("reason") or ""
+    duration = f" {event['duration_ms']}ms" if "duration_ms" in event else ""
+    why = event.get("error") or (event.get("reason") if event.get("event") == "run_cancelled" else "")
+    extra = f"  {why}" if why else ""
+    return (
+        f"{stamp} {event['event']:<13} {event.get('schedule') or '-'!s:<16} "
+        f"{event.get('job', ''):<11} {detail}{duration}{extra}"
+    )

@@ -87,7 +87,12 @@
       return box.querySelector(selector);
     }
 
-    function render(preview, typed) {
+    function render(preview, typed, quiet) {
+      if (quiet && Object.keys(preview.errors || {}).length) {
+        // Nothing typed yet: an empty form is not wrong yet, so no error is shown before an edit.
+        box.setAttribute("data-state", "untouched");
+        return;
+      }
       var caption = part(".fire-preview-caption");
       var words = part(".fire-preview-words");
       var table = part(".fire-preview-table");
@@ -138,7 +143,7 @@
       box.setAttribute("data-state", Object.keys(preview.errors || {}).length ? "invalid" : "valid");
     }
 
-    function refresh(typed) {
+    function refresh(typed, quiet) {
       var mine = ++sequence;
       box.setAttribute("data-state", "loading");
       fetch(url, {
@@ -152,7 +157,7 @@
           return response.json();
         })
         .then(function (preview) {
-          if (mine === sequence) render(preview, typed);
+          if (mine === sequence) render(preview, typed, quiet);
         })
         .catch(function () {
           if (mine === sequence) {
@@ -177,8 +182,10 @@
     form.addEventListener("change", onEdit);
     showKindFields();
     showJobHelp();
-    // A form shown again with errors, or a new one, previews what is typed right away.
+    // A form shown again with errors previews what is typed right away; a new one too, but quietly:
+    // its times when its defaults already make a schedule, and no error before anything is typed.
     var hasErrors = form.querySelector(".errorlist, .errornote, .form-errors");
-    if (hasErrors || box.querySelector(".fire-preview-table tbody tr") === null) refresh(true);
+    if (hasErrors) refresh(true, false);
+    else if (box.querySelector(".fire-preview-table tbody tr") === null) refresh(true, true);
   });
 })();

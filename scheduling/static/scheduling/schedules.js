@@ -123,7 +123,7 @@
       .then(function (data) {
         applyRows(data.rows);
         var now = new Date();
-        status.textContent = "Updated " + now.toLocaleTimeString() + " · refreshes every " + everyMs / 1000 + " seconds.";
+        status.textContent = "Updated " + now.toISOString().slice(11, 19) + " UTC · refreshes every " + everyMs / 1000 + " seconds.";
         status.setAttribute("data-updated-at", now.toISOString());
         status.classList.remove("is-stale");
       })

@@ -8,7 +8,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from orchestrator import registry
+from orchestrator import registry, rerun
 from orchestrator.errors import ValidationError
 from orchestrator.models import Job, LLMCall, Run, RunArtifact, token_totals
 from scheduling.core.policies import MisfirePolicy, OverlapPolicy
@@ -159,6 +159,13 @@ class RunSerializer(serializers.ModelSerializer[Run]):
     job = serializers.CharField(source="job.key", read_only=True)
     duration_ms = serializers.IntegerField(read_only=True, allow_null=True)
     schedule = serializers.SerializerMethodField()
+    attempt = serializers.IntegerField(
+        read_only=True,
+        help_text="The attempt running or last made: the first is 1 (as on the run page, in `inspect runs` "
+        "and in the events); 0 before the first starts.",
+    )
+
+    rerun_of = serializers.SerializerMethodField(help_text="The run this one was started again from (Run again).")
 
     class Meta:
         model = Run
@@ -168,6 +175,7 @@ class RunSerializer(serializers.ModelSerializer[Run]):
             "trigger",
             "status",
             "schedule",
+            "rerun_of",
             "attempt",
             "created_at",
             "queued_at",
@@ -179,6 +187,10 @@ class RunSerializer(serializers.ModelSerializer[Run]):
             "error",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
+    def get_rerun_of(self, run: Run) -> str | None:
+        return rerun.rerun_of(run)
 
     @extend_schema_field(RunScheduleSerializer(allow_null=True))
     def get_schedule(self, run: Run) -> dict[str, Any] | None:
