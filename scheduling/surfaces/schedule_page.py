@@ -96,6 +96,13 @@ def _permissions(request: HttpRequest) -> dict[str, bool]:
     }
 
 
+def _backfill_form(data: Any) -> BackfillForm:
+    form = BackfillForm(data, initial={"overlap_policy": "buffer_all", "dry_run": True})
+    for name in ("start", "end"):
+        form.fields[name].widget.attrs["placeholder"] = "2026-12-01 00:00"
+    return form
+
+
 def _schedule(pk: int) -> Schedule:
     return get_object_or_404(Schedule.objects.select_related("job", "directive").prefetch_related("calendars"), pk=pk)
 
@@ -136,7 +143,14 @@ def page_context(request: HttpRequest, schedule: Schedule) -> dict[str, Any]:
             for item in overview.recent(schedule, SHOWN)
         ],
         "counts": overview.counts(schedule),
-        "runs": runs,
+        "runs": [
+            {
+                "run": run,
+                "scheduled": describe.format_local(run.scheduled_for, zone) if run.scheduled_for else "",
+                "started": describe.format_local(run.started_at, zone) if run.started_at else "",
+            }
+            for run in runs
+        ],
         "spark": run_history.sparkline(runs),
         "strip": cells,
         "strip_width": strip_width,
@@ -145,7 +159,7 @@ def page_context(request: HttpRequest, schedule: Schedule) -> dict[str, Any]:
         "tally": run_history.tally(runs),
         "history": history(schedule),
         "history_source": "admin-log",
-        "backfill_form": BackfillForm(initial={"overlap_policy": "buffer_all", "dry_run": True}),
+        "backfill_form": _backfill_form(None),
         **_permissions(request),
     }
 
@@ -189,7 +203,7 @@ def schedule_backfill(request: HttpRequest, pk: int) -> HttpResponse:
     if not rules.BACKFILL.allows(request.user):
         raise PermissionDenied
     schedule = _schedule(pk)
-    form = BackfillForm(request.POST if request.method == "POST" else None, initial={"dry_run": True})
+    form = _backfill_form(request.POST if request.method == "POST" else None)
     preview = None
     if request.method == "POST" and form.is_valid():
         given = form.cleaned_data

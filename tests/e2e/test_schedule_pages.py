@@ -10,10 +10,11 @@ from __future__ import annotations
 import random
 import time
 from datetime import timedelta
+from typing import Literal
 
 from django.contrib.auth.models import User
 from django.utils import timezone
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, ViewportSize, expect
 
 from orchestrator.models import RunStatus
 from scheduling.core import timing
@@ -22,8 +23,8 @@ from tests import factories
 from tests.e2e.test_operator_flow import PASSWORD, log_in, shot
 from tests.records import run_for
 
-NARROW = {"width": 380, "height": 800}
-WIDE = {"width": 1440, "height": 1000}
+NARROW = ViewportSize(width=380, height=800)
+WIDE = ViewportSize(width=1440, height=1000)
 
 NO_OVERFLOW = """() => {
   const root = document.documentElement;
@@ -44,8 +45,9 @@ def background(page: Page) -> str:
 def in_four_looks(page: Page, name: str) -> None:
     """Screenshots wide and narrow, light and dark; the narrow ones without sideways overflow."""
     looks = {}
-    for scheme in ("light", "dark"):
-        page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+    schemes: tuple[Literal["light", "dark"], ...] = ("light", "dark")
+    for scheme in schemes:
+        page.emulate_media(color_scheme=scheme)
         for size_name, size in (("wide", WIDE), ("narrow", NARROW)):
             page.set_viewport_size(size)
             page.wait_for_timeout(50)
