@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -25,22 +24,10 @@ from orchestrator.admin_helpers import object_or_404, status_badge
 from orchestrator.errors import BackfillStateError, ValidationError
 from scheduling.engine import backfills
 from scheduling.models import Backfill, Schedule
+from scheduling.surfaces.backfill_form import BackfillForm
 
 #: Fire times a dry run shows on the page (the count covers them all).
 SHOWN = 200
-
-
-class BackfillForm(forms.Form):
-    start = forms.DateTimeField(help_text="First moment of the range (included), in the site's time zone.")
-    end = forms.DateTimeField(help_text="End of the range (excluded); not after now: a backfill fills the past.")
-    overlap_policy = forms.ChoiceField(
-        choices=[
-            ("buffer_all", "one after another (buffer all)"),
-            ("allow", "all at once (limits still apply)"),
-        ],
-        initial="buffer_all",
-    )
-    dry_run = forms.BooleanField(required=False, initial=True, help_text="List the fire times; write nothing.")
 
 
 def _by(request: HttpRequest) -> str:

@@ -21,7 +21,7 @@ from orchestrator import rules
 from orchestrator.admin_helpers import log_change
 from orchestrator.errors import ValidationError
 from scheduling.models import Schedule
-from scheduling.surfaces import control_state, pausing
+from scheduling.surfaces import back, control_state, pausing
 from scheduling.surfaces.control_form import MISFIRE_ON_RESUME, PauseForm
 
 
@@ -36,10 +36,12 @@ def _allowed(request: HttpRequest, pk: int) -> tuple[Schedule, int]:
 def schedule_pause(request: HttpRequest, pk: int) -> HttpResponse:
     schedule, user_id = _allowed(request, pk)
     form = PauseForm(request.POST if request.method == "POST" else None)
+    given = request.POST.get("next", "") if request.method == "POST" else request.GET.get("next", "")
+    return_to = back.page_to_return_to(request, given) if given else reverse("schedules:list")
     if request.method == "POST" and form.is_valid():
         if not schedule.enabled:
             messages.info(request, f"“{schedule.name}” is not enabled ({control_state.state(schedule)}): not paused.")
-            return HttpResponseRedirect(reverse("schedules:list"))
+            return HttpResponseRedirect(return_to)
         try:
             done = pausing.pause(
                 [schedule.pk],
@@ -57,11 +59,11 @@ def schedule_pause(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, f"“{schedule.name}” is {control_state.pause_text(schedule)}.")
             else:
                 messages.info(request, f"“{schedule.name}” was paused or disabled meanwhile: not paused again.")
-            return HttpResponseRedirect(reverse("schedules:list"))
+            return HttpResponseRedirect(return_to)
     return render(
         request,
         "scheduling/schedule_pause.html",
-        {"schedule": schedule, "form": form, "misfire_note": MISFIRE_ON_RESUME},
+        {"schedule": schedule, "form": form, "misfire_note": MISFIRE_ON_RESUME, "return_to": return_to},
     )
 
 
@@ -78,4 +80,4 @@ def schedule_resume(request: HttpRequest, pk: int) -> HttpResponse:
             f"Resumed “{schedule.name}”. Occurrences that fell due while it was paused follow its misfire policy "
             f"({schedule.misfire_policy.replace('_', ' ')}).",
         )
-    return HttpResponseRedirect(reverse("schedules:list"))
+    return HttpResponseRedirect(back.page_to_return_to(request))

@@ -10,7 +10,6 @@ through the same services as the admin and is recorded in the admin history.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -22,14 +21,13 @@ from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orchestrator import constraints, rules
 from orchestrator.admin_helpers import change_message, log_addition, log_change, show_refusal
 from orchestrator.errors import ConstraintError, RowDeletedError
 from scheduling.models import Schedule, ScheduleSource
-from scheduling.surfaces import actions, control_state, pausing, rows
+from scheduling.surfaces import actions, back, control_state, pausing, rows
 from scheduling.surfaces.forms import ScheduleForm, preview_form_data, preview_schedule
 
 PAGE_SIZE = 50
@@ -147,16 +145,8 @@ def _answer(
 
 
 def _back_to_list(request: HttpRequest) -> str:
-    """Where a form POST without JavaScript returns: the list page it came from (same site only)."""
-    came_from = request.headers.get("Referer", "")
-    list_url = reverse("schedules:list")
-    if came_from and url_has_allowed_host_and_scheme(
-        came_from, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        path = urlsplit(came_from)
-        if path.path == list_url:
-            return list_url + (f"?{path.query}" if path.query else "")
-    return list_url
+    """Where a form POST without JavaScript returns: the list or the schedule's page it came from."""
+    return back.page_to_return_to(request)
 
 
 @login_required

@@ -77,6 +77,8 @@ def html_pages(world: World) -> list[str]:  # noqa: F811  (the fixture's value)
         "/schedules/",
         "/schedules/new/",
         f"/schedules/{s}/edit/",
+        f"/schedules/{s}/",
+        "/schedules/timeline/",
     ]
     return urls
 

@@ -297,6 +297,10 @@ def test_user_text_is_escaped_on_every_page(world: World):
         "/schedules/",
         "/schedules/rows/",
         f"/schedules/{s}/edit/",
+        f"/schedules/{s}/",
+        f"/schedules/{s}/delete/",
+        f"/schedules/{s}/backfill/",
+        "/schedules/timeline/",
     ]
     for url in pages:
         response = client.get(url)

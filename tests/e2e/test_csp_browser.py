@@ -50,7 +50,9 @@ def test_pages_work_under_the_policy_without_violations(web: str, page: Page) ->
     expect(page.locator("button[data-action=cancel]")).to_be_visible()
     assert violations(page) == [], "the run page"
 
-    for path in ("/admin/scheduling/schedule/add/", "/schedules/new/", "/schedules/", "/admin/"):
+    pages = ("/admin/scheduling/schedule/add/", "/schedules/new/", "/schedules/", "/admin/",
+             f"/schedules/{schedule.pk}/", "/schedules/timeline/")  # fmt: skip
+    for path in pages:
         response = page.goto(f"{web}{path}")
         assert response is not None and response.status == 200, path  # the page itself, not an error page
         page.wait_for_load_state("networkidle")
