@@ -21,7 +21,7 @@ class SchedulingConfig(AppConfig):
     def ready(self) -> None:
         from orchestrator import hooks
         from scheduling import checks  # noqa: F401  (checks register themselves)
-        from scheduling.engine import controls, deadlines
+        from scheduling.engine import alerts, controls, deadlines
         from scheduling.engine import hooks as engine_hooks
         from scheduling.ops import observe
 
@@ -30,6 +30,7 @@ class SchedulingConfig(AppConfig):
         hooks.run_ended.connect(deadlines.flag_late_end)
         engine_hooks.beat_started.connect(_sync_beat_schedule)
         observe.install()
+        alerts.install()
 
 
 def _release_buffered_after_run(ended: RunEnded) -> None:
