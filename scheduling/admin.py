@@ -24,7 +24,13 @@ from orchestrator import rules
 from orchestrator.admin_helpers import RefusalsMixin, ValuesInHistoryMixin, muted, object_or_404, status_badge
 from orchestrator.models import LLMCall, Run, describe_totals
 from scheduling.models import Calendar, Schedule, ScheduledRun
-from scheduling.surfaces import actions, control_state, describe, rows
+from scheduling.surfaces import (
+    actions,
+    admin_notifications,  # noqa: F401  (registers the notification admin)
+    control_state,
+    describe,
+    rows,
+)
 from scheduling.surfaces.admin_backfills import ScheduleBackfillMixin
 from scheduling.surfaces.admin_calendars import CalendarAdmin
 from scheduling.surfaces.admin_controls import ScheduleControlsMixin, StateFilter
