@@ -36,8 +36,8 @@ from orchestrator.notifications import Alert, payload
 
 logger = logging.getLogger(__name__)
 
-#: What a lease allows beyond the attempts' timeouts (connecting, writing the outcome).
-LEASE_MARGIN_SECONDS = 30.0
+#: What a lease allows beyond the attempts' timeouts (reading the row, writing the outcome).
+LEASE_MARGIN_SECONDS = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)

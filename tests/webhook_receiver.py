@@ -2,7 +2,8 @@
 
 ``Receiver(secret)`` serves on 127.0.0.1 in a thread (``with Receiver(...) as hook: hook.url``).
 ``mode`` is what it answers: ``ok`` (204), ``fail`` (500), ``hang`` (holds the request for
-``hang_seconds`` without answering) or ``redirect`` (a 307 to ``redirect_to``). Every request is
+``hang_seconds`` without answering) or ``redirect`` (a 307 to ``redirect_to``); ``hang_first``
+holds that many first requests, whatever the mode. Every request is
 kept with its verified signature, event header and parsed body.
 """
 
@@ -35,6 +36,7 @@ class Receiver:
     mode: str = "ok"
     hang_seconds: float = 30.0
     redirect_to: str = ""
+    hang_first: int = 0
     received: list[Received] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -66,7 +68,8 @@ class Receiver:
                 )
                 with receiver._lock:
                     receiver.received.append(item)
-                if receiver.mode == "hang":
+                    held = len(receiver.received) <= receiver.hang_first
+                if receiver.mode == "hang" or held:
                     time.sleep(receiver.hang_seconds)
                     return
                 if receiver.mode == "redirect":

@@ -300,3 +300,22 @@ def test_the_secret_is_never_logged_nor_in_the_event_log(settings, caplog, event
     assert SECRET not in caplog.text and SECRET not in event_log.read_text()
     assert "token=abc" not in caplog.text and "token=abc" not in event_log.read_text(), "nor the URL's query"
     assert Run.objects.filter(pk=run.pk).exists()
+
+
+def test_a_dead_beat_shows_as_no_live_beats_in_the_metrics(settings, redis_db):
+    """The gauge docs/prometheus/ostinato-alerts.yml alerts on: 0 when no beat heartbeat is fresh."""
+    from scheduling.engine import heartbeat
+    from scheduling.ops import metrics
+
+    def live() -> float:
+        for line in metrics.render("web").decode().splitlines():
+            if line.startswith("ostinato_beats_live "):
+                return float(line.split()[1])
+        raise AssertionError("ostinato_beats_live missing")
+
+    assert live() == 0
+    beat = heartbeat.BeatHeartbeat()
+    beat.record(duration_seconds=0.01, dispatched=0)
+    assert live() == 1
+    beat.clear()
+    assert live() == 0
