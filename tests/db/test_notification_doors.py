@@ -160,3 +160,72 @@ def test_the_admin_never_shows_the_secret_and_sends_a_test():
     deliveries = client.get("/admin/orchestrator/notification/")
     assert deliveries.status_code == 200 and "notification_test" in deliveries.content.decode()
     assert SECRET not in deliveries.content.decode()
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "schedules.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_yaml_defines_rules_with_the_secret_from_the_environment(tmp_path, monkeypatch):
+    from scheduling.surfaces.yaml_sync import sync
+
+    monkeypatch.setenv("OSTINATO_TEST_HOOK_SECRET", SECRET)
+    path = _write(
+        tmp_path,
+        """
+notifications:
+  - name: nightly-alerts
+    events: [run_failed, run_overdue]
+    schedule: nightly
+    target: https://hooks.example.com/ostinato
+    secret_env: OSTINATO_TEST_HOOK_SECRET
+  - name: mail-ops
+    events: [run_missed]
+    channel: email
+    target: ops@example.com
+schedules:
+  - name: nightly
+    job: noop
+    cron: "0 2 * * *"
+""",
+    )
+    report = sync(path)
+    assert report.count("create") == 3, "the schedule, then the rules that may name it"
+    rule = NotificationRule.objects.get(name="nightly-alerts")
+    assert rule.secret == SECRET and rule.schedule == "nightly" and rule.events == ["run_failed", "run_overdue"]
+    assert NotificationRule.objects.get(name="mail-ops").addresses() == ["ops@example.com"]
+    assert sync(path).count("unchanged") == 3
+    monkeypatch.setenv("OSTINATO_TEST_HOOK_SECRET", "rotated-" + SECRET)
+    (change,) = [c for c in sync(path).changes if c.action == "update"]
+    assert change.fields == (("secret", "(hidden)", "(hidden)"),) and SECRET not in repr(change)
+
+
+def test_yaml_refuses_bad_rules_naming_file_entry_and_field(tmp_path):
+    from scheduling.surfaces.yaml_sync import SyncError, sync
+
+    path = _write(
+        tmp_path,
+        """
+notifications:
+  - name: leaky
+    events: [run_failed]
+    target: https://hooks.example.com/
+    secret: written-in-the-file
+  - name: wrong
+    events: [run_exploded]
+    schedule: nowhere
+    target: ftp://x
+""",
+    )
+    with pytest.raises(SyncError) as refused:
+        sync(path)
+    problems = {(p.name, p.field) for p in refused.value.problems}
+    assert ("leaky", "secret") in problems
+    path.write_text(path.read_text().replace("    secret: written-in-the-file\n", ""))
+    with pytest.raises(SyncError) as refused:
+        sync(path)
+    fields = {p.field for p in refused.value.problems if p.name == "wrong"}
+    assert {"events", "schedule", "target"} <= fields and "written-in-the-file" not in str(refused.value)
+    assert not NotificationRule.objects.exists(), "nothing applied"

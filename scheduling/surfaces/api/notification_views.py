@@ -19,12 +19,7 @@ from scheduling.surfaces import notification_input
 from scheduling.surfaces.api import serializers as api
 from scheduling.surfaces.api.base import ApiView, documented
 from scheduling.surfaces.api.calendar_views import ListInput
-from scheduling.surfaces.api.inputs import InputField, TextInput
-
-
-class BooleanInput(InputField):
-    json_types = (bool,)
-    expected = "true or false"
+from scheduling.surfaces.api.inputs import BooleanInput, TextInput
 
 
 class NotificationRuleSerializer(serializers.Serializer[NotificationRule]):
