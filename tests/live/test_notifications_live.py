@@ -42,12 +42,15 @@ def test_failed_missed_and_overdue_runs_reach_the_webhook_through_a_notification
         for proc in procs:
             wait_ready(proc)
         now = timezone.now()
-        failing = factories.schedule("crash", interval_seconds=3600, params={"how": "c_error"})
+        soon = now + timedelta(seconds=2)
+        failing = factories.schedule("crash", kind="once", run_at=soon, params={"how": "c_error"})
         missed = factories.schedule("noop", interval_seconds=3600, misfire_policy="skip")
         Schedule.objects.filter(pk=missed.pk).update(
             next_run_at=now - timedelta(hours=2), due_at=now - timedelta(hours=2)
         )
-        overdue = factories.schedule("probe", interval_seconds=3600, params={"seconds": 4}, deadline_seconds=1)
+        overdue = factories.schedule(
+            "probe", kind="once", run_at=soon, params={"seconds": 4, "key": "notify-probe"}, deadline_seconds=1
+        )
 
         def delivered() -> Counter[tuple[str, str]]:
             return Counter((item.event, item.body["schedule"]["name"]) for item in hook.deliveries())
