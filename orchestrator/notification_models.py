@@ -89,7 +89,17 @@ class Notification(models.Model):
     event = models.CharField(max_length=40)
     #: The run id, or the occurrence (see the module docstring): what makes a delivery unique.
     subject = models.CharField(max_length=200)
-    run_id = models.UUIDField(null=True, blank=True)
+    #: The run notified about (none for a missed occurrence or a pause). No database constraint and
+    #: nothing done when the run is deleted: a delivery's history outlives a run removed by retention
+    #: (read ``run_id``; ``run`` raises once the run is gone).
+    run = models.ForeignKey(
+        "orchestrator.Run",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="notifications",
+    )
     schedule = models.CharField(max_length=200, blank=True)
     #: The JSON body as built when the event was routed: every attempt sends the same bytes.
     payload = models.JSONField(default=dict)

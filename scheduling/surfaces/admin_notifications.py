@@ -145,7 +145,7 @@ class NotificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "sent_at",
         "payload_shown",
     )
-    exclude = ("payload", "published_at", "lease_until")
+    exclude = ("payload", "published_at", "lease_until", "run")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -229,3 +229,13 @@ notifications:
     fields = {p.field for p in refused.value.problems if p.name == "wrong"}
     assert {"events", "schedule", "target"} <= fields and "written-in-the-file" not in str(refused.value)
     assert not NotificationRule.objects.exists(), "nothing applied"
+
+
+def test_the_notification_settings_are_checked_at_start_up(settings):
+    from orchestrator.checks import check_notifications
+
+    assert check_notifications(None) == []
+    settings.SCHEDULER_NOTIFY_QUEUE = "no spaces allowed"
+    settings.SCHEDULER_NOTIFY_TIMEOUT_SECONDS = 0
+    settings.SCHEDULER_PUBLIC_URL = "ostinato.example.com"
+    assert {m.id for m in check_notifications(None)} == {"orchestrator.E010", "orchestrator.E011", "orchestrator.W010"}

@@ -83,6 +83,7 @@ class NotificationRuleSerializer(serializers.Serializer[NotificationRule]):
 
 class NotificationSerializer(serializers.ModelSerializer[Notification]):
     rule: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    run_id = serializers.UUIDField(read_only=True, allow_null=True, help_text="The run notified about, if any.")
 
     class Meta:
         model = Notification
