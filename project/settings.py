@@ -333,6 +333,16 @@ SCHEDULER_NOTIFY_BACKOFF_SECONDS = env_seconds("SCHEDULER_NOTIFY_BACKOFF_SECONDS
 SCHEDULER_NOTIFY_BACKOFF_MAX_SECONDS = env_seconds("SCHEDULER_NOTIFY_BACKOFF_MAX_SECONDS", 600.0)
 SCHEDULER_NOTIFY_REPUBLISH_SECONDS = env_seconds("SCHEDULER_NOTIFY_REPUBLISH_SECONDS", 60.0)
 SCHEDULER_PUBLIC_URL = env_str("SCHEDULER_PUBLIC_URL", "")
+#: Email (notification rules with the email channel) through Django's mail settings.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "ostinato@localhost")
 #: A run waiting for a slot is woken when one frees; this is when it is looked at again regardless.
 SCHEDULER_WAIT_RECHECK_SECONDS = env_seconds("SCHEDULER_WAIT_RECHECK_SECONDS", 10.0)
 #: An occurrence that became due longer ago than this misfired (no beat ran): its misfire policy applies.
