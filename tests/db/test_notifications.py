@@ -319,3 +319,31 @@ def test_a_dead_beat_shows_as_no_live_beats_in_the_metrics(settings, redis_db):
     assert live() == 1
     beat.clear()
     assert live() == 0
+
+
+def test_two_processes_routing_the_same_events_at_once_make_one_row_each(hook, redis_db):
+    """As two beats would: the unique (rule, event, subject) is the last line of defence."""
+    rule("race-route", hook.url, "run_missed", "run_overdue")
+    alerts = [
+        notifications.Alert(event="run_missed", subject=f"7@{minute}", at=T, schedule="s", schedule_id=7)
+        for minute in range(20)
+    ]
+    barrier = threading.Barrier(3)
+    inserted: list[list[int]] = []
+
+    def beat() -> None:
+        from django.db import connection
+
+        barrier.wait()
+        try:
+            inserted.append(notifications.route(alerts, now=T))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=beat) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(pk for ids in inserted for pk in ids) == sorted(Notification.objects.values_list("pk", flat=True))
+    assert Notification.objects.count() == 20
