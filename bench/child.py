@@ -28,6 +28,7 @@ from bench.backfill import step_backfill  # noqa: E402
 from bench.beats import Ours, beat_for, change_pickup  # noqa: E402
 from bench.child_io import BENCH_INTERVAL, QUEUE, job_id, queued_messages, redis_client, sql  # noqa: E402
 from bench.import_celery_beat import step_import_celery_beat  # noqa: E402
+from bench.notify_hang import step_notify_hang  # noqa: E402
 from bench.procfs import status_mb  # noqa: E402
 from bench.seeding import reset, seed_ours, step_seed  # noqa: E402
 from bench.tasks import HOST_ARGS, HOST_KWARGS, HOST_TASK, RAW_TASK, host_noop  # noqa: E402
@@ -257,6 +258,7 @@ STEPS = {
     "yaml-sync": step_yaml_sync,
     "import-celery-beat": step_import_celery_beat,
     "backfill": step_backfill,
+    "notify-hang": step_notify_hang,
 }
 
 

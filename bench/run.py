@@ -28,6 +28,7 @@ from bench.beat_steps import SCHEDULERS, measure_all, steady, two_beats
 from bench.driver import RESULTS, child, fmt_ratio, say
 from bench.env import ROOT, services
 from bench.import_celery_beat import import_celery_beat_step
+from bench.notify_hang import notify_hang_step
 from bench.trace_cost import trace_cost_step
 from bench.worker_steps import (
     PROFILE_RUNS,
@@ -77,6 +78,7 @@ def main() -> None:
             "yaml-sync",
             "import-celery-beat",
             "backfill",
+            "notify-hang",
         ],
         help="only this step: e2e = end to end (raw vs ours) and the worker profiles; "
         "task-e2e = end to end of a host Celery task, sent by apply_async vs run as a schedule's job "
@@ -85,7 +87,8 @@ def main() -> None:
         "worker-memory = a worker's main-process memory over many messages (raw vs ours); "
         "yaml-sync = sync_schedules of 10,000 entries against 1,000; "
         "import-celery-beat = import_celery_beat of 10,000 PeriodicTasks, then again unchanged; "
-        "backfill = a backfill of 100,000 occurrences while 200 schedules fire every second",
+        "backfill = a backfill of 100,000 occurrences while 200 schedules fire every second; "
+        "notify-hang = dispatch rate and lag without and with a notification endpoint that hangs",
     )
     parser.add_argument(
         "--memory-batches", type=int, default=12, help="with --only worker-memory: batches per side (default 12)"
@@ -146,6 +149,8 @@ def main() -> None:
             report["import_celery_beat"] = import_celery_beat_step(child, say, env)
         elif args.only == "backfill":
             report["backfill"] = backfill_step(child, say, env)
+        elif args.only == "notify-hang":
+            report["notify_hang"] = notify_hang_step(child, say, env)
         elif args.only == "task-e2e":
             e2e_repeated(env, args, report, job="task")
         elif args.only == "trace-cost":

@@ -15,10 +15,11 @@ class OrchestratorConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from orchestrator import checks, registry  # noqa: F401  (checks register themselves)
+        from orchestrator import checks, hooks, notifications, registry  # noqa: F401  (checks register themselves)
 
         registry.load_job_modules()
         post_migrate.connect(_sync_job_rows, sender=self)
+        hooks.run_ended.connect(notifications.on_run_ended)
 
 
 def _sync_job_rows(**kwargs: object) -> None:

@@ -119,3 +119,47 @@ def check_tracing(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> lis
             )
         ]
     return []
+
+
+def check_notifications(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """The notification settings: a queue name, positive times and attempts, an absolute public URL."""
+    from urllib.parse import urlsplit
+
+    from orchestrator.models import QUEUE_NAME
+
+    messages: list[CheckMessage] = []
+    queue = str(settings.SCHEDULER_NOTIFY_QUEUE or "")
+    try:
+        QUEUE_NAME(queue)
+    except Exception:
+        messages.append(
+            Error(
+                f"SCHEDULER_NOTIFY_QUEUE {queue!r} is not a queue name.",
+                hint="1-100 letters, digits, '_', '.', ':' or '-', e.g. notifications.",
+                id="orchestrator.E012",
+            )
+        )
+    for name in (
+        "SCHEDULER_NOTIFY_TIMEOUT_SECONDS",
+        "SCHEDULER_NOTIFY_MAX_ATTEMPTS",
+        "SCHEDULER_NOTIFY_BACKOFF_SECONDS",
+    ):
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            messages.append(
+                Error(
+                    f"{name} must be a positive number, not {value!r}.",
+                    hint="See README, Notifications.",
+                    id="orchestrator.E013",
+                )
+            )
+    public = str(settings.SCHEDULER_PUBLIC_URL or "")
+    if public and (urlsplit(public).scheme not in ("http", "https") or not urlsplit(public).netloc):
+        messages.append(
+            Warning(
+                f"SCHEDULER_PUBLIC_URL {public!r} is not an absolute http(s) URL; notification links will not open.",
+                hint="For example https://ostinato.example.com",
+                id="orchestrator.W010",
+            )
+        )
+    return messages

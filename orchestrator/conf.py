@@ -73,6 +73,14 @@ DEFAULTS: dict[str, Any] = {
     "SCHEDULER_INFLIGHT_NOTE_SECONDS": Derived(lambda conf: int(conf.SCHEDULER_MAX_JOB_TIMEOUT_SECONDS) + 3600),
     "DB_PREPARED_STATEMENTS": True,
     "WORKER_TIMER_PRUNE_SECONDS": 30.0,
+    # notifications (signed webhooks, email)
+    "SCHEDULER_NOTIFY_QUEUE": "notifications",
+    "SCHEDULER_NOTIFY_TIMEOUT_SECONDS": 10.0,
+    "SCHEDULER_NOTIFY_MAX_ATTEMPTS": 5,
+    "SCHEDULER_NOTIFY_BACKOFF_SECONDS": 5.0,
+    "SCHEDULER_NOTIFY_BACKOFF_MAX_SECONDS": 600.0,
+    "SCHEDULER_NOTIFY_REPUBLISH_SECONDS": 60.0,
+    "SCHEDULER_PUBLIC_URL": "",  # e.g. https://ostinato.example.com: links in notifications
     # health, metrics, the API
     "HEALTH_CELERY_TIMEOUT_SECONDS": 1.0,
     "METRICS_MULTIPROC_DIR": Derived(lambda conf: Path(tempfile.gettempdir()) / "ostinato-metrics"),

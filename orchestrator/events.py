@@ -52,6 +52,9 @@ RUN_PUBLISH_FAILED = "run_publish_failed"
 SCHEDULE_PAUSED = "schedule_paused"
 SCHEDULE_RESUMED = "schedule_resumed"
 RUN_OVERDUE = "run_overdue"
+#: A notification was delivered to its rule's target; or it was given up after its last attempt.
+NOTIFICATION_SENT = "notification_sent"
+NOTIFICATION_FAILED = "notification_failed"
 #: A backfill of a schedule's past fire times was requested; it created its last occurrence and
 #: its runs ended (or it was cancelled).
 BACKFILL_STARTED = "backfill_started"

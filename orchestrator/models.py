@@ -17,6 +17,11 @@ from django.db import models
 from django.db.models import Q
 
 from orchestrator.constraints import unique_error
+from orchestrator.notification_models import Channel as Channel  # defined apart, models of this app
+from orchestrator.notification_models import DeliveryStatus as DeliveryStatus
+from orchestrator.notification_models import Notification as Notification
+from orchestrator.notification_models import NotificationEvent as NotificationEvent
+from orchestrator.notification_models import NotificationRule as NotificationRule
 
 QUEUE_NAME = RegexValidator(
     r"^[A-Za-z0-9_.:-]{1,100}$",

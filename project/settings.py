@@ -325,6 +325,26 @@ SCHEDULER_RETRY_BACKOFF_SECONDS = env_seconds("SCHEDULER_RETRY_BACKOFF_SECONDS",
 SCHEDULER_RETRY_BACKOFF_MAX_SECONDS = env_seconds("SCHEDULER_RETRY_BACKOFF_MAX_SECONDS", 600.0)
 #: After a job's timeout (the soft limit) it has this long to clean up before its process is killed.
 SCHEDULER_HARD_TIMEOUT_MARGIN_SECONDS = env_seconds("SCHEDULER_HARD_TIMEOUT_MARGIN_SECONDS", 30.0)
+#: Notifications: the delivery task's queue (start a worker with -Q notifications), one attempt's
+#: timeout, attempts before a delivery is recorded failed, the backoff (base doubling, at most max),
+#: after how long a beat republishes a delivery whose task was lost, and the base URL of the links.
+SCHEDULER_NOTIFY_QUEUE = env_str("SCHEDULER_NOTIFY_QUEUE", "notifications")
+SCHEDULER_NOTIFY_TIMEOUT_SECONDS = env_seconds("SCHEDULER_NOTIFY_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+SCHEDULER_NOTIFY_MAX_ATTEMPTS = env_int("SCHEDULER_NOTIFY_MAX_ATTEMPTS", 5, minimum=1)
+SCHEDULER_NOTIFY_BACKOFF_SECONDS = env_seconds("SCHEDULER_NOTIFY_BACKOFF_SECONDS", 5.0)
+SCHEDULER_NOTIFY_BACKOFF_MAX_SECONDS = env_seconds("SCHEDULER_NOTIFY_BACKOFF_MAX_SECONDS", 600.0)
+SCHEDULER_NOTIFY_REPUBLISH_SECONDS = env_seconds("SCHEDULER_NOTIFY_REPUBLISH_SECONDS", 60.0)
+SCHEDULER_PUBLIC_URL = env_str("SCHEDULER_PUBLIC_URL", "")
+#: Email (notification rules with the email channel) through Django's mail settings.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "ostinato@localhost")
 #: A run waiting for a slot is woken when one frees; this is when it is looked at again regardless.
 SCHEDULER_WAIT_RECHECK_SECONDS = env_seconds("SCHEDULER_WAIT_RECHECK_SECONDS", 10.0)
 #: An occurrence that became due longer ago than this misfired (no beat ran): its misfire policy applies.

@@ -25,7 +25,14 @@ from orchestrator.admin_helpers import RefusalsMixin, ValuesInHistoryMixin, mute
 from orchestrator.models import LLMCall, Run, describe_totals
 from orchestrator.timefmt import moment_text
 from scheduling.models import Calendar, Schedule, ScheduledRun
-from scheduling.surfaces import actions, control_state, describe, pausing, rows
+from scheduling.surfaces import (
+    actions,
+    admin_notifications,  # noqa: F401  (registers the notification admin)
+    control_state,
+    describe,
+    pausing,
+    rows,
+)
 from scheduling.surfaces.admin_backfills import ScheduleBackfillMixin
 from scheduling.surfaces.admin_calendars import CalendarAdmin
 from scheduling.surfaces.admin_controls import ScheduleControlsMixin, StateFilter

@@ -21,7 +21,7 @@ class SchedulingConfig(AppConfig):
     def ready(self) -> None:
         from orchestrator import hooks
         from scheduling import checks  # noqa: F401  (checks register themselves)
-        from scheduling.engine import controls, deadlines
+        from scheduling.engine import alerts, controls, deadlines
         from scheduling.engine import hooks as engine_hooks
         from scheduling.ops import observe
         from scheduling.surfaces import run_again
@@ -32,6 +32,7 @@ class SchedulingConfig(AppConfig):
         hooks.run_again.connect(run_again.record_occurrence)
         engine_hooks.beat_started.connect(_sync_beat_schedule)
         observe.install()
+        alerts.install()
 
 
 def _release_buffered_after_run(ended: RunEnded) -> None:

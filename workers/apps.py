@@ -19,7 +19,7 @@ class WorkersConfig(AppConfig):
         from orchestrator import hooks as run_hooks
         from orchestrator.connections import celery_app
         from scheduling.engine import hooks as beat_hooks
-        from workers import extensions, tasks  # noqa: F401  (registers the run task)
+        from workers import extensions, notify_tasks, tasks  # noqa: F401  (registers the run and delivery tasks)
         from workers.redis_channel import patch_redis_channel
 
         patch_redis_channel()  # a worker survives Redis restarts under load (see workers.redis_channel)

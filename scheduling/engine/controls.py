@@ -26,8 +26,10 @@ from django.utils import timezone
 from orchestrator import events
 from orchestrator.errors import ValidationError
 from orchestrator.hooks import RunEnded
-from orchestrator.models import Run, RunStatus, RunTrigger
+from orchestrator.models import Job, Run, RunStatus, RunTrigger
 from orchestrator.snapshots import RunSnapshot
+from scheduling.engine import hooks
+from scheduling.engine.reports import SchedulePaused
 from scheduling.models import PAUSE_FIELDS, Schedule
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ def pause(
     if errors:
         raise ValidationError(errors)
     written: list[dict[str, Any]] = []
+    paused: list[Schedule] = []
     with transaction.atomic():
         rows = list(Schedule.objects.select_for_update().filter(pk__in=list(schedule_ids), enabled=True))
         for schedule in rows:
@@ -85,8 +88,33 @@ def pause(
             if reason:
                 event["reason"] = reason
             written.append(event)
+            paused.append(schedule)
     events.emit(written)
+    _announce_paused(paused, note=note.strip(), by=by, until=until, now=now, reason=reason)
     return len(written)
+
+
+def _announce_paused(
+    paused: Sequence[Schedule], *, note: str, by: str, until: datetime | None, now: datetime, reason: str
+) -> None:
+    """After commit: the ``schedule_paused`` hook, once per schedule this call paused."""
+    if not paused:
+        return
+    keys = dict(Job.objects.filter(pk__in={s.job_id for s in paused}).values_list("pk", "key"))
+    for schedule in paused:
+        hooks.schedule_paused.send(
+            SchedulePaused(
+                schedule_id=schedule.pk,
+                schedule=schedule.name,
+                job=keys.get(schedule.job_id, ""),
+                tenant=schedule.tenant,
+                by=by,
+                note=note,
+                reason=reason,
+                paused_at=now,
+                resume_at=until,
+            )
+        )
 
 
 def resume(schedule_ids: Sequence[int], *, by: str, now: datetime | None = None, due_only: bool = False) -> int:

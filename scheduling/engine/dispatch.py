@@ -40,7 +40,7 @@ from scheduling.core import planning
 from scheduling.core.policies import BUFFERING, Action, Decision, OverlapPolicy
 from scheduling.engine import hooks, store
 from scheduling.engine.outcomes import OUTCOMES
-from scheduling.engine.reports import Handled, TickReport
+from scheduling.engine.reports import Handled, Missed, OccurrencesMissed, TickReport
 from scheduling.engine.runs import schedule_ref
 from scheduling.models import ScheduledRun
 
@@ -126,7 +126,7 @@ def dispatch_due(
     report.published = len(published)
     report.unpublished = {run.id for run in runs} - {run.id for run in published}
     report.published_at = now + timedelta(seconds=time.monotonic() - began)
-    _record(report, won, batch)
+    _record(report, won, batch, now=now)
     hooks.tick_completed.send(report)
     if report.handled:
         logger.info(
@@ -233,9 +233,10 @@ def _stalled(
     )
 
 
-def _record(report: TickReport, won: Sequence[_Planned], batch: _Batch) -> None:
+def _record(report: TickReport, won: Sequence[_Planned], batch: _Batch, *, now: datetime) -> None:
     """Report the occurrences this tick won and write their events (a dispatch's is written by publishing)."""
     written = list(batch.events)
+    missed: list[Missed] = []
     for item in won:
         schedule, decision, run = item.schedule, item.decision, item.run
         report.handled.append(
@@ -264,6 +265,20 @@ def _record(report: TickReport, won: Sequence[_Planned], batch: _Batch) -> None:
         if decision.missed_count > 1:
             event["missed_count"] = decision.missed_count
         written.append(event)
+        if decision.action == Action.MISS:
+            missed.append(
+                Missed(
+                    schedule_id=schedule.id,
+                    schedule=schedule.name,
+                    job=schedule.job.key,
+                    tenant=schedule.tenant,
+                    scheduled_for=decision.scheduled_for,
+                    reason=decision.reason,
+                    missed_count=decision.missed_count,
+                )
+            )
     if len(won) < len(batch.planned):
         logger.debug("%d occurrence(s) already handled elsewhere", len(batch.planned) - len(won))
     events.emit(written)
+    if missed:
+        hooks.occurrences_missed.send(OccurrencesMissed(items=tuple(missed), now=now))

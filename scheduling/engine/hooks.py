@@ -8,7 +8,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from orchestrator.hooks import Hook
-from scheduling.engine.reports import BeatStarted, MaintenanceReport, RunOverdue, TickReport
+from scheduling.engine.reports import (
+    BeatStarted,
+    MaintenanceReport,
+    OccurrencesMissed,
+    RunOverdue,
+    SchedulePaused,
+    TickReport,
+)
 
 #: When a beat has set its scheduler up, before its first tick (the ``beat_schedule`` sync subscribes).
 beat_started: Hook[BeatStarted] = Hook("beat_started")
@@ -20,3 +27,7 @@ maintenance: Hook[datetime] = Hook("maintenance")
 maintenance_completed: Hook[MaintenanceReport] = Hook("maintenance_completed")
 #: Once per scheduled run found unfinished past its schedule's ``deadline_seconds`` (the metric subscribes).
 run_overdue: Hook[RunOverdue] = Hook("run_overdue")
+#: Once per tick that recorded occurrences ``missed``, in the beat whose insert won them (notifications subscribe).
+occurrences_missed: Hook[OccurrencesMissed] = Hook("occurrences_missed")
+#: After a pause committed, once per schedule paused (notifications subscribe).
+schedule_paused: Hook[SchedulePaused] = Hook("schedule_paused")

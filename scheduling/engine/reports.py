@@ -102,3 +102,39 @@ class RunOverdue:
     overdue_at: datetime
     #: The run's final status when it was found at its (late) end; empty while it is still active.
     ended_status: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Missed:
+    """One occurrence a tick recorded ``missed`` (``missed_count`` > 1: a collapsed run of them)."""
+
+    schedule_id: int
+    schedule: str
+    job: str
+    tenant: str
+    scheduled_for: datetime
+    reason: str
+    missed_count: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class OccurrencesMissed:
+    """The occurrences one tick recorded missed, sent once per tick by the beat that inserted them."""
+
+    items: tuple[Missed, ...]
+    now: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchedulePaused:
+    """A schedule was paused (by someone, or by itself after failures), after the pause committed."""
+
+    schedule_id: int
+    schedule: str
+    job: str
+    tenant: str
+    by: str
+    note: str
+    reason: str
+    paused_at: datetime
+    resume_at: datetime | None = None

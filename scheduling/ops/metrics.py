@@ -248,6 +248,14 @@ class StateCollector(Collector):
             if limit:
                 limits.add_metric(["job", key], limit)
         yield limits
+        from scheduling.engine.heartbeat import live_beats
+
+        beats = GaugeMetricFamily(
+            "ostinato_beats_live",
+            "Beat processes with a fresh heartbeat (younger than SCHEDULER_BEAT_HEARTBEAT_SECONDS); 0: no beat runs.",
+        )
+        beats.add_metric([], len(live_beats(client=redis)))
+        yield beats
 
 
 # --- exposition -----------------------------------------------------------------------------------

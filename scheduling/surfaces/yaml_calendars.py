@@ -37,7 +37,7 @@ from scheduling.surfaces.yaml_report import Change, Problem
 FIELDS = ("description", "timezone", "dates", "crons")
 KEYS = ("name", *FIELDS)
 #: The keys of a file written as a mapping.
-FILE_KEYS = ("calendars", "schedules")
+FILE_KEYS = ("calendars", "schedules", "notifications")
 
 
 @dataclass(frozen=True, kw_only=True)

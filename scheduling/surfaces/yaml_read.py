@@ -16,10 +16,11 @@ from typing import Any
 import yaml
 from django.conf import settings
 
-from scheduling.surfaces import yaml_calendars
+from scheduling.surfaces import yaml_calendars, yaml_notifications
 from scheduling.surfaces.input_checks import unstorable
 from scheduling.surfaces.yaml_calendars import CalendarEntry
 from scheduling.surfaces.yaml_load import Refusal, load_file
+from scheduling.surfaces.yaml_notifications import RuleEntry
 from scheduling.surfaces.yaml_report import Problem, SyncError
 
 #: Schedule fields an entry may set (besides ``name``/``id``, ``job`` and ``dag``).
@@ -116,12 +117,18 @@ def _duplicate_keys(node: yaml.MappingNode) -> list[tuple[str, int]]:
 
 
 def read_file(
-    path: Path, shown: str, *, fast: bool = True, calendars: list[CalendarEntry] | None = None
+    path: Path,
+    shown: str,
+    *,
+    fast: bool = True,
+    calendars: list[CalendarEntry] | None = None,
+    rules: list[RuleEntry] | None = None,
 ) -> tuple[list[Entry], list[Problem]]:
     """The entries of one file (safe loading only), or the problems that stop it being read.
 
     A file is a list of schedule entries, or a mapping with ``schedules:`` (that list) and
-    ``calendars:`` (``yaml_calendars``), whose entries are added to ``calendars`` when given.
+    ``calendars:`` (``yaml_calendars``), whose entries are added to ``calendars`` when given, and
+    ``notifications:`` (``yaml_notifications``), added to ``rules`` when given.
     ``fast=False`` reads the YAML with PyYAML's pure-Python loader only (see ``scheduling.yaml_load``).
     """
 
@@ -134,7 +141,7 @@ def read_file(
     data, root = loaded.data, loaded.root
     problems: list[Problem] = []
     if isinstance(data, dict) and isinstance(root, yaml.MappingNode) and set(data) & set(yaml_calendars.FILE_KEYS):
-        data, root, problems = _sections(data, root, shown, calendars)
+        data, root, problems = _sections(data, root, shown, calendars, rules)
     if data is None:
         return [], problems
     if not isinstance(data, list) or not isinstance(root, yaml.SequenceNode):
@@ -156,7 +163,11 @@ def read_file(
 
 
 def _sections(
-    data: dict[Any, Any], root: yaml.MappingNode, shown: str, calendars: list[CalendarEntry] | None
+    data: dict[Any, Any],
+    root: yaml.MappingNode,
+    shown: str,
+    calendars: list[CalendarEntry] | None,
+    rules: list[RuleEntry] | None = None,
 ) -> tuple[Any, yaml.Node | None, list[Problem]]:
     """A file written as a mapping: its ``schedules`` list (and node), with its calendars read."""
     problems: list[Problem] = []
@@ -170,7 +181,7 @@ def _sections(
                     entry=None,
                     name=None,
                     field=key,
-                    message="unknown key; a schedules file's mapping has schedules: and calendars:",
+                    message="unknown key; a schedules file's mapping has schedules:, calendars: and notifications:",
                 )
             )
     if "calendars" in nodes and data.get("calendars") is not None:
@@ -178,6 +189,11 @@ def _sections(
         problems += calendar_problems
         if calendars is not None:
             calendars += found
+    if "notifications" in nodes and data.get("notifications") is not None:
+        found_rules, rule_problems = yaml_notifications.read(data["notifications"], nodes["notifications"][1], shown)
+        problems += rule_problems
+        if rules is not None:
+            rules += found_rules
     if "schedules" not in nodes or data.get("schedules") is None:
         return None, None, problems
     return data["schedules"], nodes["schedules"][1], problems

@@ -1,7 +1,8 @@
 """Schedules as code: YAML files in, schedules (``source="yaml"``) out, in one transaction.
 
 A file is a list of entries (or a mapping with ``schedules:``, that list, and ``calendars:``, the
-exclusion calendars it defines: ``yaml_calendars``; ``paused:`` on an entry: ``yaml_pauses``).
+exclusion calendars it defines: ``yaml_calendars``, and ``notifications:``, the notification rules:
+``yaml_notifications``; ``paused:`` on an entry: ``yaml_pauses``).
 Two spellings of an entry are accepted:
 
 * the seed format: ``id`` (the schedule's name), ``cron``, ``dag``, ``tenant``, ``enabled``;
@@ -29,7 +30,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from scheduling.surfaces import yaml_apply, yaml_calendars
+from scheduling.surfaces import yaml_apply, yaml_calendars, yaml_notifications
 from scheduling.surfaces.yaml_load import MAX_ALIAS_VALUES, MAX_FILE_BYTES
 from scheduling.surfaces.yaml_read import (
     DAG_JOB,
@@ -90,16 +91,18 @@ def sync(
     report = SyncReport(dry_run=dry_run)
     entries: list[Entry] = []
     calendars: list[yaml_calendars.CalendarEntry] = []
+    rules: list[yaml_notifications.RuleEntry] = []
     problems: list[Problem] = []
     for number, path in enumerate(files, start=1):
         shown = display_path(path)
         report.files.append(shown)
-        found, file_problems = read_file(path, shown, calendars=calendars)
+        found, file_problems = read_file(path, shown, calendars=calendars, rules=rules)
         entries += found
         problems += file_problems
         if progress is not None:
             progress(number, len(files), shown, len(found))
     problems += yaml_apply.duplicate_names(entries) + yaml_calendars.duplicate_names(calendars)
+    problems += yaml_notifications.duplicate_names(rules)
     if problems:
         raise SyncError(problems)
 
@@ -111,7 +114,10 @@ def sync(
         changes, problems = yaml_apply.apply(entries, references, adopt=adopt, now=now, dry_run=dry_run)
         if problems:
             raise SyncError(problems)
-        report.changes += calendar_changes + changes
+        rule_changes, problems = yaml_notifications.apply(rules)  # last: a rule may name a schedule made here
+        if problems:
+            raise SyncError(problems)
+        report.changes += calendar_changes + changes + rule_changes
         if prune:
             report.changes += yaml_apply.prune(entries, display_path(target), delete=delete, now=now)
         if dry_run:

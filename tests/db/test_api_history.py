@@ -166,6 +166,10 @@ def test_schema_lists_every_endpoint(admin):
         "/api/backfills/",
         "/api/backfills/{id}/",
         "/api/backfills/{id}/cancel/",
+        "/api/notification-rules/",
+        "/api/notification-rules/{id}/",
+        "/api/notifications/",
+        "/api/notifications/{id}/",
     }
     assert {"get", "patch", "delete"} <= set(paths["/api/schedules/{id}/"])
     assert "put" not in paths["/api/schedules/{id}/"]

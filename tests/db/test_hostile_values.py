@@ -34,7 +34,7 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import resolve
 
-from orchestrator.models import Directive, Job
+from orchestrator.models import Directive, Job, Notification, NotificationRule
 from scheduling.models import Backfill, Calendar
 from scheduling.surfaces.api.tokens import ApiToken
 from tests.db.test_security import PUBLIC, World, concrete, every_route
@@ -80,6 +80,12 @@ def _other_rows(world: World) -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     Backfill.objects.create(schedule=world.schedule, start=start, end=start + timedelta(days=1), count=1)
     Calendar(name="sweep-calendar", dates=["2026-12-25"], crons=["* * * * 6,0"]).save()
+    rule = NotificationRule.objects.create(
+        name="sweep-rule", events=["run_failed"], target="http://127.0.0.1:9/hook", secret="sweep-secret"
+    )
+    Notification.objects.create(
+        rule=rule, event="run_failed", subject="sweep", created_at=start, next_attempt_at=start, payload={"a": 1}
+    )
 
 
 class Sweep:

@@ -92,7 +92,7 @@ def test_commands_run_what_the_project_provides():
         assert command[:4] == ["celery", "-A", "project", "worker"]
         queues[command[command.index("-Q") + 1]] = command[command.index("-c") + 1]
         assert "ports" not in services[name], "workers scale out: no fixed host port"
-    assert set(queues) == {"default", "heavy"}
+    assert set(queues) == {"default,notifications", "heavy"}, "the default worker also delivers notifications"
     assert all(
         concurrency.strip("${}").split(":-")[-1].isdigit() or concurrency.isdigit() for concurrency in queues.values()
     )

@@ -1,10 +1,10 @@
-"""The API's resources: schedules, runs, jobs, calendars and backfills (``/api/<resource>/``)."""
+"""The API's resources: schedules, runs, jobs, calendars, backfills, notification rules and deliveries."""
 
 from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
-from scheduling.surfaces.api import backfill_views, calendar_views, pause_views, views
+from scheduling.surfaces.api import backfill_views, calendar_views, notification_views, pause_views, views
 
 router = SimpleRouter()
 router.register("schedules", views.ScheduleViewSet, basename="schedule")
@@ -14,3 +14,5 @@ router.register("runs", views.RunViewSet, basename="run")
 router.register("jobs", views.JobViewSet, basename="job")
 router.register("calendars", calendar_views.CalendarViewSet, basename="calendar")
 router.register("backfills", backfill_views.BackfillViewSet, basename="backfill")
+router.register("notification-rules", notification_views.NotificationRuleViewSet, basename="notification-rule")
+router.register("notifications", notification_views.NotificationViewSet, basename="notification")

@@ -1,0 +1,169 @@
+"""Notification rules defined in schedules files: read, then created or updated after the schedules.
+
+A file written as a mapping may hold ``notifications:``, a list of rules::
+
+    notifications:
+      - name: nightly-alerts
+        events: [run_failed, run_timed_out, run_overdue]
+        schedule: nightly-report          # optional scope: schedule, job, tenant
+        target: https://hooks.example.com/ostinato
+        secret_env: OSTINATO_HOOK_SECRET  # the secret is read from this environment variable
+    schedules:
+      - id: nightly-report
+        ...
+
+A secret never sits in a file (files go to version control): ``secret_env`` names the environment
+variable the sync reads it from; a ``secret:`` key is refused. The rules are synced after the
+schedules, in the sync's transaction, so a rule may scope itself to a schedule the same sync
+creates. An entry is the whole truth about its rule (a field left out takes its default); a rule
+no file defines any more is left as it is. Validation is ``notification_input``'s, as at every
+door, each error naming the file, line, entry and field. A change report names a changed secret,
+never its value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from orchestrator.errors import ValidationError
+from orchestrator.models import NotificationRule
+from scheduling.surfaces import notification_input
+from scheduling.surfaces.input_checks import unstorable
+from scheduling.surfaces.yaml_report import Change, Problem
+
+FIELDS = ("description", "events", "schedule", "job", "tenant", "channel", "target", "enabled")
+KEYS = ("name", *FIELDS, "secret_env")
+DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "schedule": "",
+    "job": "",
+    "tenant": "",
+    "channel": "webhook",
+    "enabled": True,
+}
+HIDDEN = "(hidden)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuleEntry:
+    path: str
+    line: int
+    index: int
+    name: str
+    values: dict[str, Any]
+
+
+def read(data: Any, node: yaml.Node, shown: str) -> tuple[list[RuleEntry], list[Problem]]:
+    """The rule entries of a file's ``notifications:`` list, or the problems found in them."""
+
+    def problem(message: str, line: int, *, entry: int | None = None, name: str | None = None, key: str) -> Problem:
+        return Problem(path=shown, line=line, entry=entry, name=name, field=key, message=message)
+
+    if not isinstance(data, list) or not isinstance(node, yaml.SequenceNode):
+        return [], [problem("must be a list of rules (- name: ...)", node.start_mark.line + 1, key="notifications")]
+    entries: list[RuleEntry] = []
+    problems: list[Problem] = []
+    for index, (raw, item) in enumerate(zip(data, node.value, strict=True), start=1):
+        line = item.start_mark.line + 1
+        if not isinstance(raw, dict):
+            problems.append(
+                problem("must be a mapping (name: ..., events: ...)", line, entry=index, key="notifications")
+            )
+            continue
+        name = raw.get("name")
+        shown_name = name if isinstance(name, str) else None
+        found = []
+        for key, value in raw.items():
+            if str(key) == "secret":
+                message = (
+                    "a secret is never written in a file: put it in an environment variable, name it in secret_env"
+                )
+                found.append(problem(message, line, entry=index, name=shown_name, key="secret"))
+            elif str(key) not in KEYS:
+                close = difflib.get_close_matches(str(key), KEYS, n=1)
+                hint = f"; did you mean {close[0]}?" if close else f"; keys: {', '.join(KEYS)}"
+                found.append(problem("unknown key" + hint, line, entry=index, name=shown_name, key=str(key)))
+            elif unstorable(value):
+                found.append(problem(str(unstorable(value)), line, entry=index, name=shown_name, key=str(key)))
+        if not isinstance(name, str) or not name.strip():
+            found.append(problem("is required: the rule's unique name", line, entry=index, key="name"))
+        env = raw.get("secret_env")
+        if env is not None and (not isinstance(env, str) or not env.strip()):
+            found.append(
+                problem("must name an environment variable", line, entry=index, name=shown_name, key="secret_env")
+            )
+        elif isinstance(env, str) and env.strip() and env.strip() not in os.environ:
+            message = f"the environment variable {env.strip()} is not set"
+            found.append(problem(message, line, entry=index, name=shown_name, key="secret_env"))
+        problems += found
+        if not found and isinstance(name, str):
+            values = {key: raw[key] for key in (*FIELDS, "secret_env") if key in raw}
+            entries.append(RuleEntry(path=shown, line=line, index=index, name=name.strip(), values=values))
+    return entries, problems
+
+
+def duplicate_names(entries: Sequence[RuleEntry]) -> list[Problem]:
+    problems = []
+    first: dict[str, RuleEntry] = {}
+    for entry in entries:
+        earlier = first.setdefault(entry.name, entry)
+        if earlier is not entry:
+            message = f"notification rule also defined in {earlier.path}:{earlier.line}; rule names are unique"
+            problems.append(
+                Problem(
+                    path=entry.path, line=entry.line, entry=entry.index, name=entry.name, field="name", message=message
+                )
+            )
+    return problems
+
+
+def apply(entries: Sequence[RuleEntry]) -> tuple[list[Change], list[Problem]]:
+    """Create or update each rule (inside the caller's transaction, after the schedules); nothing on a problem."""
+    existing = {
+        row.name: row for row in NotificationRule.objects.select_for_update().filter(name__in=[e.name for e in entries])
+    }
+    changes: list[Change] = []
+    problems: list[Problem] = []
+    writes: list[NotificationRule] = []
+    for entry in entries:
+        row = existing.get(entry.name)
+        data: dict[str, Any] = {**DEFAULTS, **{key: entry.values[key] for key in FIELDS if key in entry.values}}
+        data["name"] = entry.name
+        env = entry.values.get("secret_env")
+        if isinstance(env, str) and env.strip():
+            data["secret"] = os.environ.get(env.strip(), "")
+        elif row is None or not row.secret:
+            data["secret"] = ""  # a webhook rule gets one generated (see notification_input); never reported
+        try:
+            candidate = notification_input.validate(data, row)
+        except ValidationError as exc:
+            for key, messages in exc.errors.items():
+                problems += [
+                    Problem(path=entry.path, line=entry.line, entry=entry.index, name=entry.name, field=key, message=m)
+                    for m in messages
+                ]
+            continue
+        label = f"notification rule {entry.name}"
+        if row is None:
+            changes.append(Change(action="create", name=label, path=entry.path))
+            writes.append(candidate)
+            continue
+        changed = [(name, getattr(row, name), getattr(candidate, name)) for name in FIELDS]
+        fields = [item for item in changed if item[1] != item[2]]
+        if row.secret != candidate.secret:
+            fields.append(("secret", HIDDEN, HIDDEN))
+        if fields:
+            changes.append(Change(action="update", name=label, path=entry.path, fields=tuple(fields)))
+            writes.append(candidate)
+        else:
+            changes.append(Change(action="unchanged", name=label, path=entry.path))
+    if not problems:
+        for candidate in writes:
+            candidate.save()
+    return changes, problems
