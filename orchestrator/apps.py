@@ -18,6 +18,7 @@ class OrchestratorConfig(AppConfig):
         from orchestrator import checks, registry  # noqa: F401  (checks register themselves)
 
         registry.load_job_modules()
+        _audit_models(self)
         post_migrate.connect(_sync_job_rows, sender=self)
 
 
@@ -25,3 +26,15 @@ def _sync_job_rows(**kwargs: object) -> None:
     from orchestrator.registry import sync_job_rows
 
     sync_job_rows(using=str(kwargs.get("using", "default")))
+
+
+def _audit_models(config: AppConfig) -> None:
+    """Every change to a job (and to a notification rule, where that model exists) leaves an audit entry."""
+    from orchestrator import audit
+
+    audit.register(config.get_model("Job"))
+    for name in ("NotificationRule",):
+        try:
+            audit.register(config.get_model(name), secret=("secret",))
+        except LookupError:
+            continue

@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from orchestrator import events
+from orchestrator import audit, events
 from orchestrator.errors import ValidationError
 from orchestrator.hooks import RunEnded
 from orchestrator.models import Run, RunStatus, RunTrigger
@@ -68,12 +68,20 @@ def pause(
     if errors:
         raise ValidationError(errors)
     written: list[dict[str, Any]] = []
-    with transaction.atomic():
+    with transaction.atomic(), audit.fallback(by, audit.BEAT):
         rows = list(Schedule.objects.select_for_update().filter(pk__in=list(schedule_ids), enabled=True))
         for schedule in rows:
-            Schedule.objects.filter(pk=schedule.pk).update(
-                enabled=False, pause_note=note.strip(), paused_by=by, paused_at=now, resume_at=until, updated_at=now
-            )
+            paused = {
+                "enabled": False,
+                "pause_note": note.strip(),
+                "paused_by": by,
+                "paused_at": now,
+                "resume_at": until,
+            }
+            Schedule.objects.filter(pk=schedule.pk).update(**paused, updated_at=now)
+            for name, value in paused.items():
+                setattr(schedule, name, value)
+            audit.record_saved([schedule])
             event: dict[str, Any] = {
                 "event": events.SCHEDULE_PAUSED,
                 "schedule": schedule.name,
@@ -97,7 +105,7 @@ def resume(schedule_ids: Sequence[int], *, by: str, now: datetime | None = None,
     """
     now = now or timezone.now()
     written: list[dict[str, Any]] = []
-    with transaction.atomic():
+    with transaction.atomic(), audit.fallback(by, audit.BEAT):
         found = Schedule.objects.filter(pk__in=list(schedule_ids), enabled=False)
         if due_only:
             found = found.filter(resume_at__lte=now).select_for_update(skip_locked=True)
@@ -139,6 +147,10 @@ def resume(schedule_ids: Sequence[int], *, by: str, now: datetime | None = None,
 def _resume_failed(schedule: Schedule, error: ValidationError, *, now: datetime) -> None:
     """A schedule whose stored settings no longer validate stays paused, its ``resume_at`` cleared (no retry loop)."""
     Schedule.objects.filter(pk=schedule.pk).update(resume_at=None, updated_at=now)
+    loaded = getattr(schedule, "_audit_loaded", {})
+    audit.record(
+        schedule, "changed", {"resume_at": {"before": audit.json_value(loaded.get("resume_at")), "after": None}}
+    )
     logger.error(
         "could not resume schedule %s at its resume time: %s; it stays paused",
         schedule.name,
