@@ -23,6 +23,9 @@ from scheduling.surfaces.api import serializers as api
 from scheduling.surfaces.api.base import ApiView, documented
 from scheduling.surfaces.api.pagination import Pagination
 
+#: Digits of the largest key PostgreSQL's bigint holds, less one: a longer id names no row.
+MAX_ID_DIGITS = 18
+
 
 class AuditEntrySerializer(serializers.Serializer[AuditEntry]):
     at = serializers.DateTimeField(read_only=True, help_text="When, in UTC.")
@@ -83,8 +86,11 @@ class ScheduleAuditViewSet(ApiView, viewsets.GenericViewSet[Schedule]):
     )
     @action(detail=True, methods=["get"])
     def audit(self, request: Request, pk: str | None = None) -> Response:
-        entries = audit.entries_for(Schedule, pk)
-        if not Schedule.objects.filter(pk=int(pk or 0)).exists() and not entries.exists():
+        key = int(pk) if pk and pk.isascii() and pk.isdigit() and len(pk) <= MAX_ID_DIGITS else None
+        if key is None:  # more digits than a key has: no such schedule, and never had one
+            raise NotFound("No Schedule matches the given query.")
+        entries = audit.entries_for(Schedule, key)
+        if not Schedule.objects.filter(pk=key).exists() and not entries.exists():
             raise NotFound("No Schedule matches the given query.")
         paginator = Pagination()
         page: list[Any] = paginator.paginate_queryset(entries, request, view=self)
