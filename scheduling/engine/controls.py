@@ -81,7 +81,6 @@ def pause(
             Schedule.objects.filter(pk=schedule.pk).update(**paused, updated_at=now)
             for name, value in paused.items():
                 setattr(schedule, name, value)
-            audit.record_saved([schedule])
             event: dict[str, Any] = {
                 "event": events.SCHEDULE_PAUSED,
                 "schedule": schedule.name,
@@ -93,6 +92,7 @@ def pause(
             if reason:
                 event["reason"] = reason
             written.append(event)
+        audit.record_saved(rows)  # one statement for all: a bulk pause of many schedules
     events.emit(written)
     return len(written)
 
