@@ -23,9 +23,16 @@ class OrchestratorConfig(AppConfig):
 
 
 def _sync_job_rows(**kwargs: object) -> None:
+    from django.db import connections
+
+    from orchestrator import audit
+    from orchestrator.models import AuditEntry
     from orchestrator.registry import sync_job_rows
 
-    sync_job_rows(using=str(kwargs.get("using", "default")))
+    using = str(kwargs.get("using", "default"))
+    audited = AuditEntry._meta.db_table in connections[using].introspection.table_names()
+    with audit.acting("system", audit.OTHER_DOOR) if audited else audit.suspended():
+        sync_job_rows(using=using)
 
 
 def _audit_models(config: AppConfig) -> None:

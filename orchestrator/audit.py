@@ -113,6 +113,19 @@ def fallback(actor: str, door: str) -> Iterator[None]:
         yield
 
 
+_suspended: ContextVar[bool] = ContextVar("ostinato_audit_suspended", default=False)
+
+
+@contextmanager
+def suspended() -> Iterator[None]:
+    """Record nothing inside (a ``migrate`` to a state before the audit table exists)."""
+    token = _suspended.set(True)
+    try:
+        yield
+    finally:
+        _suspended.reset(token)
+
+
 def current() -> Acting | None:
     return _acting.get()
 
@@ -278,8 +291,9 @@ def _remember(entries: Sequence[AuditEntry]) -> None:
 def record(obj: models.Model, action: str, changes: dict[str, Any], *, at: datetime | None = None) -> AuditEntry:
     """Write one entry for ``obj`` (a path that bypassed ``save``); ``changes`` as ``{field: {before, after}}``."""
     entry = _entry(obj, action, changes, at)
-    entry.save()
-    _remember([entry])
+    if not _suspended.get():
+        entry.save(using=obj._state.db)
+        _remember([entry])
     return entry
 
 
@@ -298,8 +312,9 @@ def record_saved(objs: Sequence[models.Model], *, created: Iterable[models.Model
         obj._audit_loaded = _snapshot(obj, registration)  # type: ignore[attr-defined]
         if changes or is_new:
             entries.append(_entry(obj, _action(registration, "created" if is_new else "changed", changes), changes))
-    AuditEntry.objects.bulk_create(entries, batch_size=500)
-    _remember(entries)
+    if entries and not _suspended.get():
+        AuditEntry.objects.using(objs[0]._state.db).bulk_create(entries, batch_size=500)
+        _remember(entries)
     return entries
 
 
@@ -356,7 +371,7 @@ def _m2m_changed(sender: Any, instance: models.Model, action: str, reverse: bool
     if joined is not None and joined.pk is not None:
         earlier = joined.changes.get(name, {}).get("before", before)
         joined.changes = {**joined.changes, name: {"before": earlier, "after": after}}
-        AuditEntry.objects.filter(pk=joined.pk).update(changes=joined.changes)
+        AuditEntry.objects.using(instance._state.db).filter(pk=joined.pk).update(changes=joined.changes)
         return
     record(instance, "changed", {name: {"before": before, "after": after}})
 
