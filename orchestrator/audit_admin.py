@@ -11,8 +11,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib import admin
 from django.db.models import Model
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from orchestrator import audit
@@ -66,3 +67,36 @@ def history_with_trail(
     if audited and isinstance(response, TemplateResponse):
         response.template_name = [TEMPLATE]  # not yet rendered: Django's page, the trail added on top
     return response
+
+
+class AuditEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Every audit entry, read-only: what changed where, across schedules, jobs and calendars."""
+
+    list_display = ("at", "object_repr", "model", "action", "actor", "door", "changed_fields")
+    list_filter = ("door", "action", "model")
+    search_fields = ("object_repr", "actor")
+    date_hierarchy = None
+    list_per_page = 100
+    readonly_fields = ("at", "model", "object_id", "object_repr", "actor", "door", "action", "changes_shown")
+    exclude = ("changes",)
+
+    @admin.display(description="fields")
+    def changed_fields(self, entry: AuditEntry) -> str:
+        return ", ".join(sorted(entry.changes)) if isinstance(entry.changes, dict) else ""
+
+    @admin.display(description="changes (before → after)")
+    def changes_shown(self, entry: AuditEntry) -> str:
+        changes = entry.changes if isinstance(entry.changes, dict) else {}
+        return "; ".join(
+            f"{name}: {shown_value(change.get('before'))} → {shown_value(change.get('after'))}"
+            for name, change in sorted(changes.items())
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -313,3 +313,19 @@ def test_audit_for_gives_the_schedule_page_its_last_entries() -> None:
     shown = audit.audit_for(schedule, limit=3)
     assert [row["changes"]["tenant"]["after"] for row in shown] == ["5", "4", "3"]
     assert set(shown[0]) == {"at", "actor", "door", "action", "changes"}
+
+
+def test_the_admin_lists_every_entry_read_only(root: Any) -> None:
+    schedule = factories.schedule(name="<i>listed</i>")
+    audit.record(schedule, "changed", {"tenant": {"before": "", "after": "<script>x</script>"}})
+    client = Client()
+    client.force_login(root)
+    page = client.get("/admin/orchestrator/auditentry/")
+    assert page.status_code == 200
+    assert "&lt;i&gt;listed&lt;/i&gt;" in page.content.decode() and "<i>listed" not in page.content.decode()
+    entry = last(schedule)
+    detail = client.get(f"/admin/orchestrator/auditentry/{entry.pk}/change/")
+    assert detail.status_code == 200 and "<script>x</script>" not in detail.content.decode()
+    assert client.get("/admin/orchestrator/auditentry/add/").status_code == 403
+    assert client.post(f"/admin/orchestrator/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AuditEntry.objects.filter(pk=entry.pk).exists()
