@@ -19,8 +19,9 @@ from django.utils.safestring import SafeString
 
 from orchestrator import registry
 from orchestrator.admin_helpers import RefusalsMixin, ValuesInHistoryMixin
+from orchestrator.audit_admin import AuditEntryAdmin
 from orchestrator.forms import DirectiveForm, JobForm
-from orchestrator.models import Directive, Job, Run
+from orchestrator.models import AuditEntry, Directive, Job, Run
 from orchestrator.run_admin import RunAdmin
 
 # --- jobs and directives ---------------------------------------------------------------------------
@@ -103,3 +104,4 @@ class DirectiveAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):
 
 
 admin.site.register(Run, RunAdmin)
+admin.site.register(AuditEntry, AuditEntryAdmin)

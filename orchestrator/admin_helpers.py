@@ -25,6 +25,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from orchestrator import constraints
+from orchestrator.audit_admin import history_with_trail
 from orchestrator.errors import ConstraintError, RowDeletedError
 
 #: Status -> (icon, text colour, background): readable at a glance, and not by colour alone.
@@ -125,7 +126,14 @@ def change_message(
 
 
 class ValuesInHistoryMixin:
-    """ModelAdmin mixin: the History page says what each field changed from and to."""
+    """ModelAdmin mixin: the History page says what each field changed from and to (and, for an audited
+    model, starts with its audit trail: ``orchestrator.audit_admin``)."""
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> Any:
+        def render(context: dict[str, Any]) -> Any:
+            return super(ValuesInHistoryMixin, self).history_view(request, object_id, context)  # type: ignore[misc]
+
+        return history_with_trail(self.model, object_id, extra_context, render)  # type: ignore[attr-defined]
 
     def construct_change_message(
         self, request: HttpRequest, form: forms.Form, formsets: Iterable[BaseFormSet[Any]], add: bool = False

@@ -121,6 +121,7 @@ def check_tracing(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> lis
     return []
 
 
+@register()
 def check_notifications(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     """The notification settings: a queue name, positive times and attempts, an absolute public URL."""
     from urllib.parse import urlsplit
@@ -163,3 +164,21 @@ def check_notifications(app_configs: Sequence[AppConfig] | None, **kwargs: Any) 
             )
         )
     return messages
+
+
+AUDIT_MIDDLEWARE = "orchestrator.audit_middleware.AuditMiddleware"
+
+
+@register()
+def check_audit_middleware(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """Without the audit middleware, changes made in the admin and on /schedules/ name no user."""
+    if AUDIT_MIDDLEWARE in getattr(settings, "MIDDLEWARE", []):
+        return []
+    return [
+        Warning(
+            "changes made in the admin and on /schedules/ are audited without the user who made them",
+            hint=f'add "{AUDIT_MIDDLEWARE}" to MIDDLEWARE, after '
+            '"django.contrib.auth.middleware.AuthenticationMiddleware"',
+            id="orchestrator.W004",
+        )
+    ]

@@ -306,3 +306,41 @@ def token_totals(calls: Iterable[LLMCall]) -> dict[str, dict[str, int]]:
         row["completion_tokens"] += call.completion_tokens
         row["total_tokens"] += call.total_tokens
     return totals
+
+
+class AuditEntry(models.Model):
+    """One change to an audited row (``orchestrator.audit``): who, through which door, when, what changed.
+
+    ``changes`` is ``{field: {"before": ..., "after": ...}}`` with JSON-safe values, the changed
+    fields only (every field on creation and deletion), never a secret's value. The row is named by
+    its model's label and key, not a foreign key: the entry outlives the row it describes.
+    """
+
+    model = models.CharField(max_length=100, help_text="The changed row's model, e.g. scheduling.schedule.")
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200, help_text="The row's name when the entry was written.")
+    actor = models.CharField(
+        max_length=200, help_text="A username, yaml:<file>, import_celery_beat, beat_schedule, cli, beat or system."
+    )
+    door = models.CharField(max_length=30, help_text="admin, web, api, yaml, import, cli, beat or other.")
+    action = models.CharField(max_length=30, help_text="created, changed, deleted, paused, resumed, ...")
+    changes = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(db_index=False)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["model", "object_id", "-at"], name="audit_object_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.object_repr} {self.action} by {self.actor}"
+
+    def as_dict(self) -> dict[str, object]:
+        """The entry as the API and the schedule page show it."""
+        return {
+            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "actor": self.actor,
+            "door": self.door,
+            "action": self.action,
+            "changes": self.changes,
+        }

@@ -117,6 +117,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "orchestrator.audit_middleware.AuditMiddleware",  # who changed what, at the admin, the pages, the API
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A NUL in the path or a query parameter (unusable by PostgreSQL) is a 400 naming it, on every page.

@@ -33,6 +33,16 @@ class SchedulingConfig(AppConfig):
         engine_hooks.beat_started.connect(_sync_beat_schedule)
         observe.install()
         alerts.install()
+        _audit_models(self)
+
+
+def _audit_models(config: AppConfig) -> None:
+    """Every change to a schedule (its calendars too) or a calendar leaves an audit entry."""
+    from orchestrator import audit
+    from scheduling.surfaces.audit_words import schedule_action
+
+    audit.register(config.get_model("Schedule"), classify=schedule_action)
+    audit.register(config.get_model("Calendar"))
 
 
 def _release_buffered_after_run(ended: RunEnded) -> None:

@@ -35,7 +35,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from orchestrator import events, tracing
+from orchestrator import audit, events, tracing
 from orchestrator.cancelling import cancel_runs
 from orchestrator.errors import BackfillStateError, RowDeletedError, ValidationError
 from orchestrator.models import ACTIVE_STATUSES, RunStatus, RunTrigger
@@ -175,6 +175,9 @@ def request(
             requested_by=by[:150],
         )
         event = {**_fields(backfill, schedule.name), "by": by}
+        with audit.fallback(by, audit.OTHER_DOOR):
+            asked = {key: event[key] for key in ("backfill_id", "start", "end", "overlap_policy", "count")}
+            audit.record(schedule, "backfill", {"backfill": {"before": None, "after": asked}})
         transaction.on_commit(lambda: events.emit([{"event": events.BACKFILL_STARTED, **event}]))
     logger.info(
         "backfill %s of %s requested: %d fire times", backfill.pk, schedule.name, count,

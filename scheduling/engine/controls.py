@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from orchestrator import events
+from orchestrator import audit, events
 from orchestrator.errors import ValidationError
 from orchestrator.hooks import RunEnded
 from orchestrator.models import Job, Run, RunStatus, RunTrigger
@@ -71,12 +71,19 @@ def pause(
         raise ValidationError(errors)
     written: list[dict[str, Any]] = []
     paused: list[Schedule] = []
-    with transaction.atomic():
+    with transaction.atomic(), audit.fallback(by, audit.BEAT):
         rows = list(Schedule.objects.select_for_update().filter(pk__in=list(schedule_ids), enabled=True))
         for schedule in rows:
-            Schedule.objects.filter(pk=schedule.pk).update(
-                enabled=False, pause_note=note.strip(), paused_by=by, paused_at=now, resume_at=until, updated_at=now
-            )
+            changes = {
+                "enabled": False,
+                "pause_note": note.strip(),
+                "paused_by": by,
+                "paused_at": now,
+                "resume_at": until,
+            }
+            Schedule.objects.filter(pk=schedule.pk).update(**changes, updated_at=now)
+            for name, value in changes.items():
+                setattr(schedule, name, value)
             event: dict[str, Any] = {
                 "event": events.SCHEDULE_PAUSED,
                 "schedule": schedule.name,
@@ -89,6 +96,7 @@ def pause(
                 event["reason"] = reason
             written.append(event)
             paused.append(schedule)
+        audit.record_saved(rows)  # one statement for all: a bulk pause of many schedules
     events.emit(written)
     _announce_paused(paused, note=note.strip(), by=by, until=until, now=now, reason=reason)
     return len(written)
@@ -125,7 +133,7 @@ def resume(schedule_ids: Sequence[int], *, by: str, now: datetime | None = None,
     """
     now = now or timezone.now()
     written: list[dict[str, Any]] = []
-    with transaction.atomic():
+    with transaction.atomic(), audit.fallback(by, audit.BEAT):
         found = Schedule.objects.filter(pk__in=list(schedule_ids), enabled=False)
         if due_only:
             found = found.filter(resume_at__lte=now).select_for_update(skip_locked=True)
@@ -167,6 +175,10 @@ def resume(schedule_ids: Sequence[int], *, by: str, now: datetime | None = None,
 def _resume_failed(schedule: Schedule, error: ValidationError, *, now: datetime) -> None:
     """A schedule whose stored settings no longer validate stays paused, its ``resume_at`` cleared (no retry loop)."""
     Schedule.objects.filter(pk=schedule.pk).update(resume_at=None, updated_at=now)
+    loaded = getattr(schedule, "_audit_loaded", {})
+    audit.record(
+        schedule, "changed", {"resume_at": {"before": audit.json_value(loaded.get("resume_at")), "after": None}}
+    )
     logger.error(
         "could not resume schedule %s at its resume time: %s; it stays paused",
         schedule.name,

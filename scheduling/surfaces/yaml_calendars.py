@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from orchestrator import audit
 from orchestrator.errors import ValidationError
 from scheduling.models import Calendar
 from scheduling.surfaces.input_checks import unstorable
@@ -109,7 +110,7 @@ def apply(entries: Sequence[CalendarEntry]) -> tuple[list[Change], list[Problem]
     }
     changes: list[Change] = []
     problems: list[Problem] = []
-    writes: list[Calendar] = []
+    writes: list[tuple[str, Calendar]] = []
     for entry in entries:
         row = existing.get(entry.name)
         before = {name: getattr(row, name) for name in FIELDS} if row is not None else {}
@@ -130,7 +131,7 @@ def apply(entries: Sequence[CalendarEntry]) -> tuple[list[Change], list[Problem]
         label = f"calendar {entry.name}"
         if row is None:
             changes.append(Change(action="create", name=label, path=entry.path))
-            writes.append(candidate)
+            writes.append((entry.path, candidate))
             continue
         changed = tuple(
             (name, before[name], getattr(candidate, name))
@@ -139,12 +140,13 @@ def apply(entries: Sequence[CalendarEntry]) -> tuple[list[Change], list[Problem]
         )
         if changed:
             changes.append(Change(action="update", name=label, path=entry.path, fields=changed))
-            writes.append(candidate)
+            writes.append((entry.path, candidate))
         else:
             changes.append(Change(action="unchanged", name=label, path=entry.path))
     if not problems:
-        for candidate in writes:
-            candidate.save()
+        for path, candidate in writes:
+            with audit.acting(f"yaml:{path}", audit.YAML):
+                candidate.save()
     return changes, problems
 
 

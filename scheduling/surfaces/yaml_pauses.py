@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from orchestrator import audit
 from orchestrator.errors import ValidationError
 from scheduling.models import Schedule
 from scheduling.surfaces import control_state, pause_input, pausing
@@ -90,6 +91,8 @@ def carry_out(intents: Sequence[Intent], ids: Mapping[str, int], *, now: datetim
             if intent.then_disable:
                 Schedule.objects.filter(pk=pk).set_enabled(False, now=now)
         else:
-            Schedule.objects.filter(pk=pk, enabled=False, paused_by=intent.by).update(
-                pause_note=intent.note, resume_at=intent.until
+            audit.update(
+                Schedule.objects.filter(pk=pk, enabled=False, paused_by=intent.by),
+                pause_note=intent.note,
+                resume_at=intent.until,
             )

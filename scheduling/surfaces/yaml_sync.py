@@ -30,6 +30,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
+from orchestrator import audit
 from scheduling.surfaces import yaml_apply, yaml_calendars, yaml_notifications
 from scheduling.surfaces.yaml_load import MAX_ALIAS_VALUES, MAX_FILE_BYTES
 from scheduling.surfaces.yaml_read import (
@@ -106,7 +107,11 @@ def sync(
     if problems:
         raise SyncError(problems)
 
-    with transaction.atomic():
+    shown_target = display_path(target)
+    with (
+        transaction.atomic(),
+        audit.acting(lambda row: f"yaml:{getattr(row, 'source_path', '') or shown_target}", audit.YAML),
+    ):
         calendar_changes, problems = yaml_calendars.apply(calendars)  # first: the schedules may name them
         if problems:
             raise SyncError(problems)

@@ -161,6 +161,7 @@ def test_schema_lists_every_endpoint(admin):
         "/api/schedules/{id}/backfill/",
         "/api/schedules/{id}/pause/",
         "/api/schedules/{id}/resume/",
+        "/api/schedules/{id}/audit/",
         "/api/calendars/",
         "/api/calendars/{id}/",
         "/api/backfills/",

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from orchestrator import audit
 from orchestrator.errors import ValidationError
 from scheduling.engine import backfills
 from scheduling.models import Schedule
@@ -55,6 +56,10 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="list the fire times; write nothing")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        with audit.acting(audit.CLI, audit.CLI):
+            self._handle(**options)
+
+    def _handle(self, **options: Any) -> None:
         try:
             schedule = Schedule.objects.select_related("job").get(name=options["name"])
         except Schedule.DoesNotExist:

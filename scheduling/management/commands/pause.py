@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from orchestrator import audit
 from orchestrator.errors import ValidationError
 from scheduling.models import Schedule
 from scheduling.surfaces import control_state, pause_input, pausing
@@ -32,6 +33,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        with audit.acting(audit.CLI, audit.CLI):
+            self._handle(**options)
+
+    def _handle(self, **options: Any) -> None:
         schedule = find(options["name"])
         now = timezone.now()
         try:

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from orchestrator import audit
 from scheduling.management.commands.pause import find
 from scheduling.surfaces import control_state, pausing, rows
 
@@ -21,6 +22,10 @@ class Command(BaseCommand):
         parser.add_argument("name", help="the schedule's name")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        with audit.acting(audit.CLI, audit.CLI):
+            self._handle(**options)
+
+    def _handle(self, **options: Any) -> None:
         schedule = find(options["name"])
         if not schedule.paused:
             raise CommandError(

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.schemas.inspectors import ViewInspector
 from rest_framework.views import APIView
 
+from orchestrator import audit
 from scheduling.surfaces.api.authentication import ExpiringTokenAuthentication
 from scheduling.surfaces.api.errors import exception_handler
 from scheduling.surfaces.api.pagination import Pagination
@@ -76,6 +77,15 @@ class ApiView(APIView):
     parser_classes: Sequence[type[BaseParser]] = [JSONParser]
     pagination_class: type[BasePagination] | None = Pagination
     schema: ViewInspector | None = AutoSchema()
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        """Changes made by the request are audited as its user's (a token's too), through the ``api`` door."""
+        context = audit.current()
+        if context is None:  # a host without the audit middleware
+            with audit.acting_for(lambda: getattr(request, "user", None), audit.API):
+                return super().dispatch(request, *args, **kwargs)
+        context.door = audit.API
+        return super().dispatch(request, *args, **kwargs)
 
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
         return exception_handler

@@ -33,7 +33,7 @@ from celery.schedules import crontab, schedule, solar
 from django.db import transaction
 from django.utils import timezone
 
-from orchestrator import connections
+from orchestrator import audit, connections
 from orchestrator.errors import ConstraintError
 from scheduling.core import timing
 from scheduling.engine.reports import BeatStarted
@@ -121,6 +121,10 @@ def candidate(name: str, entry: Any, existing: Schedule | None, jobs: mapping.Jo
     return apply.Candidate(name=name, values=values, source_path=SOURCE_PATH, notes=mapping.dropped(options))
 
 
+#: Who the audit entries of a ``beat_schedule`` sync name (the command or a starting beat).
+AUDIT_ACTOR = "beat_schedule"
+
+
 def _prune(kept: set[str], *, now: datetime) -> list[Outcome]:
     """Disable the enabled code-made schedules whose entry is gone, marking them pruned."""
     gone = list(
@@ -130,7 +134,7 @@ def _prune(kept: set[str], *, now: datetime) -> list[Outcome]:
         .order_by("name")
     )
     Schedule.objects.filter(pk__in=[row.pk for row in gone]).set_enabled(False, now=now)
-    Schedule.objects.filter(pk__in=[row.pk for row in gone]).update(source_path=PRUNED)
+    audit.update(Schedule.objects.filter(pk__in=[row.pk for row in gone]), source_path=PRUNED)
     return [
         Outcome(name=row.name, action="pruned", fields=(("enabled", True, False),), notes=("gone from beat_schedule",))
         for row in gone
@@ -158,7 +162,7 @@ def sync(
     now = now or timezone.now()
     entries = {str(name): entry for name, entry in dict(app.conf.beat_schedule or {}).items()}
     report = SyncReport(dry_run=dry_run)
-    with transaction.atomic():
+    with transaction.atomic(), audit.acting(AUDIT_ACTOR, audit.IMPORT):
         names = list(entries)
         existing = apply.lock_existing(names)
         jobs = mapping.Jobs()

@@ -35,6 +35,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from orchestrator import audit
 from orchestrator.errors import SchedulerError
 from scheduling.core import timing
 from scheduling.models import Schedule, ScheduleSource
@@ -255,7 +256,7 @@ def run_import(*, dry_run: bool = False, disable_source: bool = False, now: date
     """
     now = now or timezone.now()
     check_tables(disable_source=disable_source)
-    with transaction.atomic():
+    with transaction.atomic(), audit.acting("import_celery_beat", audit.IMPORT):
         rows = read_rows()
         existing = apply.lock_existing(str(row["name"]) for row in rows)
         jobs = mapping.Jobs()
@@ -265,9 +266,10 @@ def run_import(*, dry_run: bool = False, disable_source: bool = False, now: date
         disabled = still_enabled = 0
         if disable_source and imported:
             disabled = disable_sources([row["id"] for row, _ in imported], now=now)
-            Schedule.objects.filter(
+            handed = Schedule.objects.filter(
                 name__in=[outcome.name for _, outcome in imported], source=ScheduleSource.CELERY_BEAT
-            ).exclude(source_path=HANDED_OVER).update(source_path=HANDED_OVER)
+            ).exclude(source_path=HANDED_OVER)
+            audit.update(handed, source_path=HANDED_OVER)
         elif not disable_source:
             by_name = {item.name: item for item in candidates}
             for row, outcome in imported:
