@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from orchestrator.models import Run
+from orchestrator.models import NotificationRule, Run
 from scheduling.models import Backfill, Calendar, Schedule
 from scheduling.surfaces.api.tokens import ApiToken
 from tests import factories
@@ -75,7 +75,15 @@ def test_generated_requests_never_get_a_server_error(live, redis_db):
     calendar = Calendar.objects.create(name="fuzz-calendar", crons=["* * * * 6,0"])
     start = datetime(2026, 1, 1, tzinfo=UTC)
     backfill = Backfill.objects.create(schedule=schedule, start=start, end=start + timedelta(days=1), count=1)
-    pinned_ids = {"/api/runs/": run.pk, "/api/calendars/": calendar.pk, "/api/backfills/": backfill.pk}
+    rule = NotificationRule.objects.create(
+        name="fuzz-rule", events=["run_failed"], target="http://127.0.0.1:9/hook", secret="fuzz-secret"
+    )
+    pinned_ids = {
+        "/api/runs/": run.pk,
+        "/api/calendars/": calendar.pk,
+        "/api/backfills/": backfill.pk,
+        "/api/notification-rules/": rule.pk,
+    }
     # No request-line limit: a long generated query must reach the API's validation (a 400), not
     # stop at gunicorn's 414, which schemathesis does not count as a rejection.
     base = start_web(live, workers=2, env={"GUNICORN_LIMIT_REQUEST_LINE": "0"})
@@ -90,7 +98,7 @@ def test_generated_requests_never_get_a_server_error(live, redis_db):
         operations.append(result.ok())
     # Deleting the pinned schedule first would turn every later pinned call into a 404.
     operations.sort(key=lambda op: op.method.upper() == "DELETE")
-    assert len(operations) == 26
+    assert len(operations) == 35
     for operation in operations:
         pinned: dict[str, Any] = {}
         if "{id}" in operation.path:

@@ -57,6 +57,9 @@ class ScheduleAuditViewSet(ApiView, viewsets.GenericViewSet[Schedule]):
     @documented(
         responses={
             200: AuditEntrySerializer(many=True),
+            400: OpenApiResponse(
+                description='A bad page or page_size, by name: {"page": ["must be a whole number ..."]}.'
+            ),
             401: OpenApiResponse(response=api.ErrorSerializer, description="Authentication required."),
             403: OpenApiResponse(response=api.ErrorSerializer, description="The user lacks scheduling.view_schedule."),
             404: OpenApiResponse(response=api.ErrorSerializer, description="No such schedule (or no such page)."),

@@ -111,10 +111,11 @@ _ERRORS = {
     403: OpenApiResponse(response=api.ErrorSerializer, description="The user lacks the model permission."),
 }
 _NOT_FOUND = {404: OpenApiResponse(response=api.ErrorSerializer, description="No such rule.")}
+_NO_PAGE = {404: OpenApiResponse(response=api.ErrorSerializer, description="A page past the last one.")}
 
 
 @extend_schema_view(
-    list=documented(responses={200: NotificationRuleSerializer, **_ERRORS}),
+    list=documented(responses={200: NotificationRuleSerializer, **_ERRORS, **_NO_PAGE}),
     create=documented(
         responses={201: NotificationRuleSerializer, **_ERRORS},
         examples=[
@@ -173,7 +174,7 @@ _FILTERS = [
 
 
 @extend_schema_view(
-    list=documented(parameters=_FILTERS, responses={200: NotificationSerializer, **_ERRORS}),
+    list=documented(parameters=_FILTERS, responses={200: NotificationSerializer, **_ERRORS, **_NO_PAGE}),
     retrieve=documented(responses={200: NotificationSerializer, **_ERRORS, **_NOT_FOUND}),
 )
 class NotificationViewSet(ApiView, viewsets.ReadOnlyModelViewSet[Notification]):
