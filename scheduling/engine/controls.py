@@ -39,9 +39,12 @@ BEAT = "beat"
 SYSTEM = "system"
 FAILURES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT})
 
+#: One statement per ended run, and no write (no row lock) for a success on a streak already at 0, the
+#: common case: only the schedule's own occurrences count (trigger ``schedule``, not manual or backfill).
 _COUNT_END = """
-UPDATE scheduling_schedule SET failure_streak = CASE WHEN %s THEN failure_streak + 1 ELSE 0 END
-WHERE id = %s
+UPDATE scheduling_schedule SET failure_streak = CASE WHEN %(failed)s THEN failure_streak + 1 ELSE 0 END
+WHERE id = %(schedule)s AND (%(failed)s OR failure_streak <> 0)
+  AND EXISTS (SELECT 1 FROM orchestrator_run r WHERE r.id = %(run)s AND r."trigger" = 'schedule')
 RETURNING failure_streak, pause_after_failures, enabled"""
 
 
@@ -214,10 +217,9 @@ def count_run_end(ended: RunEnded) -> None:
         return  # a manual or API run: not the schedule's own
     if ended.status not in FAILURES and ended.status != RunStatus.SUCCEEDED:
         return  # cancelled: says nothing about the job
-    if not Run.objects.filter(pk=ended.run_id, trigger=RunTrigger.SCHEDULE).exists():
-        return  # a backfill's run
     with connection.cursor() as cursor:
-        cursor.execute(_COUNT_END, [ended.status in FAILURES, ref.id])
+        run = ended.run_id if connection.vendor == "postgresql" else ended.run_id.hex  # SQLite keeps UUIDs as hex
+        cursor.execute(_COUNT_END, {"failed": ended.status in FAILURES, "schedule": ref.id, "run": run})
         row = cursor.fetchone()
     if row is None:
         return
