@@ -69,9 +69,9 @@ class ScheduleBackfillMixin(admin.ModelAdmin):
             now = timezone.now()
             try:
                 if given["dry_run"]:
-                    backfills.validate(schedule, start=given["start"], end=given["end"],
-                                       overlap_policy=given["overlap_policy"], now=now)  # fmt: skip
-                    preview = backfills.preview(schedule, given["start"], given["end"], limit=SHOWN)
+                    count = backfills.validate(schedule, start=given["start"], end=given["end"],
+                                               overlap_policy=given["overlap_policy"], now=now)  # fmt: skip
+                    preview = backfills.preview(schedule, given["start"], given["end"], limit=SHOWN, count=count)
                 else:
                     backfill = backfills.request(
                         schedule, start=given["start"], end=given["end"], overlap_policy=given["overlap_policy"],

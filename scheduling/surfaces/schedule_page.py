@@ -210,9 +210,9 @@ def schedule_backfill(request: HttpRequest, pk: int) -> HttpResponse:
         now = timezone.now()
         try:
             if given["dry_run"]:
-                backfills.validate(schedule, start=given["start"], end=given["end"],
-                                   overlap_policy=given["overlap_policy"], now=now)  # fmt: skip
-                preview = backfills.preview(schedule, given["start"], given["end"], limit=PREVIEWED)
+                count = backfills.validate(schedule, start=given["start"], end=given["end"],
+                                           overlap_policy=given["overlap_policy"], now=now)  # fmt: skip
+                preview = backfills.preview(schedule, given["start"], given["end"], limit=PREVIEWED, count=count)
             else:
                 backfill = backfills.request(
                     schedule, start=given["start"], end=given["end"], overlap_policy=given["overlap_policy"],

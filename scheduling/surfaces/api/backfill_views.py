@@ -148,9 +148,9 @@ class ScheduleBackfillActions:
         given = body.validated_data
         now = timezone.now()
         if given["dry_run"]:
-            backfills.validate(schedule, start=given["start"], end=given["end"], overlap_policy=given["overlap_policy"],
-                               now=now)  # fmt: skip
-            preview = backfills.preview(schedule, given["start"], given["end"])
+            count = backfills.validate(schedule, start=given["start"], end=given["end"],
+                                       overlap_policy=given["overlap_policy"], now=now)  # fmt: skip
+            preview = backfills.preview(schedule, given["start"], given["end"], count=count)
             shown = {"count": preview.count, "existing": preview.existing, "fire_times": preview.fire_times}
             return Response(DryRunSerializer(shown).data)
         backfill = backfills.request(
