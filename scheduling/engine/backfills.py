@@ -186,6 +186,14 @@ def request(
     return backfill
 
 
+def dry_run(
+    schedule: Schedule, *, start: Any, end: Any, overlap_policy: Any, now: datetime, limit: int = PREVIEW_LIMIT
+) -> Preview:
+    """Every door's dry run: the request checked as ``request`` checks it, then previewed (counted once)."""
+    count = validate(schedule, start=start, end=end, overlap_policy=overlap_policy, now=now)
+    return preview(schedule, start, end, limit, count=count)
+
+
 def preview(
     schedule: Schedule, start: datetime, end: datetime, limit: int = PREVIEW_LIMIT, *, count: int | None = None
 ) -> Preview:

@@ -69,9 +69,10 @@ class ScheduleBackfillMixin(admin.ModelAdmin):
             now = timezone.now()
             try:
                 if given["dry_run"]:
-                    count = backfills.validate(schedule, start=given["start"], end=given["end"],
-                                               overlap_policy=given["overlap_policy"], now=now)  # fmt: skip
-                    preview = backfills.preview(schedule, given["start"], given["end"], limit=SHOWN, count=count)
+                    preview = backfills.dry_run(
+                        schedule, start=given["start"], end=given["end"], overlap_policy=given["overlap_policy"],
+                        now=now, limit=SHOWN,
+                    )  # fmt: skip
                 else:
                     backfill = backfills.request(
                         schedule, start=given["start"], end=given["end"], overlap_policy=given["overlap_policy"],

@@ -210,9 +210,10 @@ def schedule_backfill(request: HttpRequest, pk: int) -> HttpResponse:
         now = timezone.now()
         try:
             if given["dry_run"]:
-                count = backfills.validate(schedule, start=given["start"], end=given["end"],
-                                           overlap_policy=given["overlap_policy"], now=now)  # fmt: skip
-                preview = backfills.preview(schedule, given["start"], given["end"], limit=PREVIEWED, count=count)
+                preview = backfills.dry_run(
+                    schedule, start=given["start"], end=given["end"], overlap_policy=given["overlap_policy"],
+                    now=now, limit=PREVIEWED,
+                )  # fmt: skip
             else:
                 backfill = backfills.request(
                     schedule, start=given["start"], end=given["end"], overlap_policy=given["overlap_policy"],

@@ -68,8 +68,8 @@ class Command(BaseCommand):
         policy, now = options["overlap_policy"], timezone.now()
         try:
             if options["dry_run"]:
-                count = backfills.validate(schedule, start=start, end=end, overlap_policy=policy, now=now)
-                self._preview(schedule, start, end, count)
+                self._preview(schedule, start, end, backfills.dry_run(
+                    schedule, start=start, end=end, overlap_policy=policy, now=now))  # fmt: skip
                 return
             backfill = backfills.request(schedule, start=start, end=end, overlap_policy=policy, by="cli", now=now)
         except ValidationError as exc:
@@ -80,8 +80,7 @@ class Command(BaseCommand):
             f"[{start.isoformat()}, {end.isoformat()}), {policy}; the beats create them in batches"
         )
 
-    def _preview(self, schedule: Schedule, start: datetime, end: datetime, count: int) -> None:
-        preview = backfills.preview(schedule, start, end, count=count)
+    def _preview(self, schedule: Schedule, start: datetime, end: datetime, preview: backfills.Preview) -> None:
         self.stdout.write(
             f"dry run: {preview.count} fire time(s) of {schedule.name} in [{start.isoformat()}, {end.isoformat()}), "
             f"{preview.existing} with an occurrence already; nothing written"

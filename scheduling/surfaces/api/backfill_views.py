@@ -148,9 +148,8 @@ class ScheduleBackfillActions:
         given = body.validated_data
         now = timezone.now()
         if given["dry_run"]:
-            count = backfills.validate(schedule, start=given["start"], end=given["end"],
-                                       overlap_policy=given["overlap_policy"], now=now)  # fmt: skip
-            preview = backfills.preview(schedule, given["start"], given["end"], count=count)
+            preview = backfills.dry_run(schedule, start=given["start"], end=given["end"],
+                                        overlap_policy=given["overlap_policy"], now=now)  # fmt: skip
             shown = {"count": preview.count, "existing": preview.existing, "fire_times": preview.fire_times}
             return Response(DryRunSerializer(shown).data)
         backfill = backfills.request(
