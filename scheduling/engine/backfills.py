@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -61,6 +61,9 @@ COUNT_BUDGET_SECONDS = 5.0
 #: (a slow or overloaded beat) and goes first; the backfill goes on once it has caught up.
 YIELD_AFTER = timedelta(seconds=1)
 _TICK = timedelta(microseconds=1)
+#: The earliest time a backfill may start: the databases refuse far-off years and odd offsets
+#: (PostgreSQL takes at most ±15:59), and no schedule of this system ran before it.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -124,16 +127,30 @@ def count_fire_times(schedule: timing.TimingSpec, start: datetime, end: datetime
     return count
 
 
+def _in_utc(value: Any) -> datetime | str:
+    """``value`` as a UTC datetime, or what is wrong with it."""
+    if not isinstance(value, datetime):
+        return "give a date and time, e.g. 2026-01-01T00:00:00Z"
+    if value.tzinfo is None or value.utcoffset() is None:
+        return "give a time zone (e.g. a trailing Z for UTC, or +02:00)"
+    try:
+        moment = value.astimezone(UTC)
+    except OverflowError:
+        moment = EARLIEST - _TICK
+    if moment < EARLIEST:
+        return f"must not be before {events.utc_stamp(EARLIEST)}"
+    return moment
+
+
 def validate(
     schedule: Schedule, *, start: Any, end: Any, overlap_policy: Any, now: datetime, cap: int | None = None
 ) -> int:
     """Check a backfill request; return its fire-time count. Raises ``ValidationError`` keyed by field."""
     errors: dict[str, list[str]] = {}
     for name, value in (("start", start), ("end", end)):
-        if not isinstance(value, datetime):
-            errors[name] = ["give a date and time, e.g. 2026-01-01T00:00:00Z"]
-        elif value.tzinfo is None or value.utcoffset() is None:
-            errors[name] = ["give a time zone (e.g. a trailing Z for UTC, or +02:00)"]
+        checked = _in_utc(value)
+        if isinstance(checked, str):
+            errors[name] = [checked]
     if overlap_policy not in POLICIES:
         errors["overlap_policy"] = [f"must be one of {', '.join(POLICIES)} (default buffer_all: one after another)"]
     if errors:
@@ -164,6 +181,7 @@ def request(
 ) -> Backfill:
     """Record a backfill of ``schedule``'s fire times in ``[start, end)``; the beats fill it from now on."""
     count = validate(schedule, start=start, end=end, overlap_policy=overlap_policy, now=now)
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     with transaction.atomic():
         backfill = Backfill.objects.create(
             schedule=schedule,
@@ -191,7 +209,7 @@ def dry_run(
 ) -> Preview:
     """Every door's dry run: the request checked as ``request`` checks it, then previewed (counted once)."""
     count = validate(schedule, start=start, end=end, overlap_policy=overlap_policy, now=now)
-    return preview(schedule, start, end, limit, count=count)
+    return preview(schedule, start.astimezone(UTC), end.astimezone(UTC), limit, count=count)
 
 
 def preview(

@@ -312,7 +312,7 @@ def _datetime(name: str, value: Any, zone: ZoneInfo | None, errors: _Errors) -> 
         errors.add(name, problem)
         return None
     if moment.tzinfo is not None and moment.utcoffset() is not None:
-        return moment
+        return moment.astimezone(UTC)  # PostgreSQL refuses offsets past ±15:59 that ISO 8601 allows
     if zone is None:
         return moment.replace(tzinfo=UTC)  # the time zone's error is what needs fixing
     aware = moment.replace(tzinfo=zone)  # fold=0: an ambiguous wall time means its first pass
