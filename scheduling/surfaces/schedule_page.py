@@ -8,8 +8,8 @@ Each action is a CSRF-protected POST to the door that already exists (run now, p
 edit) or to the two added here (backfill through ``engine.backfills``, delete), shown only to the
 users its rule allows and refused (403) to the others.
 
-The history of changes reads the admin's ``LogEntry`` rows for now (every door of the schedules
-pages and the admin writes them); the audit of every door replaces it where marked.
+The history of changes is the schedule's audit trail (``orchestrator.audit``): every door's
+changes, with who, the door, and each field before and after.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.auth.decorators import login_required
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import ProtectedError, RestrictedError
@@ -30,7 +29,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from orchestrator import rules
+from orchestrator import audit, audit_admin, rules
 from orchestrator.admin_helpers import log_change
 from orchestrator.errors import ValidationError
 from scheduling.engine import backfills
@@ -45,6 +44,8 @@ DELETE = "scheduling.delete_schedule"
 SHOWN = 10
 #: Entries of the history of changes shown (newest first).
 HISTORY = 20
+#: Audit actions whose entry holds every field of the row.
+WHOLE_ROW = frozenset({"created", "deleted"})
 #: Fire times a backfill's dry run lists on the page.
 PREVIEWED = 50
 
@@ -61,26 +62,18 @@ def _user_id(request: HttpRequest) -> int:
 
 
 def history(schedule: Schedule, limit: int = HISTORY) -> list[dict[str, Any]]:
-    """The schedule's history of changes, newest first: ``{"at", "who", "what", "action"}``.
-
-    AUDIT: read from the admin's ``LogEntry`` until the audit of every door (``audit_for(obj,
-    limit)``) lands; then this function returns its entries and the template stays as it is.
-    """
-    content_type = ContentType.objects.get_for_model(Schedule)
-    entries = (
-        LogEntry.objects.filter(content_type=content_type, object_id=str(schedule.pk))
-        .select_related("user")
-        .order_by("-action_time", "-pk")[:limit]
-    )
+    """The schedule's audit trail, newest first: every door's changes (admin, pages, API, YAML,
+    imports, CLI, beat) with who, through which door, and each field before and after."""
+    entries = list(audit.entries_for(schedule)[:limit])
     return [
         {
-            "at": control_state.utc_text(entry.action_time),
-            "at_iso": control_state.iso(entry.action_time),
-            "who": str(entry.user) if entry.user_id else "",
-            "what": entry.get_change_message() or str(entry),
-            "action": {1: "added", 2: "changed", 3: "deleted"}.get(entry.action_flag, "changed"),
+            **row,
+            "at": control_state.utc_text(entry.at),
+            "at_iso": control_state.iso(entry.at),
+            # a creation or deletion lists every field: the admin's History shows them; here, the event
+            "changes": [] if entry.action in WHOLE_ROW else row["changes"],
         }
-        for entry in entries
+        for entry, row in zip(entries, audit_admin.rows(entries), strict=True)
     ]
 
 
@@ -158,7 +151,6 @@ def page_context(request: HttpRequest, schedule: Schedule) -> dict[str, Any]:
         "strip_cell": run_history.STRIP_CELL,
         "tally": run_history.tally(runs),
         "history": history(schedule),
-        "history_source": "admin-log",
         "backfill_form": _backfill_form(None),
         **_permissions(request),
     }

@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from orchestrator.admin_helpers import log_change
+from orchestrator import audit
 from orchestrator.models import Run, RunStatus
 from scheduling.models import Backfill, Calendar, Schedule, ScheduledRun
 from tests import factories
@@ -68,7 +68,7 @@ def test_the_page_shows_timing_description_state_upcoming_runs_charts_and_histor
         "noop",
         name="nightly-report",
         kind="cron",
-        cron="0 3 * * *",
+        cron="0 2 * * *",
         timezone="Europe/Berlin",
         description="Builds the <b>nightly</b> report for finance.",
         tenant="acme",
@@ -89,8 +89,9 @@ def test_the_page_shows_timing_description_state_upcoming_runs_charts_and_histor
             created_at=now - timedelta(minutes=10 - index),
             scheduled_for=now - timedelta(days=index + 1),
         )
-    root = User.objects.create_superuser("root", password="pw")
-    log_change(root.pk, [schedule], "Changed the cron.")
+    with audit.acting("alice", "api"):
+        schedule.cron = "0 3 * * *"
+        schedule.save()
     client = logged_in(VIEW)
     response = client.get(page_of(schedule))
     assert response.status_code == 200
@@ -112,7 +113,10 @@ def test_the_page_shows_timing_description_state_upcoming_runs_charts_and_histor
     assert re.search(r'<polyline class="spark-line" points="[0-9., ]+"', page)
     assert page.count('class="spark-dot') == 4
     assert "2 succeeded, 2 failed or timed out" in page
-    assert "Changed the cron." in page and 'data-history-source="admin-log"' in page
+    history = re.findall(r'<li data-history-action="(\w+)">.*?</strong> <span class="muted">\((\w+)\)', page, re.S)
+    assert history[0] == ("changed", "api") and ("created", "other") in history[1:], history
+    assert "<strong>alice</strong>" in page
+    assert '<code>cron</code>: "0 2 * * *" → "0 3 * * *"' in page, "the field before and after"
     assert "<script" not in body.split("<main>")[1], "no script: the charts are SVG drawn on the server"
 
 
