@@ -163,6 +163,15 @@ def check_notifications(app_configs: Sequence[AppConfig] | None, **kwargs: Any) 
                 id="orchestrator.W010",
             )
         )
+    ca_file = str(getattr(settings, "SCHEDULER_NOTIFY_CA_FILE", "") or "")
+    if ca_file and not Path(ca_file).is_file():
+        messages.append(
+            Error(
+                f"SCHEDULER_NOTIFY_CA_FILE {ca_file!r} is not a file; HTTPS webhooks would fail every attempt.",
+                hint="A PEM file of CA certificates, or leave it empty to trust the system's CAs only.",
+                id="orchestrator.E014",
+            )
+        )
     return messages
 
 

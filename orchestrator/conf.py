@@ -80,6 +80,7 @@ DEFAULTS: dict[str, Any] = {
     "SCHEDULER_NOTIFY_BACKOFF_SECONDS": 5.0,
     "SCHEDULER_NOTIFY_BACKOFF_MAX_SECONDS": 600.0,
     "SCHEDULER_NOTIFY_REPUBLISH_SECONDS": 60.0,
+    "SCHEDULER_NOTIFY_CA_FILE": "",  # a PEM bundle trusted besides the system's CAs (a private CA's webhooks)
     "SCHEDULER_PUBLIC_URL": "",  # e.g. https://ostinato.example.com: links in notifications
     # health, metrics, the API
     "HEALTH_CELERY_TIMEOUT_SECONDS": 1.0,

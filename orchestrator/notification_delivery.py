@@ -102,7 +102,10 @@ def _send(row: Notification, rule: NotificationRule, *, timeout_seconds: float) 
     headers = {webhooks.EVENT_HEADER: row.event, webhooks.DELIVERY_HEADER: str(row.pk)}
     if rule.secret:
         headers[webhooks.SIGNATURE_HEADER] = webhooks.sign(rule.secret, body)
-    webhooks.post(rule.target, body, headers=headers, timeout_seconds=timeout_seconds)
+    webhooks.post(
+        rule.target, body, headers=headers, timeout_seconds=timeout_seconds,
+        ca_file=str(settings.SCHEDULER_NOTIFY_CA_FILE or ""),
+    )  # fmt: skip
 
 
 def _email(row: Notification, rule: NotificationRule) -> None:

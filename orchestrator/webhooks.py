@@ -47,12 +47,13 @@ def shown_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-def post(url: str, body: bytes, *, headers: Mapping[str, str], timeout_seconds: float) -> int:
-    """POST ``body`` to ``url``; return the 2xx status. Raises ``DeliveryError`` otherwise."""
+def post(url: str, body: bytes, *, headers: Mapping[str, str], timeout_seconds: float, ca_file: str = "") -> int:
+    """POST ``body`` to ``url``; return the 2xx status. Raises ``DeliveryError`` otherwise.
+    HTTPS verifies the certificate against the system's CAs and ``ca_file`` (a PEM bundle) if given."""
     origin = _origin(url)
     current = url
     for _ in range(MAX_REDIRECTS + 1):
-        status, location = _post_once(current, body, headers=headers, timeout_seconds=timeout_seconds)
+        status, location = _post_once(current, body, headers=headers, timeout_seconds=timeout_seconds, ca_file=ca_file)
         if 200 <= status < 300:
             return status
         if status in (301, 302, 303, 307, 308) and location:
@@ -70,15 +71,27 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
-def _post_once(url: str, body: bytes, *, headers: Mapping[str, str], timeout_seconds: float) -> tuple[int, str]:
+def _tls(ca_file: str) -> ssl.SSLContext:
+    """The system's CAs, plus ``ca_file`` when given (an internal endpoint's private CA).
+    Certificates and host names are always verified."""
+    context = ssl.create_default_context()
+    if ca_file:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise DeliveryError(f"the CA file {ca_file} cannot be loaded ({exc})") from exc
+    return context
+
+
+def _post_once(
+    url: str, body: bytes, *, headers: Mapping[str, str], timeout_seconds: float, ca_file: str
+) -> tuple[int, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DeliveryError(f"not an http(s) URL: {shown_url(url)}")
     conn: http.client.HTTPConnection
     if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(
-            parts.hostname, parts.port, timeout=timeout_seconds, context=ssl.create_default_context()
-        )
+        conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout_seconds, context=_tls(ca_file))
     else:
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_seconds)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

@@ -238,4 +238,7 @@ def test_the_notification_settings_are_checked_at_start_up(settings):
     settings.SCHEDULER_NOTIFY_QUEUE = "no spaces allowed"
     settings.SCHEDULER_NOTIFY_TIMEOUT_SECONDS = 0
     settings.SCHEDULER_PUBLIC_URL = "ostinato.example.com"
-    assert {m.id for m in check_notifications(None)} == {"orchestrator.E012", "orchestrator.E013", "orchestrator.W010"}
+    settings.SCHEDULER_NOTIFY_CA_FILE = "/nonexistent/ca.pem"
+    found = {m.id: m.msg for m in check_notifications(None)}
+    assert set(found) == {"orchestrator.E012", "orchestrator.E013", "orchestrator.W010", "orchestrator.E014"}
+    assert "SCHEDULER_NOTIFY_CA_FILE '/nonexistent/ca.pem' is not a file" in found["orchestrator.E014"]

@@ -25,7 +25,7 @@ from orchestrator.models import Notification, NotificationRule, Run, RunStatus
 from scheduling.engine import controls, deadlines, dispatch
 from scheduling.models import Schedule, ScheduledRun
 from tests import factories, records
-from tests.webhook_receiver import Receiver
+from tests.webhook_receiver import Receiver, tls_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -217,6 +217,28 @@ def test_a_redirect_to_another_host_is_not_followed(redis_db):
         run_ended.send(RunEnded(run_id=run.pk, job_key="noop", status="failed", snapshot=run.directive_snapshot))
         (attempt,) = deliver_all()
         assert "redirect to another host" in attempt.error and elsewhere.deliveries() == []
+
+
+def test_https_endpoints_are_verified_against_the_system_cas_and_the_configured_ca_file(settings, tmp_path, redis_db):
+    """A private CA's endpoint fails until its CA is in ``SCHEDULER_NOTIFY_CA_FILE``; then it is delivered, signed."""
+    ca, cert, key = tls_files(tmp_path)
+    settings.SCHEDULER_NOTIFY_MAX_ATTEMPTS = 3
+    with Receiver(secret=SECRET, tls=(cert, key)) as secure:
+        assert secure.url.startswith("https://127.0.0.1:")
+        rule("secure", secure.url, "run_failed")
+        run = factories.run_row("noop", status="failed", finished_at=T, error="boom")
+        run_ended.send(RunEnded(run_id=run.pk, job_key="noop", status="failed", snapshot=run.directive_snapshot))
+        (refused,) = deliver_all(T)
+        assert refused.status == "pending" and "CERTIFICATE_VERIFY_FAILED" in refused.error, refused.error
+        assert secure.deliveries() == [], "nothing is sent to a host whose certificate does not verify"
+        settings.SCHEDULER_NOTIFY_CA_FILE = str(tmp_path / "missing.pem")
+        (unloadable,) = deliver_all(T + timedelta(hours=1))
+        assert "missing.pem cannot be loaded" in unloadable.error, unloadable.error
+        settings.SCHEDULER_NOTIFY_CA_FILE = str(ca)
+        (sent,) = deliver_all(T + timedelta(hours=2))
+        assert sent.status == "sent", sent.error
+        (received,) = secure.deliveries()
+        assert received.verified and received.event == "run_failed" and received.body["run_id"] == str(run.pk)
 
 
 def test_a_row_held_by_a_live_worker_is_not_taken_and_a_lapsed_lease_is_retried_never_a_sent_row(hook, redis_db):
