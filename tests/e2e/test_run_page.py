@@ -1,5 +1,6 @@
 """The run page in a real headless Chromium: it follows a running run without being reloaded, and
-a text artifact is shown in place as text (its HTML never rendered). Screenshots: test-output/e2e/."""
+a text artifact is shown in place as text (its HTML never rendered), reached by keyboard; wide and
+narrow, light and dark. Screenshots: test-output/e2e/."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from orchestrator import service
 from orchestrator.models import Run, RunStatus, RunTrigger
 from tests import factories
 from tests.e2e.test_operator_flow import PASSWORD, log_in, shot
+from tests.e2e.test_schedule_pages import focus_is_visible, in_four_looks, tab_until
 from tests.helpers import wait_ready
 from tests.processes import Processes, wait_until
 
@@ -39,9 +41,12 @@ def test_the_run_page_follows_a_running_run_and_shows_its_text_artifact(live: Pr
     expect(page.locator("[data-event='run_finished']")).to_be_visible()
     assert page.evaluate("window.notReloaded") is True
     shot(page, "run-page-02-finished")
+    in_four_looks(page, "run-page")  # wide and narrow (no sideways scrolling), light and dark
 
-    # The text artifact, in place: the markup is text on the page, never elements or script.
-    page.click("[data-view-artifact='notes.md']")
+    # The text artifact, in place, reached by keyboard: the markup is text on the page, never elements or script.
+    tab_until(page, "[data-view-artifact='notes.md']")
+    focus_is_visible(page)
+    page.keyboard.press("Enter")
     expect(page.locator("pre.ost-artifact-text")).to_contain_text('<b id="injected">not bold</b><script>')
     assert page.locator("#injected").count() == 0
     assert page.evaluate("window.pwned") is None
