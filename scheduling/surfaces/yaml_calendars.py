@@ -22,9 +22,7 @@ naming the file, line, entry and field.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -32,7 +30,7 @@ import yaml
 from orchestrator import audit
 from orchestrator.errors import ValidationError
 from scheduling.models import Calendar
-from scheduling.surfaces.input_checks import unstorable
+from scheduling.surfaces import yaml_sections
 from scheduling.surfaces.yaml_report import Change, Problem
 
 FIELDS = ("description", "timezone", "dates", "crons")
@@ -41,66 +39,19 @@ KEYS = ("name", *FIELDS)
 FILE_KEYS = ("calendars", "schedules", "notifications")
 
 
-@dataclass(frozen=True, kw_only=True)
-class CalendarEntry:
-    path: str
-    line: int
-    index: int
-    name: str
-    values: dict[str, Any]
+SECTION = yaml_sections.Section(
+    key="calendars", noun="calendar", plural="calendars", example="name: ..., dates: ...", keys=KEYS, kept=FIELDS
+)
+CalendarEntry = yaml_sections.NamedEntry
 
 
 def read(data: Any, node: yaml.Node, shown: str) -> tuple[list[CalendarEntry], list[Problem]]:
     """The calendar entries of a file's ``calendars:`` list, or the problems found in them."""
-
-    def problem(message: str, line: int, *, entry: int | None = None, name: str | None = None, key: str) -> Problem:
-        return Problem(path=shown, line=line, entry=entry, name=name, field=key, message=message)
-
-    if not isinstance(data, list) or not isinstance(node, yaml.SequenceNode):
-        return [], [problem("must be a list of calendars (- name: ...)", node.start_mark.line + 1, key="calendars")]
-    entries: list[CalendarEntry] = []
-    problems: list[Problem] = []
-    for index, (raw, item) in enumerate(zip(data, node.value, strict=True), start=1):
-        line = item.start_mark.line + 1
-        if not isinstance(raw, dict):
-            problems.append(problem("must be a mapping (name: ..., dates: ...)", line, entry=index, key="calendars"))
-            continue
-        name = raw.get("name")
-        shown_name = name if isinstance(name, str) else None
-        found = []
-        for key, value in raw.items():
-            if str(key) not in KEYS:
-                close = difflib.get_close_matches(str(key), KEYS, n=1)
-                hint = f"; did you mean {close[0]}?" if close else f"; keys: {', '.join(KEYS)}"
-                found.append(problem("unknown key" + hint, line, entry=index, name=shown_name, key=str(key)))
-            elif unstorable(value):
-                found.append(problem(str(unstorable(value)), line, entry=index, name=shown_name, key=str(key)))
-        if not isinstance(name, str) or not name.strip():
-            found.append(problem("is required: the calendar's unique name", line, entry=index, key="name"))
-        problems += found
-        if not found and isinstance(name, str):
-            values = {key: raw[key] for key in FIELDS if key in raw}
-            entries.append(CalendarEntry(path=shown, line=line, index=index, name=name.strip(), values=values))
-    return entries, problems
+    return yaml_sections.read(SECTION, data, node, shown)
 
 
 def duplicate_names(entries: Sequence[CalendarEntry]) -> list[Problem]:
-    problems = []
-    first: dict[str, CalendarEntry] = {}
-    for entry in entries:
-        earlier = first.setdefault(entry.name, entry)
-        if earlier is not entry:
-            problems.append(
-                Problem(
-                    path=entry.path,
-                    line=entry.line,
-                    entry=entry.index,
-                    name=entry.name,
-                    field="name",
-                    message=f"calendar also defined in {earlier.path}:{earlier.line}; calendar names are unique",
-                )
-            )
-    return problems
+    return yaml_sections.duplicate_names(SECTION, entries)
 
 
 def apply(entries: Sequence[CalendarEntry]) -> tuple[list[Change], list[Problem]]:

@@ -23,18 +23,15 @@ never its value.
 
 from __future__ import annotations
 
-import difflib
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
 
 from orchestrator.errors import ValidationError
 from orchestrator.models import NotificationRule
-from scheduling.surfaces import notification_input
-from scheduling.surfaces.input_checks import unstorable
+from scheduling.surfaces import notification_input, yaml_sections
 from scheduling.surfaces.yaml_report import Change, Problem
 
 FIELDS = ("description", "events", "schedule", "job", "tenant", "channel", "target", "enabled")
@@ -50,77 +47,41 @@ DEFAULTS: dict[str, Any] = {
 HIDDEN = "(hidden)"
 
 
-@dataclass(frozen=True, kw_only=True)
-class RuleEntry:
-    path: str
-    line: int
-    index: int
-    name: str
-    values: dict[str, Any]
+def _refuse_secret(key: str) -> str | None:
+    if key == "secret":
+        return "a secret is never written in a file: put it in an environment variable, name it in secret_env"
+    return None
+
+
+def _check_secret_env(raw: Mapping[Any, Any]) -> list[tuple[str, str]]:
+    env = raw.get("secret_env")
+    if env is not None and (not isinstance(env, str) or not env.strip()):
+        return [("secret_env", "must name an environment variable")]
+    if isinstance(env, str) and env.strip() and env.strip() not in os.environ:
+        return [("secret_env", f"the environment variable {env.strip()} is not set")]
+    return []
+
+
+SECTION = yaml_sections.Section(
+    key="notifications",
+    noun="notification rule",
+    plural="rules",
+    example="name: ..., events: ...",
+    keys=KEYS,
+    kept=(*FIELDS, "secret_env"),
+    refuse_key=_refuse_secret,
+    check_entry=_check_secret_env,
+)
+RuleEntry = yaml_sections.NamedEntry
 
 
 def read(data: Any, node: yaml.Node, shown: str) -> tuple[list[RuleEntry], list[Problem]]:
     """The rule entries of a file's ``notifications:`` list, or the problems found in them."""
-
-    def problem(message: str, line: int, *, entry: int | None = None, name: str | None = None, key: str) -> Problem:
-        return Problem(path=shown, line=line, entry=entry, name=name, field=key, message=message)
-
-    if not isinstance(data, list) or not isinstance(node, yaml.SequenceNode):
-        return [], [problem("must be a list of rules (- name: ...)", node.start_mark.line + 1, key="notifications")]
-    entries: list[RuleEntry] = []
-    problems: list[Problem] = []
-    for index, (raw, item) in enumerate(zip(data, node.value, strict=True), start=1):
-        line = item.start_mark.line + 1
-        if not isinstance(raw, dict):
-            problems.append(
-                problem("must be a mapping (name: ..., events: ...)", line, entry=index, key="notifications")
-            )
-            continue
-        name = raw.get("name")
-        shown_name = name if isinstance(name, str) else None
-        found = []
-        for key, value in raw.items():
-            if str(key) == "secret":
-                message = (
-                    "a secret is never written in a file: put it in an environment variable, name it in secret_env"
-                )
-                found.append(problem(message, line, entry=index, name=shown_name, key="secret"))
-            elif str(key) not in KEYS:
-                close = difflib.get_close_matches(str(key), KEYS, n=1)
-                hint = f"; did you mean {close[0]}?" if close else f"; keys: {', '.join(KEYS)}"
-                found.append(problem("unknown key" + hint, line, entry=index, name=shown_name, key=str(key)))
-            elif unstorable(value):
-                found.append(problem(str(unstorable(value)), line, entry=index, name=shown_name, key=str(key)))
-        if not isinstance(name, str) or not name.strip():
-            found.append(problem("is required: the rule's unique name", line, entry=index, key="name"))
-        env = raw.get("secret_env")
-        if env is not None and (not isinstance(env, str) or not env.strip()):
-            found.append(
-                problem("must name an environment variable", line, entry=index, name=shown_name, key="secret_env")
-            )
-        elif isinstance(env, str) and env.strip() and env.strip() not in os.environ:
-            message = f"the environment variable {env.strip()} is not set"
-            found.append(problem(message, line, entry=index, name=shown_name, key="secret_env"))
-        problems += found
-        if not found and isinstance(name, str):
-            values = {key: raw[key] for key in (*FIELDS, "secret_env") if key in raw}
-            entries.append(RuleEntry(path=shown, line=line, index=index, name=name.strip(), values=values))
-    return entries, problems
+    return yaml_sections.read(SECTION, data, node, shown)
 
 
 def duplicate_names(entries: Sequence[RuleEntry]) -> list[Problem]:
-    problems = []
-    first: dict[str, RuleEntry] = {}
-    for entry in entries:
-        earlier = first.setdefault(entry.name, entry)
-        if earlier is not entry:
-            message = f"notification rule also defined in {earlier.path}:{earlier.line}; rule names are unique"
-            problems.append(
-                Problem(
-                    path=entry.path, line=entry.line, entry=entry.index, name=entry.name, field="name", message=message
-                )
-            )
-    return problems
+    return yaml_sections.duplicate_names(SECTION, entries)
 
 
 def apply(entries: Sequence[RuleEntry]) -> tuple[list[Change], list[Problem]]:
