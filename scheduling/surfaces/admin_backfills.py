@@ -21,10 +21,10 @@ from django.utils.safestring import SafeString
 
 from orchestrator import rules
 from orchestrator.admin_helpers import object_or_404, status_badge
-from orchestrator.errors import BackfillStateError, ValidationError
+from orchestrator.errors import BackfillStateError
 from scheduling.engine import backfills
 from scheduling.models import Backfill, Schedule
-from scheduling.surfaces.backfill_form import BackfillForm
+from scheduling.surfaces.backfill_form import BackfillForm, submit
 
 #: Fire times a dry run shows on the page (the count covers them all).
 SHOWN = 200
@@ -63,35 +63,17 @@ class ScheduleBackfillMixin(admin.ModelAdmin):
             raise PermissionDenied
         schedule: Schedule = object_or_404(Schedule.objects.select_related("job"), object_id)
         form = BackfillForm(request.POST if request.method == "POST" else None)
-        preview = None
-        if request.method == "POST" and form.is_valid():
-            given = form.cleaned_data
-            now = timezone.now()
-            try:
-                if given["dry_run"]:
-                    preview = backfills.dry_run(
-                        schedule, start=given["start"], end=given["end"], overlap_policy=given["overlap_policy"],
-                        now=now, limit=SHOWN,
-                    )  # fmt: skip
-                else:
-                    backfill = backfills.request(
-                        schedule, start=given["start"], end=given["end"], overlap_policy=given["overlap_policy"],
-                        by=_by(request), now=now,
-                    )  # fmt: skip
-                    self.log_change(
-                        request, schedule, f"Backfill {backfill.pk} requested: {backfill.count} fire times."
-                    )
-                    self.message_user(
-                        request,
-                        f"Backfill {backfill.pk} of “{schedule.name}”: {backfill.count} fire time(s); "
-                        "the beats create them in batches.",
-                        messages.SUCCESS,
-                    )
-                    return HttpResponseRedirect(reverse("admin:scheduling_backfill_change", args=[backfill.pk]))
-            except ValidationError as exc:
-                for field, problems in exc.errors.items():
-                    for problem in problems:
-                        form.add_error(field if field in form.fields else None, problem)
+        outcome = submit(form, schedule, by=_by(request), limit=SHOWN) if request.method == "POST" else None
+        preview = outcome if isinstance(outcome, backfills.Preview) else None
+        if isinstance(outcome, Backfill):
+            self.log_change(request, schedule, f"Backfill {outcome.pk} requested: {outcome.count} fire times.")
+            self.message_user(
+                request,
+                f"Backfill {outcome.pk} of “{schedule.name}”: {outcome.count} fire time(s); "
+                "the beats create them in batches.",
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(reverse("admin:scheduling_backfill_change", args=[outcome.pk]))
         context = {
             **self.admin_site.each_context(request),
             "title": f"Backfill “{schedule.name}”",

@@ -31,11 +31,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from orchestrator import audit, audit_admin, rules
 from orchestrator.admin_helpers import log_change
-from orchestrator.errors import ValidationError
 from scheduling.engine import backfills
-from scheduling.models import Schedule
+from scheduling.models import Backfill, Schedule
 from scheduling.surfaces import control_state, describe, overview, run_history
-from scheduling.surfaces.backfill_form import BackfillForm
+from scheduling.surfaces.backfill_form import BackfillForm, submit
 
 VIEW = "scheduling.view_schedule"
 CHANGE = "scheduling.change_schedule"
@@ -196,33 +195,17 @@ def schedule_backfill(request: HttpRequest, pk: int) -> HttpResponse:
         raise PermissionDenied
     schedule = _schedule(pk)
     form = _backfill_form(request.POST if request.method == "POST" else None)
-    preview = None
-    if request.method == "POST" and form.is_valid():
-        given = form.cleaned_data
-        now = timezone.now()
-        try:
-            if given["dry_run"]:
-                preview = backfills.dry_run(
-                    schedule, start=given["start"], end=given["end"], overlap_policy=given["overlap_policy"],
-                    now=now, limit=PREVIEWED,
-                )  # fmt: skip
-            else:
-                backfill = backfills.request(
-                    schedule, start=given["start"], end=given["end"], overlap_policy=given["overlap_policy"],
-                    by=str(request.user.get_username()), now=now,
-                )  # fmt: skip
-                note = f"Backfill {backfill.pk} requested: {backfill.count} fire times."
-                log_change(_user_id(request), [schedule], note)
-                messages.success(
-                    request,
-                    f"Backfill {backfill.pk} of “{schedule.name}”: {backfill.count} fire time(s); "
-                    "the beats create them in batches.",
-                )
-                return HttpResponseRedirect(reverse("schedules:detail", args=[schedule.pk]))
-        except ValidationError as exc:
-            for field, problems in exc.errors.items():
-                for problem in problems:
-                    form.add_error(field if field in form.fields else None, problem)
+    by = str(request.user.get_username())
+    outcome = submit(form, schedule, by=by, limit=PREVIEWED) if request.method == "POST" else None
+    preview = outcome if isinstance(outcome, backfills.Preview) else None
+    if isinstance(outcome, Backfill):
+        log_change(_user_id(request), [schedule], f"Backfill {outcome.pk} requested: {outcome.count} fire times.")
+        messages.success(
+            request,
+            f"Backfill {outcome.pk} of “{schedule.name}”: {outcome.count} fire time(s); "
+            "the beats create them in batches.",
+        )
+        return HttpResponseRedirect(reverse("schedules:detail", args=[schedule.pk]))
     zone = describe.zone_or_utc(schedule.timezone)
     shown = (
         [
