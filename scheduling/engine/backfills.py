@@ -25,7 +25,6 @@ buffered and cancels the runs not yet started; what ran or is running stays.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,9 +41,10 @@ from orchestrator.models import ACTIVE_STATUSES, RunStatus, RunTrigger
 from orchestrator.publishing import publish_runs
 from orchestrator.snapshots import DirectiveRef, JobSettings, PlannedRun, base_snapshot, plan_run
 from orchestrator.store import insert_runs
-from scheduling.core import calendars, timing
+from scheduling.core import calendars
 from scheduling.core.policies import OverlapPolicy
 from scheduling.engine import backfill_store, store
+from scheduling.engine.backfill_times import count_fire_times, fire_times_from
 from scheduling.engine.runs import schedule_ref
 from scheduling.models import Backfill, BackfillStatus, OccurrenceStatus, Schedule, ScheduledRun
 
@@ -55,8 +55,6 @@ POLICIES = (OverlapPolicy.BUFFER_ALL.value, OverlapPolicy.ALLOW.value)
 #: What a dry run lists at most.
 PREVIEW_LIMIT = 1000
 CANCELLED_REASON = "backfill cancelled"
-#: The longest a request may spend counting a cron schedule's fire times in its range.
-COUNT_BUDGET_SECONDS = 5.0
 #: A pass makes no batch while a schedule has been due longer than this: normal dispatch is behind
 #: (a slow or overloaded beat) and goes first; the backfill goes on once it has caught up.
 YIELD_AFTER = timedelta(seconds=1)
@@ -83,48 +81,6 @@ class Preview:
     existing: int
     #: The first ``limit`` fire times without an occurrence yet, oldest first.
     fire_times: list[FireTime]
-
-
-def _fire_times(
-    schedule: timing.TimingSpec, start: datetime, end: datetime, limit: int
-) -> tuple[list[datetime], datetime | None]:
-    """Fire times in ``[start, end)``, oldest first, at most ``limit``; and the next one left out (or None)."""
-    found: list[datetime] = []
-    for moment in timing.iter_fire_times(schedule, start - _TICK):
-        if moment >= end:
-            return found, None
-        if len(found) >= limit:
-            return found, moment
-        found.append(moment)
-    return found, None
-
-
-def count_fire_times(schedule: timing.TimingSpec, start: datetime, end: datetime, cap: int) -> int:
-    """Fire times in ``[start, end)``; counting stops past ``cap`` (the result is then ``cap + 1``).
-
-    Interval and one-off counts are arithmetic. A cron's must be walked (~65 µs a fire time), so
-    the walk has a time budget: a request answers in seconds, and a range too long to count in
-    ``COUNT_BUDGET_SECONDS`` is refused with advice to split it (a 400, not a hung request).
-    """
-    exact = timing.count_fire_times(schedule, start - _TICK, end - _TICK)
-    if exact is not None:
-        return min(exact, cap + 1)
-    deadline = time.monotonic() + COUNT_BUDGET_SECONDS
-    count = 0
-    for moment in timing.iter_fire_times(schedule, start - _TICK):
-        if moment >= end or count > cap:
-            break
-        count += 1
-        if count % 1000 == 0 and time.monotonic() > deadline:
-            raise ValidationError(
-                {
-                    "end": [
-                        f"the range is too long to count its cron fire times in {COUNT_BUDGET_SECONDS:.0f}s "
-                        f"(more than {count} so far); split it into shorter ranges"
-                    ]
-                }
-            )
-    return count
 
 
 def _in_utc(value: Any) -> datetime | str:
@@ -226,7 +182,7 @@ def preview(
     listed: list[FireTime] = []
     cursor = start
     while len(listed) < limit and cursor < end:
-        times, following = _fire_times(schedule, cursor, end, limit)
+        times, following = fire_times_from(schedule, cursor, end, limit)
         taken = set(existing.filter(scheduled_for__in=times).values_list("scheduled_for", flat=True))
         for moment in times:
             if moment not in taken and len(listed) < limit:
@@ -295,7 +251,7 @@ def _fill_one(backfill_id: int, *, now: datetime, limit: int) -> _Batch | None:
         schedule = backfill.schedule
         batch = _Batch(backfill=backfill, runs=[], events=[])
         if backfill.cursor is not None:
-            times, following = _fire_times(schedule, backfill.cursor, backfill.end, limit)
+            times, following = fire_times_from(schedule, backfill.cursor, backfill.end, limit)
             batch.handled = len(times)
             batch.created = _create(backfill, schedule, times, now=now, batch=batch)
             backfill.cursor = following

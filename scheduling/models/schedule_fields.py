@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import F, Q
 
 #: Whole-number fields, their least value and what ``Schedule.clean`` says below it. The interval's
 #: rule is the time core's (``validate_spec``, for interval schedules only).
@@ -38,3 +39,21 @@ class ScheduleSource(models.TextChoices):
     CELERY_BEAT = "celery_beat", "django-celery-beat import"
     DEMO = "demo", "demo"
     OTHER = "other", "other"
+
+
+#: The rules the database itself holds (``Schedule.Meta.constraints``), whatever door wrote the row.
+CONSTRAINTS: list[models.BaseConstraint] = [
+    models.CheckConstraint(
+        condition=~Q(kind="interval") | Q(interval_seconds__gt=0), name="schedule_interval_positive"
+    ),
+    models.CheckConstraint(condition=~Q(kind="once") | Q(run_at__isnull=False), name="schedule_once_run_at"),
+    models.CheckConstraint(condition=~Q(kind="cron") | ~Q(cron=""), name="schedule_cron_present"),
+    models.CheckConstraint(
+        condition=Q(start_at__isnull=True) | Q(end_at__isnull=True) | Q(end_at__gt=F("start_at")),
+        name="schedule_end_after_start",
+    ),
+    models.CheckConstraint(
+        condition=Q(max_concurrency__isnull=True) | Q(max_concurrency__gt=0),
+        name="schedule_max_concurrency_positive",
+    ),
+]

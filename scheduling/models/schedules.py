@@ -28,6 +28,7 @@ from scheduling.core.policies import MisfirePolicy, OverlapPolicy
 from scheduling.core.timing import Kind
 from scheduling.models.schedule_fields import (
     BEAT_FIELDS,
+    CONSTRAINTS,
     OPTIONAL_NUMBERS,
     PAUSE_FIELDS,
     RANGES,
@@ -45,15 +46,6 @@ class ScheduleQuerySet(models.QuerySet["Schedule"]):
 
     def due(self, now: datetime) -> ScheduleQuerySet:
         return self.filter(enabled=True, due_at__lte=now)
-
-    def claim_due(self, now: datetime, limit: int) -> ScheduleQuerySet:
-        """Due schedules locked for this transaction; rows another beat holds are skipped, not awaited."""
-        return (
-            self.due(now)
-            .select_for_update(skip_locked=True, of=("self",))
-            .select_related("job", "directive")
-            .order_by("due_at")[:limit]
-        )
 
     def set_enabled(self, enabled: bool, *, now: datetime | None = None) -> int:
         """Enable or disable every schedule in the queryset, keeping ``next_run_at`` consistent."""
@@ -193,21 +185,7 @@ class Schedule(models.Model):
             models.Index(fields=["due_at"], name="schedule_due_idx", condition=Q(enabled=True)),
             models.Index(fields=["resume_at"], name="schedule_resume_idx", condition=Q(resume_at__isnull=False)),
         ]
-        constraints = [
-            models.CheckConstraint(
-                condition=~Q(kind="interval") | Q(interval_seconds__gt=0), name="schedule_interval_positive"
-            ),
-            models.CheckConstraint(condition=~Q(kind="once") | Q(run_at__isnull=False), name="schedule_once_run_at"),
-            models.CheckConstraint(condition=~Q(kind="cron") | ~Q(cron=""), name="schedule_cron_present"),
-            models.CheckConstraint(
-                condition=Q(start_at__isnull=True) | Q(end_at__isnull=True) | Q(end_at__gt=models.F("start_at")),
-                name="schedule_end_after_start",
-            ),
-            models.CheckConstraint(
-                condition=Q(max_concurrency__isnull=True) | Q(max_concurrency__gt=0),
-                name="schedule_max_concurrency_positive",
-            ),
-        ]
+        constraints = CONSTRAINTS
 
     def __str__(self) -> str:
         return self.name

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import dag
+from orchestrator import dag, dag_order
 from orchestrator.errors import ValidationError
 
 JOBS = {"noop", "sleep", "fail", "log_triage", "report", "dag"}
@@ -146,8 +146,10 @@ def test_load_reports_missing_folder_and_oversized_files(tmp_path: Path):
 
 
 def test_find_cycle_and_topological_order_directly():
-    assert dag.find_cycle({"a": ["b"], "b": []}) is None
-    assert dag.find_cycle({"a": ["b"], "b": ["c"], "c": ["b"]}) == ["b", "c", "b"]
+    assert dag_order.find_cycle({"a": ["b"], "b": []}) is None
+    assert dag_order.find_cycle({"a": ["b"], "b": ["c"], "c": ["b"]}) == ["b", "c", "b"]
     steps = [dag.Step(id="x", job="noop", needs=("y",)), dag.Step(id="y", job="noop", needs=("x",))]
     with pytest.raises(ValueError, match="cycle"):
-        dag.topological_order(steps)
+        dag_order.topological_order(steps)
+    a, b, c = (dag.Step(id=i, job="noop", needs=n) for i, n in (("a", ("c",)), ("b", ()), ("c", ("b",))))
+    assert [step.id for step in dag_order.topological_order([a, b, c])] == ["b", "c", "a"]
