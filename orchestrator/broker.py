@@ -118,7 +118,10 @@ def _send_with_celery(app: Any, producer: Any, message: RunMessage, *, margin: f
         routing_key=message.queue,
         queue=message.queue,
         retry=False,
-        declare=[],  # the default exchange routes by queue name: nothing to declare
+        # The default exchange routes by queue name, but RabbitMQ drops what is sent to a queue
+        # that does not exist yet (no worker declared it): declare it as Celery's workers do
+        # (its type and arguments, e.g. a quorum queue), once per connection (kombu caches it).
+        declare=[amqp.queues[message.queue]],
         headers={"traceparent": message.traceparent} if message.traceparent else None,
     )
 
@@ -202,12 +205,12 @@ def _direct_wire() -> Wire | None:
 
     if signals.before_task_publish.receivers or signals.after_task_publish.receivers:
         return None  # someone listens for publishes: only Celery's path sends those signals
-    if not _broker_is_our_redis():
+    if not broker_is_our_redis():
         return None  # our Redis client would not reach the broker's database
     return _standard_wire()
 
 
-def _broker_is_our_redis() -> bool:
+def broker_is_our_redis() -> bool:
     """Whether the broker is the very Redis server and database ``connections.redis_client`` talks to."""
     from urllib.parse import urlsplit
 

@@ -248,7 +248,9 @@ BROKER_VISIBILITY_TIMEOUT_SECONDS = env_int(
 #: message may wait in a queue and a worker, whatever the visibility timeout.
 SCHEDULER_INFLIGHT_NOTE_SECONDS = SCHEDULER_MAX_JOB_TIMEOUT_SECONDS + 3600
 
-CELERY_BROKER_URL = kombu_url(REDIS_URL)
+#: The Celery broker: ``BROKER_URL`` (e.g. RabbitMQ, ``amqp://user:pass@host:5672/vhost``), else the Redis
+#: of ``REDIS_URL``. Redis holds the apps' own keys either way (docs/BROKERS.md).
+CELERY_BROKER_URL = env_optional_str("BROKER_URL") or kombu_url(REDIS_URL)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": BROKER_VISIBILITY_TIMEOUT_SECONDS,
