@@ -252,6 +252,10 @@ SCHEDULER_INFLIGHT_NOTE_SECONDS = SCHEDULER_MAX_JOB_TIMEOUT_SECONDS + 3600
 #: of ``REDIS_URL``. Redis holds the apps' own keys either way (docs/BROKERS.md).
 CELERY_BROKER_URL = env_optional_str("BROKER_URL") or kombu_url(REDIS_URL)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+#: RabbitMQ only: the type of the queues Celery declares, ``classic`` or ``quorum`` (replicated; docs/BROKERS.md).
+CELERY_TASK_DEFAULT_QUEUE_TYPE = CELERY_TASK_CREATE_MISSING_QUEUE_TYPE = env_str("BROKER_QUEUE_TYPE", "classic")
+if CELERY_TASK_DEFAULT_QUEUE_TYPE not in ("classic", "quorum"):
+    raise ImproperlyConfigured(f"BROKER_QUEUE_TYPE={CELERY_TASK_DEFAULT_QUEUE_TYPE!r}: use classic or quorum")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": BROKER_VISIBILITY_TIMEOUT_SECONDS,
     # Each worker looks for messages past that timeout every 10 s (kombu's restore interval), not
