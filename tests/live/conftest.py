@@ -16,7 +16,7 @@ import redis as redis_lib
 from django.conf import LazySettings
 from django.db import connection
 
-from tests import host_install
+from tests import brokers, host_install
 from tests.conftest import failed
 from tests.processes import ROOT, Processes
 
@@ -83,3 +83,24 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[host_install
             + ", ".join(f"{step} {seconds:.1f}s" for step, seconds in found.seconds.items())
         )
         yield found
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> Iterator[str]:
+    """This session's RabbitMQ vhost (``tests/brokers.py``), made on first use, deleted at the end."""
+    with brokers.rabbitmq_vhost(f"ostinato-s{os.environ['OSTINATO_TEST_SLOT']}") as url:
+        yield url
+
+
+@pytest.fixture(params=brokers.BROKERS)
+def broker(request: pytest.FixtureRequest, live: Processes) -> Iterator[brokers.BrokerName]:
+    """The test once per broker: its processes and this one publish through it (Redis keeps our keys)."""
+    name: brokers.BrokerName = request.param
+    if name == "redis":
+        yield name
+        return
+    url = request.getfixturevalue("rabbitmq_url")
+    live.env["BROKER_URL"] = url
+    with brokers.celery_broker(url):
+        brokers.delete_queues(url)  # the vhost lives for the session: no queue left by an earlier test
+        yield name
