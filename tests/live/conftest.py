@@ -85,13 +85,6 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[host_install
         yield found
 
 
-@pytest.fixture(scope="session")
-def rabbitmq_url() -> Iterator[str]:
-    """This session's RabbitMQ vhost (``tests/brokers.py``), made on first use, deleted at the end."""
-    with brokers.rabbitmq_vhost(f"ostinato-s{os.environ['OSTINATO_TEST_SLOT']}") as url:
-        yield url
-
-
 @pytest.fixture(params=brokers.BROKERS)
 def broker(request: pytest.FixtureRequest, live: Processes) -> Iterator[brokers.BrokerName]:
     """The test once per broker: its processes and this one publish through it (Redis keeps our keys)."""

@@ -3,8 +3,8 @@
 Real processes throughout; with RabbitMQ, Redis still holds leases, heartbeats and in-flight
 notes. In order: queue depth read from the broker (status page and metrics), a message lost from
 the broker and its note from Redis (republished), a run committed but not published (the beat's
-publish refused; recovery publishes it), exactly once with two beats, a job's limit, ``celery
-inspect runs``, and cancelling a running run.
+publish refused; recovery publishes it), readiness (workers answer through the broker), exactly
+once with two beats, a job's limit, ``celery inspect runs``, and cancelling a running run.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from orchestrator.cancelling import cancel_runs
 from orchestrator.connections import celery_app
 from orchestrator.models import Run
 from scheduling.models import Schedule, ScheduledRun
-from scheduling.ops import metrics, status
+from scheduling.ops import health, metrics, status
 from tests import factories
 from tests.helpers import QUICK, wait_ready
 from tests.live.test_limits import create_runs, peak_overlap, wait_all_final
@@ -72,6 +72,8 @@ def test_every_broker_dependent_promise_holds_on_each_broker(live, broker, redis
     every_second = factories.schedule("noop", interval_seconds=1, overlap_policy="allow")
     recovered = wait_all_final([pending.id, *(run.id for run in waiting)], timeout=30)
     assert {run.status for run in recovered} == {"succeeded"}, "lost and stranded runs published again"
+    ready = health.readiness()
+    assert ready.ok, [check for check in ready.checks if not check.ok]
 
     # A job's limit across the worker's processes.
     factories.job("probe", max_concurrency=1)
