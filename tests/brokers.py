@@ -8,16 +8,15 @@ Redis keeps holding the apps' keys (leases, heartbeats, in-flight notes) with ei
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
+from tests.testenv import RABBITMQ_HOST, RABBITMQ_PORT
+
 BrokerName = Literal["redis", "rabbitmq"]
 BROKERS: tuple[BrokerName, ...] = ("redis", "rabbitmq")
-RABBITMQ_HOST = os.environ.get("TEST_RABBITMQ_HOST", "127.0.0.1")
-RABBITMQ_PORT = int(os.environ.get("TEST_RABBITMQ_PORT", "5672"))
 
 
 def _rabbitmqctl(*args: str) -> None:
