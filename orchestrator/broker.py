@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 RUN_TASK_NAME = "workers.run"
 #: Redis commands buffered per pipeline round trip.
 PIPELINE_SIZE = 500
+#: With publisher confirms (RabbitMQ, ``confirm_publish``): the longest a message's confirm is awaited.
+CONFIRM_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -123,6 +125,7 @@ def _send_with_celery(app: Any, producer: Any, message: RunMessage, *, margin: f
         # (its type and arguments, e.g. a quorum queue), once per connection (kombu caches it).
         declare=[amqp.queues[message.queue]],
         headers={"traceparent": message.traceparent} if message.traceparent else None,
+        confirm_timeout=CONFIRM_TIMEOUT_SECONDS,  # a broker that stops confirming (an alarm) fails the batch
     )
 
 

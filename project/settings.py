@@ -268,6 +268,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "interval_start": 0,
     "interval_step": 0.2,
     "interval_max": 0.5,
+    # RabbitMQ: a publish returns once the broker has the message (publisher confirms), so a run
+    # is marked queued only then; without it a message lost on a dropped connection left its run
+    # queued until its in-flight note expired (docs/BROKERS.md). Ignored by the Redis transport.
+    "confirm_publish": True,
 }
 #: No result backend: a run's outcome is its row (run messages are sent with ``ignore_result``).
 CELERY_TASK_SERIALIZER = "json"
