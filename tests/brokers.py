@@ -68,3 +68,9 @@ def delete_queues(url: str, queues: tuple[str, ...] = ("default",)) -> None:
         channel: Any = connection.default_channel
         for queue in queues:
             channel.queue_delete(queue)
+
+
+def rabbitmq_queue_policy(url: str, name: str, queue: str, definition: str) -> None:
+    """A policy on the vhost of ``url`` for the queue named ``queue`` (JSON ``definition``, e.g. a length cap)."""
+    vhost = url.rsplit("/", 1)[-1]
+    _rabbitmqctl("set_policy", "-p", vhost, name, f"^{queue}$", definition, "--apply-to", "queues")
