@@ -3,8 +3,9 @@
 Real processes throughout; with RabbitMQ, Redis still holds leases, heartbeats and in-flight
 notes. In order: queue depth read from the broker (status page and metrics), a message lost from
 the broker and its note from Redis (republished), a run committed but not published (the beat's
-publish refused; recovery publishes it), readiness (workers answer through the broker), exactly
-once with two beats, a job's limit, ``celery inspect runs``, and cancelling a running run.
+publish refused; recovery publishes it), readiness and the status page (workers answer through the
+broker), exactly once with two beats, a job's limit, ``celery inspect runs``, and cancelling a
+running run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 
+from django.contrib.auth.models import User
 from django.utils import timezone
 from kombu import Connection
 
@@ -21,7 +23,7 @@ from orchestrator.cancelling import cancel_runs
 from orchestrator.connections import celery_app
 from orchestrator.models import Run
 from scheduling.models import Schedule, ScheduledRun
-from scheduling.ops import health, metrics, status
+from scheduling.ops import health, metrics, queues
 from tests import factories
 from tests.helpers import QUICK, wait_ready
 from tests.live.test_limits import create_runs, peak_overlap, wait_all_final
@@ -47,16 +49,17 @@ def _lose_messages(queue: str, runs: list[Run], redis_db) -> None:
     redis_db.zrem(keys.INFLIGHT, *(str(run.id) for run in runs))
 
 
-def test_every_broker_dependent_promise_holds_on_each_broker(live, broker, redis_db):
+def test_every_broker_dependent_promise_holds_on_each_broker(live, broker, redis_db, client):
     env = {**QUICK, "SCHEDULER_LOST_MESSAGE_SECONDS": "1"}
     # Queue depth from the broker: three runs wait, no worker yet.
     waiting = create_runs("noop", 3, {})
-    assert status.snapshot().queue_depths["default"] == 3
+    assert queues.queue_depths(["default"]) == {"default": 3}  # what the status page shows
     assert _depth_metric("default") == 3
     _lose_messages("default", waiting, redis_db)
-    assert status.snapshot().queue_depths["default"] == 0
+    assert queues.queue_depths(["default"]) == {"default": 0}
 
-    # A beat's tick commits a run and cannot publish it.
+    # A beat's tick commits a run and cannot publish it (while the worker starts).
+    worker = live.worker(concurrency=3, env=env)
     stranded = factories.schedule("noop", interval_seconds=3600)
     due = stranded.next_run_at - timedelta(seconds=3600)  # the fire time just past
     Schedule.objects.filter(pk=stranded.pk).update(next_run_at=due, due_at=due)
@@ -65,7 +68,6 @@ def test_every_broker_dependent_promise_holds_on_each_broker(live, broker, redis
     [pending] = Run.objects.filter(occurrence__schedule=stranded)
     assert pending.status == "pending"
 
-    worker = live.worker(concurrency=3, env=env)
     beats = [live.beat(f"beat{i}", env=env) for i in range(2)]
     for proc in (worker, *beats):
         wait_ready(proc)
@@ -74,6 +76,10 @@ def test_every_broker_dependent_promise_holds_on_each_broker(live, broker, redis
     assert {run.status for run in recovered} == {"succeeded"}, "lost and stranded runs published again"
     ready = health.readiness()
     assert ready.ok, [check for check in ready.checks if not check.ok]
+    User.objects.create_user("ops", password="pw-ops-1", is_staff=True)
+    client.login(username="ops", password="pw-ops-1")
+    page = client.get("/schedules/status/").content.decode()
+    assert "<td>default</td><td>0</td>" in page and "data-error" not in page, "depth and workers, no source down"
 
     # A job's limit across the worker's processes.
     factories.job("probe", max_concurrency=1)
