@@ -61,8 +61,13 @@ def measure_all(
     return table
 
 
-def two_beats(env: dict[str, str], n: int, beats: int, kind: str = "interval") -> dict[str, Any]:
-    """The burst with several beat processes at once (ours only: the others allow one active beat)."""
+def two_beats(
+    env: dict[str, str], n: int, beats: int, kind: str = "interval", verify: str = "verify"
+) -> dict[str, Any]:
+    """The burst with several beat processes at once (ours only: the others allow one active beat).
+
+    ``verify``: the child step that checks the outcome (``verify-counts`` for a broker other than Redis).
+    """
     child(env, "seed", "--scheduler", "ours", "-n", n, "--due", "--kind", kind)
     start = time.time() + 4.0  # every process imported and connected before the start
     argv = [sys.executable, "-m", "bench.child", "burst-worker", "--start", str(start)]
@@ -80,7 +85,7 @@ def two_beats(env: dict[str, str], n: int, beats: int, kind: str = "interval") -
     begun = min(o["begun"] for o in outputs)
     # the last beat to finish idles one extra tick before it sees nothing left; the burst ends at the last publish
     ended = max(o["ended"] for o in outputs)
-    verdict = child(env, "verify", "-n", n)
+    verdict = child(env, verify, "-n", n)
     return {
         "n": n,
         "kind": kind,

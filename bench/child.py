@@ -167,6 +167,16 @@ def step_verify(args: argparse.Namespace) -> dict[str, Any]:
     return {"exactly_once": verdict.ok, "exactly_once_summary": verdict.summary(), "published": verdict.published}
 
 
+def step_verify_counts(args: argparse.Namespace) -> dict[str, Any]:
+    """Runs left ``queued`` and messages waiting in the noop job's queue, asked of whichever broker is set."""
+    from orchestrator.models import Job
+    from scheduling.ops.queues import queue_depths
+
+    queue = Job.objects.get(key="noop").queue
+    queued = sql("SELECT count(*) FROM orchestrator_run WHERE job_id = %s AND status = 'queued'", [job_id("noop")])
+    return {"queued": queued[0][0], "in_broker": queue_depths([queue])[queue]}
+
+
 def step_steady(args: argparse.Namespace) -> dict[str, Any]:
     """A beat process under steady load until ``--until``: lag of every dispatch it made."""
     from scheduling.engine.loop import Dispatcher
@@ -251,6 +261,7 @@ STEPS = {
     "measure": step_measure,
     "burst-worker": step_burst_worker,
     "verify": step_verify,
+    "verify-counts": step_verify_counts,
     "steady": step_steady,
     "e2e-prepare": step_e2e_prepare,
     "e2e-check": step_e2e_check,

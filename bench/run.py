@@ -25,6 +25,7 @@ import redis
 from bench import stats
 from bench.backfill import backfill_step
 from bench.beat_steps import SCHEDULERS, measure_all, steady, two_beats
+from bench.broker_burst import burst_brokers_step
 from bench.driver import RESULTS, child, fmt_ratio, say
 from bench.env import ROOT, services
 from bench.import_celery_beat import import_celery_beat_step
@@ -79,6 +80,7 @@ def main() -> None:
             "import-celery-beat",
             "backfill",
             "notify-hang",
+            "burst-brokers",
         ],
         help="only this step: e2e = end to end (raw vs ours) and the worker profiles; "
         "task-e2e = end to end of a host Celery task, sent by apply_async vs run as a schedule's job "
@@ -88,7 +90,8 @@ def main() -> None:
         "yaml-sync = sync_schedules of 10,000 entries against 1,000; "
         "import-celery-beat = import_celery_beat of 10,000 PeriodicTasks, then again unchanged; "
         "backfill = a backfill of 100,000 occurrences while 200 schedules fire every second; "
-        "notify-hang = dispatch rate and lag without and with a notification endpoint that hangs",
+        "notify-hang = dispatch rate and lag without and with a notification endpoint that hangs; "
+        "burst-brokers = the burst of each N (--sizes, default 1,000) to Redis, then to RabbitMQ, and the ratio",
     )
     parser.add_argument(
         "--memory-batches", type=int, default=12, help="with --only worker-memory: batches per side (default 12)"
@@ -151,6 +154,9 @@ def main() -> None:
             report["backfill"] = backfill_step(child, say, env)
         elif args.only == "notify-hang":
             report["notify_hang"] = notify_hang_step(child, say, env)
+        elif args.only == "burst-brokers":
+            burst_sizes = [int(size) for size in (args.sizes or "1000").split(",")]
+            report["burst_brokers"] = {n: burst_brokers_step(say, env, n) for n in burst_sizes}
         elif args.only == "task-e2e":
             e2e_repeated(env, args, report, job="task")
         elif args.only == "trace-cost":

@@ -70,6 +70,8 @@ def seed_ours(
 
 def seed_history() -> None:
     """Real history rows written by our own dispatch path, then their schedules disabled."""
+    from orchestrator import broker
+    from orchestrator.connections import celery_app
     from scheduling.engine import dispatch
 
     past = datetime.now(UTC) - timedelta(days=1)
@@ -89,6 +91,8 @@ def seed_history() -> None:
     sql("UPDATE orchestrator_run SET status = 'succeeded' WHERE job_id = %s", [job_id("sleep")])
     sql("UPDATE scheduling_schedule SET enabled = false WHERE name LIKE 'history-%%'")
     redis_client().flushdb()
+    if not broker.broker_is_our_redis():  # RabbitMQ (--only burst-brokers): its queue kept the messages
+        celery_app().control.purge()
 
 
 def seed_dcb(n: int, *, last_run_at: datetime) -> None:

@@ -14,7 +14,9 @@ Celery's own: the headers that are the same for every run are taken once per pro
 ``amqp.create_task_message``, and a test
 (``tests/db/test_publish_wire.py``) pins every field against what ``send_task`` writes
 for the same run, so a Celery or kombu upgrade that changes the format fails there first. Any
-other setup takes Celery's path: ``amqp.send_task_message`` inside kombu's ``Producer.batch``.
+other setup takes Celery's path: ``amqp.send_task_message`` inside kombu's ``Producer.batch``; on
+RabbitMQ on a channel in confirm mode whose confirms are awaited once per batch
+(``orchestrator.amqp_confirms``), so a run is marked queued only once the broker has its message.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from functools import cache
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
-from orchestrator import connections, ids, keys, tracing
+from orchestrator import amqp_confirms, connections, ids, keys, tracing
 from orchestrator.errors import PublishError, SchedulerError
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,9 @@ logger = logging.getLogger(__name__)
 RUN_TASK_NAME = "workers.run"
 #: Redis commands buffered per pipeline round trip.
 PIPELINE_SIZE = 500
+#: RabbitMQ: the longest a batch's publisher confirms (``orchestrator.amqp_confirms``) or, elsewhere on
+#: Celery's path with ``confirm_publish``, one message's confirm is awaited.
+CONFIRM_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -83,14 +88,28 @@ def _publish_with_celery(messages: Sequence[RunMessage]) -> None:
     app = connections.celery_app()
     margin = float(settings.SCHEDULER_HARD_TIMEOUT_MARGIN_SECONDS)
     with app.producer_or_acquire() as producer:
+        if amqp_confirms.applies(producer.connection):
+            _publish_confirmed(app, producer.connection, messages, margin=margin)
+            return
         batch = producer.batch(max_size=PIPELINE_SIZE) if producer.supports_batch_publish else None
         with batch or contextlib.nullcontext():
-            for message in messages:
-                if message.traceparent:
-                    with tracing.attached(message.traceparent):
-                        _send_with_celery(app, producer, message, margin=margin)
-                    continue
+            _send_all(app, producer, messages, margin=margin)
+
+
+def _publish_confirmed(app: Any, connection: Any, messages: Sequence[RunMessage], *, margin: float) -> None:
+    """RabbitMQ: every message on a confirm-mode channel of the batch's own, then every confirm awaited once."""
+    with amqp_confirms.confirmed_batch(connection, timeout_seconds=CONFIRM_TIMEOUT_SECONDS) as confirmed:
+        _send_all(app, app.amqp.Producer(confirmed.channel, auto_declare=False), messages, margin=margin)
+        confirmed.wait()
+
+
+def _send_all(app: Any, producer: Any, messages: Sequence[RunMessage], *, margin: float) -> None:
+    for message in messages:
+        if message.traceparent:
+            with tracing.attached(message.traceparent):
                 _send_with_celery(app, producer, message, margin=margin)
+            continue
+        _send_with_celery(app, producer, message, margin=margin)
 
 
 def _send_with_celery(app: Any, producer: Any, message: RunMessage, *, margin: float) -> None:
@@ -118,8 +137,12 @@ def _send_with_celery(app: Any, producer: Any, message: RunMessage, *, margin: f
         routing_key=message.queue,
         queue=message.queue,
         retry=False,
-        declare=[],  # the default exchange routes by queue name: nothing to declare
+        # The default exchange routes by queue name, but RabbitMQ drops what is sent to a queue
+        # that does not exist yet (no worker declared it): declare it as Celery's workers do
+        # (its type and arguments, e.g. a quorum queue), once per connection (kombu caches it).
+        declare=[amqp.queues[message.queue]],
         headers={"traceparent": message.traceparent} if message.traceparent else None,
+        confirm_timeout=CONFIRM_TIMEOUT_SECONDS,  # a broker that stops confirming (an alarm) fails the batch
     )
 
 
@@ -202,12 +225,12 @@ def _direct_wire() -> Wire | None:
 
     if signals.before_task_publish.receivers or signals.after_task_publish.receivers:
         return None  # someone listens for publishes: only Celery's path sends those signals
-    if not _broker_is_our_redis():
+    if not broker_is_our_redis():
         return None  # our Redis client would not reach the broker's database
     return _standard_wire()
 
 
-def _broker_is_our_redis() -> bool:
+def broker_is_our_redis() -> bool:
     """Whether the broker is the very Redis server and database ``connections.redis_client`` talks to."""
     from urllib.parse import urlsplit
 

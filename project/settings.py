@@ -248,8 +248,14 @@ BROKER_VISIBILITY_TIMEOUT_SECONDS = env_int(
 #: message may wait in a queue and a worker, whatever the visibility timeout.
 SCHEDULER_INFLIGHT_NOTE_SECONDS = SCHEDULER_MAX_JOB_TIMEOUT_SECONDS + 3600
 
-CELERY_BROKER_URL = kombu_url(REDIS_URL)
+#: The Celery broker: ``BROKER_URL`` (e.g. RabbitMQ, ``amqp://user:pass@host:5672/vhost``), else the Redis
+#: of ``REDIS_URL``. Redis holds the apps' own keys either way (docs/BROKERS.md).
+CELERY_BROKER_URL = env_optional_str("BROKER_URL") or kombu_url(REDIS_URL)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+#: RabbitMQ only: the type of the queues Celery declares, ``classic`` or ``quorum`` (replicated; docs/BROKERS.md).
+CELERY_TASK_DEFAULT_QUEUE_TYPE = CELERY_TASK_CREATE_MISSING_QUEUE_TYPE = env_str("BROKER_QUEUE_TYPE", "classic")
+if CELERY_TASK_DEFAULT_QUEUE_TYPE not in ("classic", "quorum"):
+    raise ImproperlyConfigured(f"BROKER_QUEUE_TYPE={CELERY_TASK_DEFAULT_QUEUE_TYPE!r}: use classic or quorum")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": BROKER_VISIBILITY_TIMEOUT_SECONDS,
     # Each worker looks for messages past that timeout every 10 s (kombu's restore interval), not
@@ -262,6 +268,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "interval_start": 0,
     "interval_step": 0.2,
     "interval_max": 0.5,
+    # RabbitMQ: a publish returns once the broker has the message (publisher confirms), so a run
+    # is marked queued only then; without it a message lost on a dropped connection left its run
+    # queued until its in-flight note expired (docs/BROKERS.md). Ignored by the Redis transport.
+    "confirm_publish": True,
 }
 #: No result backend: a run's outcome is its row (run messages are sent with ``ignore_result``).
 CELERY_TASK_SERIALIZER = "json"

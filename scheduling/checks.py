@@ -115,7 +115,25 @@ def check_installation(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -
                 id="scheduling.W004",
             )
         )
+    messages += _check_publisher_confirms(celery_app().conf)
     return messages
+
+
+def _check_publisher_confirms(conf: Any) -> list[CheckMessage]:
+    """RabbitMQ without publisher confirms: a run is marked queued before the broker has its message."""
+    from urllib.parse import urlsplit
+
+    scheme = urlsplit(str(conf.broker_url or "")).scheme
+    if scheme not in ("amqp", "amqps", "pyamqp") or (conf.broker_transport_options or {}).get("confirm_publish"):
+        return []
+    return [
+        Warning(
+            "The Celery broker is RabbitMQ without publisher confirms: a message lost on a dropped connection "
+            "leaves its run queued until its in-flight note expires (SCHEDULER_MAX_JOB_TIMEOUT_SECONDS + 1 h).",
+            hint='Set broker_transport_options["confirm_publish"] = True on the Celery app (docs/BROKERS.md).',
+            id="scheduling.W005",
+        )
+    ]
 
 
 @register(Tags.database)

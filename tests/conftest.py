@@ -12,6 +12,7 @@ import redis as redis_lib
 from django.conf import LazySettings
 from hypothesis import HealthCheck, settings
 
+from tests import brokers
 from tests.processes import ROOT
 
 # Property tests run a fixed, moderate number of examples in a fixed order (derandomized), so the
@@ -91,3 +92,10 @@ def dags(settings: LazySettings, tmp_path: Path) -> Path:
     folder.mkdir()
     settings.DAG_ROOTS = [folder, ROOT / "configs" / "dags"]
     return folder
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> Iterator[str]:
+    """This session's RabbitMQ vhost (``tests/brokers.py``), made on first use, deleted at the end."""
+    with brokers.rabbitmq_vhost(f"ostinato-s{os.environ['OSTINATO_TEST_SLOT']}") as url:
+        yield url

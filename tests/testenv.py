@@ -1,8 +1,9 @@
 """Pytest plugin loaded with ``-p tests.testenv``, before pytest-django reads the settings.
 
 Each pytest session takes a free *slot* (an exclusive lock file, held until it exits) and with
-it a PostgreSQL database name and a Redis database number of its own, so two test runs on one
-machine never see each other's data. The services themselves must be up: a session that cannot
+it a PostgreSQL database name and a Redis database number of its own (and a RabbitMQ vhost, made
+by ``tests/brokers.py`` when a test asks for one), so two test runs on one machine never see each
+other's data. The services themselves must be up: a session that cannot
 reach them stops at once with a message naming the service (the test command starts them).
 """
 
@@ -24,6 +25,8 @@ PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("TEST_PG_USER", "postgres")
 REDIS_HOST = os.environ.get("TEST_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("TEST_REDIS_PORT", "6379"))
+RABBITMQ_HOST = os.environ.get("TEST_RABBITMQ_HOST", "127.0.0.1")
+RABBITMQ_PORT = int(os.environ.get("TEST_RABBITMQ_PORT", "5672"))
 
 _held: IO[str] | None = None
 
@@ -49,7 +52,11 @@ def _reachable(host: str, port: int) -> bool:
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
     missing = [
         f"{name} on {host}:{port}"
-        for name, host, port in (("PostgreSQL", PG_HOST, PG_PORT), ("Redis", REDIS_HOST, REDIS_PORT))
+        for name, host, port in (
+            ("PostgreSQL", PG_HOST, PG_PORT),
+            ("Redis", REDIS_HOST, REDIS_PORT),
+            ("RabbitMQ", RABBITMQ_HOST, RABBITMQ_PORT),
+        )
         if not _reachable(host, port)
     ]
     if missing:

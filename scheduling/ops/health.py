@@ -2,8 +2,10 @@
 
 Each check answers with a ``Check`` value: its name, whether it passed, a one-line detail and,
 for staff, structured data. Checks that depend on another one (the beat heartbeats and the
-workers need Redis) report that dependency instead of waiting on a dead server. Every wait is
-bounded: Redis by the client's socket timeouts, Celery by ``HEALTH_CELERY_TIMEOUT_SECONDS``.
+workers need the broker) report that dependency instead of waiting on a dead server. A broker
+other than our Redis (RabbitMQ) has a check of its own, ``broker``. Every wait is bounded: Redis by
+the client's socket timeouts, the broker by one connection attempt, Celery by
+``HEALTH_CELERY_TIMEOUT_SECONDS``.
 
 Worker presence comes from Celery's own remote control: a ``ping`` broadcast finds the workers
 that answer, then ``inspect`` (limited to those workers, so it returns as soon as they replied)
@@ -29,13 +31,14 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 
+from orchestrator import broker
 from orchestrator.connections import celery_app, redis_client
 from scheduling.engine import heartbeat
 from scheduling.models import Schedule
 
 logger = logging.getLogger(__name__)
 
-CHECKS = ("database", "migrations", "redis", "beat", "workers")
+CHECKS = ("database", "migrations", "redis", "broker", "beat", "workers")
 
 _migrations_applied = False  # once true it stays true for this process's code
 
@@ -147,6 +150,19 @@ def check_redis() -> Check:
     return Check(name="redis", ok=True, detail="answers")
 
 
+def check_broker() -> Check | None:
+    """Whether the broker takes a connection; None when the broker is our Redis (``check_redis`` says)."""
+    if broker.broker_is_our_redis():
+        return None
+    try:
+        with celery_app().connection_for_read() as connection:
+            connection.ensure_connection(max_retries=0)
+            transport = connection.transport.driver_type
+    except Exception as exc:  # every transport fails in its own words
+        return Check(name="broker", ok=False, detail=f"the broker does not answer: {exc}")
+    return Check(name="broker", ok=True, detail=f"{transport} answers")
+
+
 def check_beat(*, redis_ok: bool) -> Check:
     max_age = float(settings.SCHEDULER_BEAT_HEARTBEAT_SECONDS)
     if not redis_ok:
@@ -161,15 +177,17 @@ def check_beat(*, redis_ok: bool) -> Check:
     return Check(name="beat", ok=True, detail=f"{len(beats)} beat(s) ticking", data=data)
 
 
-def check_workers(*, redis_ok: bool, database_ok: bool) -> Check:
-    if not redis_ok:
-        return Check(name="workers", ok=False, detail="unknown: workers answer through Redis, which does not answer")
+def check_workers(*, broker_ok: bool, database_ok: bool) -> Check:
+    if not broker_ok:
+        return Check(
+            name="workers", ok=False, detail="unknown: workers answer through the broker, which does not answer"
+        )
     if not database_ok:
         return Check(name="workers", ok=False, detail="unknown: the queues to serve come from the database")
     needed = queues_with_enabled_schedules()
     try:
         found = workers()
-    except (redis.RedisError, OSError) as exc:
+    except Exception as exc:  # the broker's errors differ by transport
         return Check(name="workers", ok=False, detail=f"cannot reach the workers: {exc}")
     served = {queue for worker in found for queue in worker.queues}
     missing = [queue for queue in needed if queue not in served]
@@ -189,14 +207,18 @@ def check_workers(*, redis_ok: bool, database_ok: bool) -> Check:
 
 
 def readiness() -> Readiness:
-    """Run every check (database, migrations, Redis, beat heartbeat, workers) once."""
+    """Run every check (database, migrations, Redis, the broker when it is not our Redis, beat heartbeat,
+    workers) once."""
     database = check_database()
     no_database = Check(name="migrations", ok=False, detail="unknown: the database does not answer")
     migrations = check_migrations() if database.ok else no_database
     redis_check = check_redis()
+    broker_check = check_broker()
+    broker_ok = redis_check.ok if broker_check is None else broker_check.ok
     beat = check_beat(redis_ok=redis_check.ok)
-    workers_check = check_workers(redis_ok=redis_check.ok, database_ok=database.ok)
-    return Readiness(checks=[database, migrations, redis_check, beat, workers_check])
+    workers_check = check_workers(broker_ok=broker_ok, database_ok=database.ok)
+    own_broker = [] if broker_check is None else [broker_check]
+    return Readiness(checks=[database, migrations, redis_check, *own_broker, beat, workers_check])
 
 
 class ReadinessCache:

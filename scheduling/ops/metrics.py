@@ -7,8 +7,8 @@ Two kinds, exposed together:
   records finished runs (``orchestrator.hooks.run_ended``). Every process writes them to
   ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode: gunicorn workers and
   Celery's prefork children included), and any exposition adds up the whole folder.
-* **State metrics** (queue depth, limit slots in use, active runs) are read from Redis and the
-  database when scraped, only by the web's exposition (``/metrics`` and the gunicorn master's
+* **State metrics** (queue depth, limit slots in use, active runs) are read from the broker, Redis
+  and the database when scraped, only by the web's exposition (``/metrics`` and the gunicorn master's
   port), so a deployment reports each once.
 
 ``/metrics`` on the web answers a ``Bearer`` token (``METRICS_TOKEN``) or a staff session. With
@@ -143,10 +143,6 @@ def sync_event_log_failures() -> None:
 
 # --- state read at scrape time ------------------------------------------------------------------
 
-#: kombu's Redis transport keeps prioritised messages in extra lists named ``<queue>\x06\x16<priority>``.
-_PRIORITY_SEP = "\x06\x16"
-_PRIORITY_STEPS = (3, 6, 9)
-
 
 class StateCollector(Collector):
     """Queue depth, limit slots in use and active runs, read when scraped. A source that is down
@@ -164,6 +160,12 @@ class StateCollector(Collector):
             logger.warning("metrics: database unavailable: %s", exc)
             jobs = []
             up.add_metric(["database"], 0)
+        try:
+            yield self._queue_depth(jobs)
+            up.add_metric(["broker"], 1)
+        except Exception as exc:  # the broker does not answer (its errors differ by transport)
+            logger.warning("metrics: broker unavailable: %s", exc)
+            up.add_metric(["broker"], 0)
         try:
             yield from self._redis(jobs)
             up.add_metric(["redis"], 1)
@@ -198,26 +200,24 @@ class StateCollector(Collector):
         yield active
 
     @staticmethod
-    def _redis(jobs: list[tuple[str, str, int | None]]) -> Iterator[GaugeMetricFamily]:
-        from orchestrator import keys
-        from orchestrator.connections import celery_app, redis_client
+    def _queue_depth(jobs: list[tuple[str, str, int | None]]) -> GaugeMetricFamily:
+        from orchestrator.connections import celery_app
+        from scheduling.ops.queues import queue_depths
 
-        redis = redis_client()
         default_queue = str(celery_app().conf.task_default_queue or "celery")
-        queues = sorted({default_queue, *(queue for _, queue, _ in jobs)})
-        pipe = redis.pipeline(transaction=False)
-        for queue in queues:
-            for key in (queue, *(f"{queue}{_PRIORITY_SEP}{step}" for step in _PRIORITY_STEPS)):
-                pipe.llen(key)
-        lengths = pipe.execute()
         depth = GaugeMetricFamily(
             "ostinato_queue_depth", "Messages waiting in a broker queue (not yet taken by a worker).", labels=["queue"]
         )
-        per_queue = 1 + len(_PRIORITY_STEPS)
-        for index, queue in enumerate(queues):
-            depth.add_metric([queue], sum(int(n) for n in lengths[index * per_queue : (index + 1) * per_queue]))
-        yield depth
+        for queue, count in queue_depths([default_queue, *(queue for _, queue, _ in jobs)]).items():
+            depth.add_metric([queue], count)
+        return depth
 
+    @staticmethod
+    def _redis(jobs: list[tuple[str, str, int | None]]) -> Iterator[GaugeMetricFamily]:
+        from orchestrator import keys
+        from orchestrator.connections import redis_client
+
+        redis = redis_client()
         now_ms = int(time.time() * 1000)
         in_use: dict[tuple[str, str], int] = {("job", key): 0 for key, _, _ in jobs}
         if settings.SCHEDULER_MAX_GLOBAL_RUNS:

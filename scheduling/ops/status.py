@@ -1,7 +1,7 @@
 """What the status page (``/schedules/status/``) shows: a snapshot of the running deployment.
 
 Beats come from their Redis heartbeats, workers from Celery's control ping and inspect, queue
-depths from the length of each queue's Redis list, limit slots from the lease sorted sets, and
+depths from the broker (``scheduling.ops.queues``), limit slots from the lease sorted sets, and
 the rest from a handful of bounded database queries. A part whose source does not answer is
 shown with the error instead of failing the whole page.
 """
@@ -21,7 +21,7 @@ from orchestrator.models import Job, Run, RunStatus
 from scheduling.core import timing
 from scheduling.engine import heartbeat
 from scheduling.models import Schedule
-from scheduling.ops import health
+from scheduling.ops import health, queues
 
 #: Due-soon schedules looked at for the next minute's occurrences (a bound on the page's cost).
 DUE_SOON_LIMIT = 500
@@ -115,12 +115,6 @@ def slots_in_use(client: redis.Redis) -> dict[str, int]:
 
 def _redis_parts(snapshot: Snapshot, client: redis.Redis) -> None:
     snapshot.beats = heartbeat.live_beats(client=client, now=time.time())
-    queues = sorted(set(Job.objects.values_list("queue", flat=True)))
-    with client.pipeline(transaction=False) as pipe:
-        for queue in queues:
-            pipe.llen(queue)
-        lengths = pipe.execute()
-    snapshot.queue_depths = dict(zip(queues, (int(n) for n in lengths), strict=True))
     limits = {f"job:{key}": cap for key, cap in Job.objects.values_list("key", "max_concurrency")}
     in_use = slots_in_use(client)
     scopes = sorted(set(in_use) | {scope for scope, cap in limits.items() if cap})
@@ -136,10 +130,14 @@ def snapshot(*, now: datetime | None = None) -> Snapshot:
         _redis_parts(snap, redis_client())
     except (redis.RedisError, OSError) as exc:
         snap.errors["redis"] = f"Redis does not answer: {exc}"
-    else:
+    try:
+        snap.queue_depths = queues.queue_depths(Job.objects.values_list("queue", flat=True))
+    except Exception as exc:  # the broker does not answer (its errors differ by transport)
+        snap.errors["broker"] = f"the broker does not answer: {exc}"
+    else:  # workers answer through the broker
         try:
             snap.workers = health.workers(details=True)
-        except (redis.RedisError, OSError) as exc:
+        except Exception as exc:  # likewise
             snap.errors["workers"] = f"cannot reach the workers: {exc}"
     snap.due_next_minute, snap.due_schedules = occurrences_due(now)
     snap.oldest_pending = (

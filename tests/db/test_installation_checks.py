@@ -7,6 +7,7 @@ from django.test import override_settings
 
 from orchestrator.connections import celery_app
 from scheduling.checks import check_installation
+from tests import brokers
 
 
 def _ids(messages):
@@ -35,3 +36,17 @@ def test_a_celery_app_whose_beat_is_not_ours_is_warned_about():
         conf.beat_scheduler = ours
     assert [message.id for message in found] == ["scheduling.W004"]
     assert "scheduling.beat:Scheduler" in (found[0].hint or "")
+
+
+def test_rabbitmq_without_publisher_confirms_is_warned_about():
+    conf = celery_app().conf
+    options = conf.broker_transport_options
+    with brokers.celery_broker("amqp://guest:guest@127.0.0.1:5672/unused"):
+        assert check_installation(None) == [], "the standalone project confirms its publishes"
+        try:
+            conf.broker_transport_options = {key: value for key, value in options.items() if key != "confirm_publish"}
+            found = check_installation(None)
+        finally:
+            conf.broker_transport_options = options
+    assert [message.id for message in found] == ["scheduling.W005"]
+    assert 'broker_transport_options["confirm_publish"] = True' in (found[0].hint or "")

@@ -16,7 +16,7 @@ import redis as redis_lib
 from django.conf import LazySettings
 from django.db import connection
 
-from tests import host_install
+from tests import brokers, host_install
 from tests.conftest import failed
 from tests.processes import ROOT, Processes
 
@@ -86,3 +86,17 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[host_install
             + ", ".join(f"{step} {seconds:.1f}s" for step, seconds in found.seconds.items())
         )
         yield found
+
+
+@pytest.fixture(params=brokers.BROKERS)
+def broker(request: pytest.FixtureRequest, live: Processes) -> Iterator[brokers.BrokerName]:
+    """The test once per broker: its processes and this one publish through it (Redis keeps our keys)."""
+    name: brokers.BrokerName = request.param
+    if name == "redis":
+        yield name
+        return
+    url = request.getfixturevalue("rabbitmq_url")
+    live.env["BROKER_URL"] = url
+    with brokers.celery_broker(url):
+        brokers.delete_queues(url)  # the vhost lives for the session: no queue left by an earlier test
+        yield name
