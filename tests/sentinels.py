@@ -2,12 +2,19 @@
 
 Debian's ``redis-sentinel`` runs the Sentinels (``redis-server --sentinel`` where only the server is
 installed: the same program). Short ``down-after-milliseconds`` and ``failover-timeout`` make a
-failover take a few seconds instead of the default half minute.
+failover take a few seconds instead of the default half minute; not shorter than 2 s: with 1 s, a
+loaded machine once kept a freshly promoted master from answering the Sentinels for a second, and
+they failed over again, to the restarted old primary.
+
+The primary writes an append-only file, so when it is started again after its SIGKILL it comes
+back with its old data, writes the replica never got included: the stale primary a client must
+not write to.
 """
 
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +26,7 @@ from redis.retry import Retry
 from tests.processes import Proc, Processes, free_port, wait_until
 
 MASTER_NAME = "ostinato"
-DOWN_AFTER_MS = 1000
+DOWN_AFTER_MS = 2000
 FAILOVER_TIMEOUT_MS = 3000
 
 
@@ -47,6 +54,11 @@ def _server(live: Processes, name: str, port: int, *extra: str) -> Proc:
     return live.start(name, [*argv, *extra])
 
 
+def _persistent(folder: Path) -> list[str]:
+    """The primary's append-only file, in ``folder``, so a restart brings its old data back."""
+    return ["--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(folder)]
+
+
 def _sentinel_argv(config: Path) -> list[str]:
     binary = shutil.which("redis-sentinel")
     return [binary, str(config)] if binary else ["redis-server", str(config), "--sentinel"]
@@ -55,7 +67,8 @@ def _sentinel_argv(config: Path) -> list[str]:
 def start_sentinel_set(live: Processes, folder: Path) -> SentinelSet:
     """Primary, replica (in sync) and three Sentinels that see both and each other."""
     primary_port, replica_port = free_port(), free_port()
-    primary = _server(live, "redis-primary", primary_port)
+    folder.mkdir(parents=True, exist_ok=True)
+    primary = _server(live, "redis-primary", primary_port, *_persistent(folder))
     _server(live, "redis-replica", replica_port, "--replicaof", "127.0.0.1", str(primary_port))
     found = SentinelSet(
         primary=primary,
@@ -63,7 +76,6 @@ def start_sentinel_set(live: Processes, folder: Path) -> SentinelSet:
         replica_port=replica_port,
         sentinel_ports=[free_port() for _ in range(3)],
     )
-    folder.mkdir(parents=True, exist_ok=True)
     for port in found.sentinel_ports:
         config = folder / f"sentinel-{port}.conf"  # Sentinel rewrites its file: one each
         config.write_text(
@@ -147,3 +159,45 @@ def _role(port: int) -> str:
         return str(_client(port).info("replication").get("role"))
     except redis_lib.RedisError:
         return ""
+
+
+class StalePrimaryWatch:
+    """The old primary started again (with its stale data, as a master) and watched until it is a replica.
+
+    Until the Sentinels make it a replica of the new master it answers writes, so a client that
+    still believed in it would write there and lose them. Every 50 ms, while it says it is a
+    master, ``CLIENT LIST`` is read and each client that is not a Sentinel's (named ``sentinel-…``)
+    and not this watch is kept.
+    """
+
+    def __init__(self, live: Processes, found: SentinelSet, folder: Path) -> None:
+        self._stop = threading.Event()
+        self.strangers: set[str] = set()
+        self.reads = 0  # how many times the client list was read: the watch did watch
+        self.server = _server(live, "redis-old-primary", found.primary_port, *_persistent(folder))
+        self._port = found.primary_port
+        self._thread = threading.Thread(target=self._watch, name="stale-primary-watch", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        client = redis_lib.Redis(port=self._port, socket_connect_timeout=1, socket_timeout=2, client_name="watch")
+        while not self._stop.wait(0.05):
+            try:
+                if client.info("replication").get("role") != "master":
+                    continue  # a replica refuses our writes (READONLY)
+                clients = client.client_list()
+            except redis_lib.RedisError:
+                continue
+            self.reads += 1
+            for seen in clients:
+                name = str(seen.get("name", ""))
+                if name != "watch" and not name.startswith("sentinel-") and "flags=S" not in str(seen):
+                    self.strangers.add(
+                        f"{seen.get('addr')} name={name!r} lib={seen.get('lib-name')} cmd={seen.get('cmd')}"
+                    )
+
+    def stop(self) -> str:
+        """Stop watching; the old primary's role now (``slave`` once the Sentinels demoted it)."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return _role(self._port)

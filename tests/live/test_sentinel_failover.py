@@ -30,7 +30,7 @@ from tests.helpers import QUICK, wait_ready
 from tests.live.test_exactly_once import assert_consecutive
 from tests.live.test_limits import peak_overlap
 from tests.processes import wait_until
-from tests.sentinels import MASTER_NAME, fail_over_losing_writes, start_sentinel_set
+from tests.sentinels import MASTER_NAME, StalePrimaryWatch, fail_over_losing_writes, start_sentinel_set
 
 NOOP_SCHEDULES = 20
 SLEEP_SCHEDULES = 3
@@ -57,7 +57,8 @@ def test_primary_killed_sentinels_fail_over_and_every_occurrence_runs_once(
     live, settings, tmp_path, our_redis_client_reset
 ):
     began = time.monotonic()
-    redis_set = start_sentinel_set(live, tmp_path / "sentinel")
+    folder = tmp_path / "sentinel"
+    redis_set = start_sentinel_set(live, folder)
     url = redis_set.url()
     env = {**QUICK, **SHORT_LEASES, "REDIS_URL": url, "REDIS_SENTINEL_MASTER": MASTER_NAME}
     settings.SCHEDULER_REDIS_URL = url
@@ -88,6 +89,7 @@ def test_primary_killed_sentinels_fail_over_and_every_occurrence_runs_once(
     in_flight = Run.objects.filter(status__in=ACTIVE_STATUSES).count()
     failover = fail_over_losing_writes(redis_set, lost_window_seconds=LOST_WINDOW_SECONDS)
     promoted_at = timezone.now()
+    stale = StalePrimaryWatch(live, redis_set, folder)
 
     def consumed_after_failover() -> bool:
         after = Run.objects.filter(created_at__gt=promoted_at, status="succeeded")
@@ -103,6 +105,7 @@ def test_primary_killed_sentinels_fail_over_and_every_occurrence_runs_once(
     except AssertionError:
         raise AssertionError(f"runs left active: {_left_active(promoted_at)}") from None
 
+    old_primary_role = stale.stop()
     occurrences = sum(len(assert_consecutive(schedule, start_at, last_due)) for schedule in schedules)
     runs = list(Run.objects.all())
     started = Counter(e["run_id"] for e in events.iter_events() if e.get("event") == "run_started")
@@ -117,12 +120,15 @@ def test_primary_killed_sentinels_fail_over_and_every_occurrence_runs_once(
         f"{failover.seconds:.1f}s after, both workers consuming "
         f"again {resumed_seconds:.1f}s after; {occurrences} occurrences in the window (0 absent, 0 twice), "
         f"{len(runs)} runs {dict(statuses)}, started twice {len(twice)}, never started {len(never)}; "
-        f"sleep job peak {peak} (limit {SLEEP_LIMIT}); PIDs kept {[p.pid for p in [*workers, *beats]] == pids}; "
+        f"sleep job peak {peak} (limit {SLEEP_LIMIT}); old primary restarted: {old_primary_role}, "
+        f"our clients on it while a master {len(stale.strangers)} ({stale.reads} looks); "
+        f"PIDs kept {[p.pid for p in [*workers, *beats]] == pids}; "
         f"test {time.monotonic() - began:.0f}s"
     )
     assert all(p.alive() for p in [*workers, *beats]) and [p.pid for p in [*workers, *beats]] == pids
     assert twice == [] and never == []
     assert set(statuses) == {"succeeded"}
+    assert stale.reads > 0 and stale.strangers == set() and old_primary_role == "slave"
     # RELIABILITY.md, "Redis with Sentinel": a failover may lose slots taken just before it (at most the limit again)
     assert peak <= 2 * SLEEP_LIMIT
 
