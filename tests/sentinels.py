@@ -69,7 +69,10 @@ def start_sentinel_set(live: Processes, folder: Path) -> SentinelSet:
     primary_port, replica_port = free_port(), free_port()
     folder.mkdir(parents=True, exist_ok=True)
     primary = _server(live, "redis-primary", primary_port, *_persistent(folder))
-    _server(live, "redis-replica", replica_port, "--replicaof", "127.0.0.1", str(primary_port))
+    replica_dir = folder / "replica"  # where it keeps the copy a full synchronisation sends
+    replica_dir.mkdir()
+    replica_of = ["--replicaof", "127.0.0.1", str(primary_port)]
+    _server(live, "redis-replica", replica_port, *replica_of, "--dir", str(replica_dir))
     found = SentinelSet(
         primary=primary,
         primary_port=primary_port,
