@@ -139,11 +139,14 @@ class SentinelTarget:
         sentinels, db, username, password = [], 0, None, None
         for part in filter(None, (piece.strip() for piece in url.split(";"))):
             parts = urlsplit(part)
+            try:
+                port, path = parts.port or 26379, parts.path.strip("/")
+                db = db or (int(path) if path else 0)
+            except ValueError:
+                raise SchedulerError(f"not a Sentinel URL (sentinel://host:port/db): {part!r}") from None
             if parts.scheme != "sentinel" or not parts.hostname:
                 raise SchedulerError(f"not a Sentinel URL (sentinel://host:port/db): {part!r}")
-            sentinels.append((parts.hostname, parts.port or 26379))
-            if parts.path.strip("/") and not db:
-                db = int(parts.path.strip("/"))
+            sentinels.append((parts.hostname, port))
             username = username or (unquote(parts.username) if parts.username else None)
             password = password or (unquote(parts.password) if parts.password else None)
         return cls(sentinels=tuple(sentinels), master_name=master_name, db=db, username=username, password=password)

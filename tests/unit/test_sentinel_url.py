@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.test import override_settings
 
+from orchestrator.checks import check_redis_sentinel
 from orchestrator.connections import SentinelTarget, is_sentinel_url
 from orchestrator.errors import SchedulerError
 
@@ -37,3 +39,18 @@ def test_anything_but_sentinels_in_a_sentinel_url_is_refused(url):
 def test_redis_urls_are_not_sentinel_urls():
     assert not is_sentinel_url("redis://h1:6379/0")
     assert not is_sentinel_url("unix:///tmp/redis.sock?db=0")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"SCHEDULER_REDIS_URL": "redis://h1:6379/0"}, []),
+        ({"SCHEDULER_REDIS_URL": "sentinel://h1:26379/0", "SCHEDULER_REDIS_SENTINEL_MASTER": "m"}, []),
+        ({"SCHEDULER_REDIS_URL": "sentinel://h1:26379/0", "SCHEDULER_REDIS_SENTINEL_MASTER": None}, ["E014"]),
+        ({"SCHEDULER_REDIS_URL": "sentinel://h1:port/0", "SCHEDULER_REDIS_SENTINEL_MASTER": "m"}, ["E014"]),
+        ({"SCHEDULER_REDIS_URL": "sentinel://h1:26379/zero", "SCHEDULER_REDIS_SENTINEL_MASTER": "m"}, ["E014"]),
+    ],
+)
+def test_a_sentinel_url_is_checked_at_start_up(overrides, expected):
+    with override_settings(**overrides):
+        assert [message.id.removeprefix("orchestrator.") for message in check_redis_sentinel(None)] == expected
