@@ -165,7 +165,7 @@ def _role(port: int) -> str:
 
 
 class StalePrimaryWatch:
-    """The old primary started again (with its stale data, as a master) and watched until it is a replica.
+    """The old primary started again (with its stale data, as a master) and watched while it is one.
 
     Until the Sentinels make it a replica of the new master it answers writes, so a client that
     still believed in it would write there and lose them. Every 50 ms, while it says it is a
@@ -200,7 +200,7 @@ class StalePrimaryWatch:
                     )
 
     def stop(self) -> str:
-        """Stop watching; the old primary's role now (``slave`` once the Sentinels demoted it)."""
+        """Stop watching; the old primary's role now (``slave`` once the Sentinels have demoted it)."""
         self._stop.set()
         self._thread.join(timeout=5)
         return _role(self._port)
