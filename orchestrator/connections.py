@@ -181,4 +181,7 @@ def reset_redis_client() -> None:
     cached: redis.Redis | None = getattr(_local, "client", None)
     if cached is not None:
         cached.close()
+        sentinels = getattr(cached.connection_pool, "sentinel_manager", None)
+        if sentinels is not None:
+            sentinels.close()  # its own connections to each Sentinel
     _local.client = None
