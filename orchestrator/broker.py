@@ -187,7 +187,7 @@ def _standard_wire() -> Wire | None:
     app = connections.celery_app()
     conf = app.conf
     if (
-        urlsplit(str(conf.broker_url)).scheme not in ("redis", "rediss", "redis+socket")
+        urlsplit(str(conf.broker_url)).scheme not in connections.REDIS_SCHEMES
         or (conf.broker_transport_options or {}).get("global_keyprefix")
         or conf.task_serializer != "json"
         or int(conf.task_protocol) != 2
@@ -231,14 +231,24 @@ def _direct_wire() -> Wire | None:
 
 
 def broker_is_our_redis() -> bool:
-    """Whether the broker is the very Redis server and database ``connections.redis_client`` talks to."""
+    """Whether the broker is the very Redis server and database ``connections.redis_client`` talks to.
+
+    With Sentinels, both must name the same Sentinels, database and master: our client then asks
+    them for the master on each new connection, as kombu's does, so after a failover both write
+    to the promoted replica (a demoted primary answers ``READONLY``, which drops the connection).
+    """
     from urllib.parse import urlsplit
 
-    broker = str(connections.celery_app().conf.broker_url or "")
+    conf = connections.celery_app().conf
+    broker = str(conf.broker_url or "")
     if urlsplit(broker).scheme == "redis+socket":
         broker = connections.redis_py_url(broker)
     try:
-        return broker == connections.redis_url()
+        if broker != connections.redis_url():
+            return False
+        if connections.is_sentinel_url(broker):
+            return connections.sentinel_master_name() == (conf.broker_transport_options or {}).get("master_name")
+        return True
     except SchedulerError:  # no Redis configured at all: Celery's own path
         return False
 

@@ -169,7 +169,7 @@ def check_notifications(app_configs: Sequence[AppConfig] | None, **kwargs: Any) 
             Error(
                 f"SCHEDULER_NOTIFY_CA_FILE {ca_file!r} is not a file; HTTPS webhooks would fail every attempt.",
                 hint="A PEM file of CA certificates, or leave it empty to trust the system's CAs only.",
-                id="orchestrator.E014",
+                id="orchestrator.E015",
             )
         )
     return messages
@@ -191,3 +191,29 @@ def check_audit_middleware(app_configs: Sequence[AppConfig] | None, **kwargs: An
             id="orchestrator.W004",
         )
     ]
+
+
+@register()
+def check_redis_sentinel(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """A ``sentinel://`` Redis URL names its Sentinels well and comes with the master's name."""
+    from orchestrator import connections
+    from orchestrator.errors import SchedulerError
+
+    try:
+        url = connections.redis_url()
+    except SchedulerError:
+        return []  # no Redis named at all: said where Redis is first used
+    if not connections.is_sentinel_url(url):
+        return []
+    try:
+        connections.SentinelTarget.parse(url, connections.sentinel_master_name())
+    except SchedulerError as exc:
+        return [
+            Error(
+                str(exc),
+                hint="sentinel://host:26379/0;sentinel://host2:26379 with SCHEDULER_REDIS_SENTINEL_MASTER "
+                "(REDIS_SENTINEL_MASTER) or the broker's master_name transport option",
+                id="orchestrator.E014",
+            )
+        ]
+    return []

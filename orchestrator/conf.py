@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     # where things are
     "BASE_DIR": Derived(lambda conf: Path.cwd()),  # relative paths in params and YAML are read from here
     "SCHEDULER_REDIS_URL": None,  # None: the Celery broker URL when it is a Redis URL
+    "SCHEDULER_REDIS_SENTINEL_MASTER": None,  # a sentinel:// URL's master name; None: the broker's master_name
     "SCHEDULER_REDIS_STARTER": None,  # dotted path of a callable run before the first Redis connection
     "SCHEDULER_CELERY_APP": None,  # "module:attribute" of the Celery app; None: celery.current_app
     "EVENTS_PATH": _var("logs", "orchestrator_state.jsonl"),

@@ -4,6 +4,8 @@ Django's own ``RedisCache``, with two differences: it starts the demo's embedded
 its first connection (like ``project.redis.client``), and it never raises when Redis does not
 answer. Throttling counts failed logins here; a Redis outage must not turn every login page into
 a 500, so a read answers the default and a write is dropped (logged once until Redis answers).
+With ``REDIS_URL=sentinel://...`` it uses the apps' own client of the master the Sentinels name
+(``orchestrator.connections``), which Django's client cannot reach by URL.
 """
 
 from __future__ import annotations
@@ -13,10 +15,19 @@ from typing import Any
 
 import redis
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.core.cache.backends.redis import RedisCacheClient
 
+from orchestrator import connections
 from project.redis import ensure_embedded
 
 logger = logging.getLogger(__name__)
+
+
+class SentinelCacheClient(RedisCacheClient):
+    """Django's cache client on the connection pool of the master the Sentinels name now."""
+
+    def _get_connection_pool(self, write: bool) -> Any:
+        return connections.redis_client().connection_pool
 
 
 class RedisCache(DjangoRedisCache):
@@ -25,6 +36,8 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         ensure_embedded()  # the demo's embedded server (a no-op when REDIS_URL is set)
         super().__init__(server, params)
+        if connections.is_sentinel_url(server):
+            self._class = SentinelCacheClient
 
     def _guard(self, operation: str, default: Any, call: Any, *args: Any, **kwargs: Any) -> Any:
         try:

@@ -41,6 +41,12 @@ EMBEDDED_REDIS_DIR: Path | None = None if _REDIS_URL else VAR_DIR / "redis"
 REDIS_URL = _REDIS_URL or embedded_redis.url_for(VAR_DIR / "redis")
 #: The apps' Redis (limit leases, heartbeats, in-flight notes): the same server as the broker here.
 SCHEDULER_REDIS_URL = REDIS_URL
+#: With ``REDIS_URL=sentinel://h1:26379/0;sentinel://h2:26379;...`` (kombu's form: Redis Sentinels),
+#: the name of the master they watch, for the broker and for the apps' keys alike.
+REDIS_SENTINEL_MASTER = env_optional_str("REDIS_SENTINEL_MASTER")
+SCHEDULER_REDIS_SENTINEL_MASTER = REDIS_SENTINEL_MASTER
+if REDIS_URL.startswith("sentinel://") and not REDIS_SENTINEL_MASTER:
+    raise ImproperlyConfigured("REDIS_URL names Sentinels (sentinel://): set REDIS_SENTINEL_MASTER, the master name")
 #: Run before the first connection to Redis: starts the embedded server when REDIS_URL is unset.
 SCHEDULER_REDIS_STARTER = "project.redis.ensure_embedded" if EMBEDDED_REDIS_DIR else None
 #: The demo default: SQLite, debug on, a generated secret key kept under var/.
@@ -272,6 +278,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # is marked queued only then; without it a message lost on a dropped connection left its run
     # queued until its in-flight note expired (docs/BROKERS.md). Ignored by the Redis transport.
     "confirm_publish": True,
+    # Redis Sentinel (REDIS_URL=sentinel://...): the master to ask them for, and short timeouts
+    # on the connections to the Sentinels themselves.
+    **(
+        {"master_name": REDIS_SENTINEL_MASTER, "sentinel_kwargs": {"socket_connect_timeout": 2, "socket_timeout": 2}}
+        if REDIS_SENTINEL_MASTER
+        else {}
+    ),
 }
 #: No result backend: a run's outcome is its row (run messages are sent with ``ignore_result``).
 CELERY_TASK_SERIALIZER = "json"

@@ -240,5 +240,5 @@ def test_the_notification_settings_are_checked_at_start_up(settings):
     settings.SCHEDULER_PUBLIC_URL = "ostinato.example.com"
     settings.SCHEDULER_NOTIFY_CA_FILE = "/nonexistent/ca.pem"
     found = {m.id: m.msg for m in check_notifications(None)}
-    assert set(found) == {"orchestrator.E012", "orchestrator.E013", "orchestrator.W010", "orchestrator.E014"}
-    assert "SCHEDULER_NOTIFY_CA_FILE '/nonexistent/ca.pem' is not a file" in found["orchestrator.E014"]
+    assert set(found) == {"orchestrator.E012", "orchestrator.E013", "orchestrator.W010", "orchestrator.E015"}
+    assert "SCHEDULER_NOTIFY_CA_FILE '/nonexistent/ca.pem' is not a file" in found["orchestrator.E015"]
