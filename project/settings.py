@@ -8,15 +8,12 @@ both, plus ``DJANGO_SECRET_KEY``; the names are listed in README.md.
 from __future__ import annotations
 
 import os
-import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from project import embedded_redis
+from project import embedded_redis, settings_sources
 from project.csp import DEFAULT_POLICY as DEFAULT_CSP
 from project.env import (
     env_bool,
@@ -30,6 +27,7 @@ from project.env import (
 )
 from project.logging import logging_config
 from project.redis_url import kombu_url
+from scheduling.surfaces.api.enum_names import ENUM_NAME_OVERRIDES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("SCHEDULER_VAR_DIR", BASE_DIR / "var")
@@ -55,21 +53,7 @@ DEMO_DEFAULTS = DATABASE_URL is None
 DEBUG = env_bool("DJANGO_DEBUG", default=DEMO_DEFAULTS)
 
 
-def _secret_key() -> str:
-    configured = env_optional_str("DJANGO_SECRET_KEY")
-    if configured:
-        return configured
-    if not DEMO_DEFAULTS:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DATABASE_URL is set (outside the demo)")
-    key_file = VAR_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
-
-
-SECRET_KEY = _secret_key()
+SECRET_KEY = settings_sources.secret_key(VAR_DIR, demo=DEMO_DEFAULTS)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
@@ -149,35 +133,7 @@ TEMPLATES = [
     },
 ]
 
-_SQLITE_OPTIONS: dict[str, Any] = {
-    # WAL lets the web process read while the beat and the worker write.
-    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    "transaction_mode": "IMMEDIATE",
-    "timeout": 30,
-}
-
-
-def _database() -> dict[str, Any]:
-    if DATABASE_URL is None:
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "db.sqlite3",
-            "OPTIONS": dict(_SQLITE_OPTIONS),
-        }
-    config: dict[str, Any] = dict(
-        dj_database_url.parse(
-            DATABASE_URL,
-            conn_max_age=env_int("DB_CONN_MAX_AGE", 600, minimum=0),
-            conn_health_checks=True,
-        )
-    )
-    if config["ENGINE"] == "django.db.backends.sqlite3":
-        config["OPTIONS"] = {**_SQLITE_OPTIONS, **config.get("OPTIONS", {})}
-        config["CONN_MAX_AGE"] = 0
-    return config
-
-
-DATABASES = {"default": _database()}
+DATABASES = {"default": settings_sources.database(DATABASE_URL, VAR_DIR)}
 #: The worker's claim and finish statements (two per run) are prepared once per connection and
 #: their plans reused: planning them each time cost ~0.4 ms per statement on a loaded machine.
 #: Turn off behind a connection pooler in transaction mode that does not keep prepared
@@ -262,30 +218,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE_TYPE = CELERY_TASK_CREATE_MISSING_QUEUE_TYPE = env_str("BROKER_QUEUE_TYPE", "classic")
 if CELERY_TASK_DEFAULT_QUEUE_TYPE not in ("classic", "quorum"):
     raise ImproperlyConfigured(f"BROKER_QUEUE_TYPE={CELERY_TASK_DEFAULT_QUEUE_TYPE!r}: use classic or quorum")
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": BROKER_VISIBILITY_TIMEOUT_SECONDS,
-    # Each worker looks for messages past that timeout every 10 s (kombu's restore interval), not
-    # every tenth time (kombu's default throttle): one cheap sorted-set query per worker.
-    "unacked_restore_throttle": 1,
-    "socket_connect_timeout": 2,
-    # A publisher facing a dead broker fails fast instead of blocking the beat: the runs stay
-    # pending and recovery publishes them. (Workers reconnect through their own consumer loop.)
-    "max_retries": 1,
-    "interval_start": 0,
-    "interval_step": 0.2,
-    "interval_max": 0.5,
-    # RabbitMQ: a publish returns once the broker has the message (publisher confirms), so a run
-    # is marked queued only then; without it a message lost on a dropped connection left its run
-    # queued until its in-flight note expired (docs/BROKERS.md). Ignored by the Redis transport.
-    "confirm_publish": True,
-    # Redis Sentinel (REDIS_URL=sentinel://...): the master to ask them for, and short timeouts
-    # on the connections to the Sentinels themselves.
-    **(
-        {"master_name": REDIS_SENTINEL_MASTER, "sentinel_kwargs": {"socket_connect_timeout": 2, "socket_timeout": 2}}
-        if REDIS_SENTINEL_MASTER
-        else {}
-    ),
-}
+CELERY_BROKER_TRANSPORT_OPTIONS = settings_sources.broker_transport_options(
+    visibility_timeout=BROKER_VISIBILITY_TIMEOUT_SECONDS, sentinel_master=REDIS_SENTINEL_MASTER
+)
 #: No result backend: a run's outcome is its row (run messages are sent with ``ignore_result``).
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -434,17 +369,7 @@ API_TOKEN_FAILURE_WINDOW_SECONDS = env_int("API_TOKEN_FAILURE_WINDOW_SECONDS", 1
 # The API configures itself on its views (scheduling/surfaces/api/base.py). drf-spectacular's deploy
 # check describes every API of the project with the project's settings: name our enums that share a field name
 # (the same as scheduling/surfaces/api/base.py's: drf-spectacular caches the overrides it loaded first).
-SPECTACULAR_SETTINGS = {
-    "ENUM_NAME_OVERRIDES": {
-        "RunStatusEnum": "orchestrator.models.RunStatus",
-        "OccurrenceStatusEnum": "scheduling.models.OccurrenceStatus",
-        "ScheduleKindEnum": "scheduling.core.timing.Kind.choices",
-        "JobKindEnum": "orchestrator.models.JobKind",
-        "OverlapPolicyEnum": "scheduling.core.policies.OverlapPolicy.choices",
-        "BackfillStatusEnum": "scheduling.models.BackfillStatus",
-        "BackfillOverlapPolicyEnum": "scheduling.engine.backfills.POLICIES",
-    }
-}
+SPECTACULAR_SETTINGS = {"ENUM_NAME_OVERRIDES": ENUM_NAME_OVERRIDES}
 
 # --- Metrics (scheduling/metrics.py; README "Metrics") -------------------------------------------
 

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from orchestrator import audit
 from scheduling.surfaces.api.authentication import ExpiringTokenAuthentication
+from scheduling.surfaces.api.enum_names import ENUM_NAME_OVERRIDES
 from scheduling.surfaces.api.errors import exception_handler
 from scheduling.surfaces.api.pagination import Pagination
 from scheduling.surfaces.api.parsers import JSONParser
@@ -39,16 +40,8 @@ SCHEMA_SETTINGS: dict[str, Any] = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "scheduling.surfaces.api.schema.add_common_responses",
     ],
-    # The same in project/settings.py: drf-spectacular caches the overrides it loaded first.
-    "ENUM_NAME_OVERRIDES": {
-        "RunStatusEnum": "orchestrator.models.RunStatus",
-        "OccurrenceStatusEnum": "scheduling.models.OccurrenceStatus",
-        "ScheduleKindEnum": "scheduling.core.timing.Kind.choices",
-        "JobKindEnum": "orchestrator.models.JobKind",
-        "OverlapPolicyEnum": "scheduling.core.policies.OverlapPolicy.choices",
-        "BackfillStatusEnum": "scheduling.models.BackfillStatus",
-        "BackfillOverlapPolicyEnum": "scheduling.engine.backfills.POLICIES",
-    },
+    # The same in a project's SPECTACULAR_SETTINGS: drf-spectacular caches the overrides it loaded first.
+    "ENUM_NAME_OVERRIDES": ENUM_NAME_OVERRIDES,
 }
 
 
