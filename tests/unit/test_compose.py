@@ -51,8 +51,9 @@ def _command(service: dict[str, Any]) -> list[str]:
 def test_services_health_checks_and_volumes():
     config = _resolved()
     services = config["services"]
-    assert set(services) == {"postgres", "redis", *APP_SERVICES}
-    for name in ("postgres", "redis"):
+    assert set(services) == {"postgres", "redis", "rabbitmq", *APP_SERVICES}
+    assert services["rabbitmq"]["profiles"] == ["rabbitmq"], "RabbitMQ starts only when asked for"
+    for name in ("postgres", "redis", "rabbitmq"):
         assert services[name]["healthcheck"]["test"], name
         volume = str(
             services[name]["volumes"][0]
@@ -65,6 +66,8 @@ def test_services_health_checks_and_volumes():
         assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"], name
         assert env["REDIS_URL"].startswith("redis://redis:6379/"), name
         assert "DJANGO_SECRET_KEY" in env and env["PROMETHEUS_MULTIPROC_DIR"] == "/tmp/metrics", name
+        # (resolved by docker compose to "", read here as written: either way empty unless exported)
+        assert env["BROKER_URL"] in ("", "${BROKER_URL:-}"), f"{name}: the broker is REDIS_URL's Redis by default"
     for name in APP_SERVICES[1:]:
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
