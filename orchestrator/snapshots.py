@@ -5,7 +5,8 @@ A run's ``directive_snapshot`` column keeps a JSON object (the API and the admin
     {"job": {"key", "kind", "queue", "timeout_seconds", "max_retries", "max_concurrency"},
      "directive": {"id", "name", "params"} | null,
      "params": {...},                       # the directive's params, then the caller's, then frozen by the job
-     "schedule": {"id", "name", "tenant", "scheduled_for", "max_concurrency", "overlap_policy"},  # runs of a schedule
+     "schedule": {"id", "name", "tenant", "scheduled_for", "max_concurrency", "overlap_policy",
+                  "deadline_seconds"},  # runs of a schedule; deadline_seconds 0: none
      "freeze_error": "...",                 # when the job's ``freeze_params`` failed
      "step": {"id", "job", "dag"}}          # only in a DAG step's context
 
@@ -100,6 +101,8 @@ class ScheduleRef:
     scheduled_for: str | None = None
     max_concurrency: int | None = None
     overlap_policy: str = ""
+    #: The schedule's deadline when the run was created: 0 for none, None when the snapshot predates it.
+    deadline_seconds: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -109,6 +112,7 @@ class ScheduleRef:
             "scheduled_for": self.scheduled_for,
             "max_concurrency": self.max_concurrency,
             "overlap_policy": self.overlap_policy,
+            "deadline_seconds": self.deadline_seconds,
         }
 
 
@@ -166,6 +170,7 @@ class RunSnapshot:
                 scheduled_for=str(schedule["scheduled_for"]) if schedule.get("scheduled_for") else None,
                 max_concurrency=_optional_int(schedule.get("max_concurrency")),
                 overlap_policy=str(schedule.get("overlap_policy") or ""),
+                deadline_seconds=_optional_int(schedule.get("deadline_seconds")),
             )
             if schedule
             else None,

@@ -289,6 +289,7 @@ def _create(backfill: Backfill, schedule: Schedule, times: Sequence[datetime], *
             ref = schedule_ref(
                 schedule_id=schedule.pk, name=schedule.name, tenant=schedule.tenant, scheduled_for=moment,
                 max_concurrency=schedule.max_concurrency, overlap_policy=backfill.overlap_policy,
+                deadline_seconds=schedule.deadline_seconds,
             )  # fmt: skip
             run = plan_run(job_id=schedule.job_id, base=base, schedule=ref, trigger=RunTrigger.BACKFILL, now=now)
             planned[moment] = run

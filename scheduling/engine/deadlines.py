@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
+from django.utils import timezone
 
 from orchestrator import events
 from orchestrator.hooks import RunEnded
@@ -80,6 +81,12 @@ def flag_late_end(ended: RunEnded) -> None:
     ref = RunSnapshot.of(ended.snapshot).schedule
     if ref is None or not ref.scheduled_for:
         return  # a run now: no nominal time, no deadline
+    if ref.deadline_seconds is not None:  # frozen at creation (older snapshots: look it up)
+        if ref.deadline_seconds == 0:
+            return  # no deadline: no read at every run's end (it was a third of a noop run's task time)
+        due_by = datetime.fromisoformat(ref.scheduled_for.replace("Z", "+00:00"))
+        if timezone.now() <= due_by + timedelta(seconds=ref.deadline_seconds):
+            return  # finished (at the latest now) within its deadline
     row = (
         ScheduledRun.objects.filter(
             run_id=ended.run_id,

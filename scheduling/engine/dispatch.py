@@ -179,6 +179,7 @@ def _plan(claimed: Sequence[store.Claimed], *, now: datetime, ahead: bool, repor
                     scheduled_for=decision.scheduled_for,
                     max_concurrency=schedule.max_concurrency,
                     overlap_policy=schedule.state.overlap_policy,
+                    deadline_seconds=schedule.deadline_seconds,
                 )
                 run = plan_run(job_id=schedule.job.id, base=base, schedule=ref, trigger=RunTrigger.SCHEDULE, now=now)
             batch.planned.append(_Planned(schedule=schedule, decision=decision, run=run))

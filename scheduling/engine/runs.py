@@ -21,6 +21,7 @@ def schedule_ref(
     scheduled_for: datetime | None,
     max_concurrency: int | None,
     overlap_policy: str,
+    deadline_seconds: int | None,
 ) -> ScheduleRef:
     """What a run of a schedule freezes about it (``scheduled_for`` None: a run asked for by hand)."""
     return ScheduleRef(
@@ -30,6 +31,7 @@ def schedule_ref(
         scheduled_for=events.utc_stamp(scheduled_for) if scheduled_for else None,
         max_concurrency=max_concurrency,
         overlap_policy=overlap_policy,
+        deadline_seconds=deadline_seconds or 0,
     )
 
 
@@ -42,6 +44,7 @@ def planned_for(schedule: Schedule, scheduled_for: datetime | None, trigger: str
         tenant=schedule.tenant,
         scheduled_for=scheduled_for,
         max_concurrency=schedule.max_concurrency,
+        deadline_seconds=schedule.deadline_seconds,
         overlap_policy=schedule.overlap_policy,
     )
     return plan_run(job_id=schedule.job_id, base=base, schedule=ref, trigger=trigger, now=now)

@@ -28,7 +28,7 @@ _CLAIM = """
 SELECT s.id, s.name, s.tenant, s.kind, s.cron, s.interval_seconds, s.run_at, s.timezone, s.start_at, s.end_at,
        s.next_run_at, s.jitter_seconds, s.misfire_policy, s.misfire_grace_seconds, s.overlap_policy,
        s.max_concurrency, s.params, s.job_id, j.key, j.queue, j.timeout_seconds, j.max_retries, j.max_concurrency,
-       j.kind, s.directive_id, d.name, d.params, s.remaining_runs,
+       j.kind, s.directive_id, d.name, d.params, s.remaining_runs, s.deadline_seconds,
        EXISTS (SELECT 1 FROM scheduling_schedule_calendars c WHERE c.schedule_id = s.id)
 FROM scheduling_schedule s
 JOIN orchestrator_job j ON j.id = s.job_id
@@ -94,6 +94,8 @@ class Claimed:
     tenant: str
     state: planning.ScheduleState
     max_concurrency: int | None
+    #: The schedule's deadline (None: none), frozen into each run's snapshot.
+    deadline_seconds: int | None
     params: dict[str, Any]
     job: JobSettings
     directive: DirectiveRef | None
@@ -136,7 +138,8 @@ def _claimed(row: Sequence[Any], shared: _Shared, attached: dict[int, tuple[Cale
     (
         sid, name, tenant, kind, cron, interval_seconds, run_at, zone, start_at, end_at, next_run_at, jitter,
         misfire_policy, misfire_grace, overlap_policy, max_concurrency, params, job_id, job_key, queue,
-        timeout, retries, job_max, job_kind, directive_id, directive_name, directive_params, remaining_runs, _,
+        timeout, retries, job_max, job_kind, directive_id, directive_name, directive_params, remaining_runs,
+        deadline_seconds, _,
     ) = row  # fmt: skip
     spec = timing.Spec(
         kind=kind,
@@ -166,6 +169,7 @@ def _claimed(row: Sequence[Any], shared: _Shared, attached: dict[int, tuple[Cale
             remaining_runs=remaining_runs,
         ),
         max_concurrency=max_concurrency,
+        deadline_seconds=deadline_seconds,
         params=_json(params) or {},
         job=shared.job((job_id, job_key, queue, timeout, retries, job_max, job_kind)),
         directive=shared.directive(directive_id, directive_name, directive_params),

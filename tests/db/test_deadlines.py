@@ -123,3 +123,46 @@ def test_a_run_that_ends_late_before_any_pass_is_flagged_at_its_end(redis_db):
     assert event["status"] == "succeeded" and event["deadline_seconds"] == 60
     assert _overdue_metric(schedule.name) == before + 1
     assert deadlines.mark_overdue(T + timedelta(hours=1)) == [], "ended: nothing more to flag"
+
+
+def test_the_deadline_is_frozen_in_the_run_so_a_run_without_one_ends_without_a_read(redis_db):
+    """Every run's end used to read its occurrence to look for a deadline: a third of a noop run's task time."""
+    from django.test.utils import CaptureQueriesContext
+
+    from orchestrator.hooks import RunEnded
+
+    _schedule, free = _dispatched(deadline_seconds=None)
+    assert free.directive_snapshot["schedule"]["deadline_seconds"] == 0
+    _schedule, bound = _dispatched(deadline_seconds=60)
+    assert bound.directive_snapshot["schedule"]["deadline_seconds"] == 60
+    ended = RunEnded(run_id=free.pk, job_key="noop", status="succeeded", snapshot=free.directive_snapshot)
+    with CaptureQueriesContext(connection) as queries:
+        deadlines.flag_late_end(ended)
+    assert queries.captured_queries == []
+
+
+def test_a_run_frozen_before_deadlines_were_frozen_is_still_checked_at_its_end(redis_db):
+    _schedule, late = _dispatched(deadline_seconds=60)
+    older = {**late.directive_snapshot}
+    older["schedule"] = {k: v for k, v in older["schedule"].items() if k != "deadline_seconds"}
+    Run.objects.filter(pk=late.pk).update(directive_snapshot=older)
+    execution.execute_run(late.id, attempt=0, worker="w1", clock=lambda: T + timedelta(seconds=90))
+    assert ScheduledRun.objects.get(run=late).overdue_at == T + timedelta(seconds=90)
+
+
+def test_a_run_ending_before_its_frozen_deadline_ends_without_a_read(redis_db):
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from orchestrator.hooks import RunEnded
+
+    _schedule, bound = _dispatched(deadline_seconds=60)
+    snapshot = {**bound.directive_snapshot}
+    snapshot["schedule"] = {**snapshot["schedule"], "scheduled_for": events.utc_stamp(timezone.now())}
+    with CaptureQueriesContext(connection) as queries:
+        deadlines.flag_late_end(RunEnded(run_id=bound.pk, job_key="noop", status="succeeded", snapshot=snapshot))
+    assert queries.captured_queries == [], "ended (at the latest now) before scheduled_for + 60 s"
+    snapshot["schedule"]["scheduled_for"] = events.utc_stamp(timezone.now() - timedelta(seconds=61))
+    with CaptureQueriesContext(connection) as queries:
+        deadlines.flag_late_end(RunEnded(run_id=bound.pk, job_key="noop", status="succeeded", snapshot=snapshot))
+    assert len(queries.captured_queries) == 1, "possibly late: the occurrence is read"
