@@ -97,7 +97,9 @@ def prune_runs(
     while True:
         page = candidates
         if cursor is not None:
-            page = page.filter(Q(created_at__gt=cursor[0]) | Q(created_at=cursor[0], id__gt=cursor[1]))
+            # created_at >= the cursor's bounds the index scan; the OR alone would make it start at
+            # the oldest row each batch, over every index entry the earlier batches deleted
+            page = page.filter(Q(created_at__gte=cursor[0]) & (Q(created_at__gt=cursor[0]) | Q(id__gt=cursor[1])))
         batch = list(page.values_list("created_at", "id")[:batch_size])
         if not batch:
             break

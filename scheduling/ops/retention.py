@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import F, Window
-from django.db.models.functions import RowNumber
+from django.db.models import OuterRef
 
 from orchestrator.retention import Policy, Protect
 from scheduling.models import OccurrenceStatus, ScheduledRun
@@ -32,30 +31,24 @@ def _occurrences_of(run_ids: Sequence[uuid.UUID], dry_run: bool) -> int:
 
 
 def newest_runs_per_schedule(keep: int) -> Protect:
-    """A ``Protect`` policy: of a batch of runs, those among the ``keep`` newest runs of their schedule."""
+    """A ``Protect`` policy: of a batch of runs, those among the ``keep`` newest runs of their schedule.
+
+    Each candidate is checked against its own schedule's ``keep`` newest (a correlated ``LIMIT``
+    on ``occurrence_schedule_recent_idx``), so a batch reads about ``keep`` rows per candidate
+    however long a schedule's history is; ranking every run of the batch's schedules read the
+    whole history of a busy schedule on every batch.
+    """
 
     def protect(run_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         if keep <= 0 or not run_ids:
             return set()
-        schedule_ids = list(
-            ScheduledRun.objects.filter(run_id__in=list(run_ids)).values_list("schedule_id", flat=True).distinct()
+        newest_of_its_schedule = (
+            ScheduledRun.objects.filter(schedule_id=OuterRef("schedule_id"), run__isnull=False)
+            .order_by("-created_at", "-id")
+            .values("run_id")[:keep]
         )
-        if not schedule_ids:
-            return set()
-        newest = (
-            ScheduledRun.objects.filter(schedule_id__in=schedule_ids, run__isnull=False)
-            .annotate(
-                rank=Window(
-                    RowNumber(),
-                    partition_by=[F("schedule_id")],
-                    order_by=[F("created_at").desc(), F("id").desc()],
-                )
-            )
-            .filter(rank__lte=keep)
-            .values_list("run_id", flat=True)
-        )
-        wanted = set(run_ids)
-        return {run_id for run_id in newest if run_id in wanted}
+        kept = ScheduledRun.objects.filter(run_id__in=list(run_ids)).filter(run_id__in=newest_of_its_schedule)
+        return set(kept.values_list("run_id", flat=True))
 
     return protect
 
@@ -68,9 +61,11 @@ def prune_occurrences(*, older_than: datetime, dry_run: bool, batch_size: int = 
     if dry_run:
         return candidates.count()
     deleted = 0
+    after = 0  # keyset on the primary key: each batch starts past the last, never over the rows it deleted
     while True:
         with transaction.atomic():
-            ids = list(candidates.order_by("id").values_list("id", flat=True)[:batch_size])
+            ids = list(candidates.filter(id__gt=after).order_by("id").values_list("id", flat=True)[:batch_size])
             if not ids:
                 return deleted
+            after = ids[-1]
             deleted += ScheduledRun.objects.filter(id__in=ids).delete()[0]
