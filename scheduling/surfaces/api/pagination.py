@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 
+from orchestrator.estimated_count import EstimatedCountPaginator
+
 if TYPE_CHECKING:
     from django.db.models import QuerySet
     from rest_framework.request import Request
@@ -44,3 +46,12 @@ class Pagination(PageNumberPagination):
             if parameter["name"] == "page_size":
                 parameter["schema"]["maximum"] = self.max_page_size
         return parameters
+
+
+class EstimatedCountPagination(Pagination):
+    """For the run list: unfiltered and 100,000 runs or more, ``count`` is PostgreSQL's estimate, not ``COUNT(*)``.
+
+    Counting ten million runs took longer than the page itself; a filtered list is counted exactly.
+    """
+
+    django_paginator_class = EstimatedCountPaginator
