@@ -182,10 +182,18 @@ def _burst_rate(dispatcher: Any, round_: int) -> float:
 
 
 def _pages(busy: int) -> dict[str, str]:
+    """The pages measured; a deep page (by number and by cursor) is the middle of the busy schedule's history."""
     from bench.child_io import sql
+    from scheduling.surfaces.api import keyset
 
     rows = int(sql("SELECT count(*) FROM scheduling_scheduledrun WHERE schedule_id = %s", [busy])[0][0])
     deep = max(1, rows // 2 // 50)
+    middle = sql(
+        "SELECT COALESCE(scheduled_for, created_at), id FROM scheduling_scheduledrun WHERE schedule_id = %s "
+        "ORDER BY COALESCE(scheduled_for, created_at) DESC, id DESC OFFSET %s LIMIT 1",
+        [busy, rows // 2],
+    )
+    cursor = keyset.encode(keyset.Position(at=middle[0][0], pk=middle[0][1])) if middle else ""
     return {
         "admin: schedule list": "/admin/scheduling/schedule/",
         "admin: run list": "/admin/orchestrator/run/",
@@ -196,6 +204,8 @@ def _pages(busy: int) -> dict[str, str]:
         "API: run list": "/api/runs/",
         "API: busy history, first page": f"/api/schedules/{busy}/history/",
         f"API: busy history, page {deep:,} (middle)": f"/api/schedules/{busy}/history/?page={deep}",
+        "API: busy history by cursor, first page": f"/api/schedules/{busy}/history/?cursor=",
+        "API: busy history by cursor, middle": f"/api/schedules/{busy}/history/?cursor={cursor}",
         "/metrics": "/metrics",
         "/readyz": "/readyz",
     }

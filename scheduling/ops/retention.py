@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import OuterRef
 
 from orchestrator.retention import Policy, Protect
 from scheduling.models import OccurrenceStatus, ScheduledRun
@@ -33,22 +32,31 @@ def _occurrences_of(run_ids: Sequence[uuid.UUID], dry_run: bool) -> int:
 def newest_runs_per_schedule(keep: int) -> Protect:
     """A ``Protect`` policy: of a batch of runs, those among the ``keep`` newest runs of their schedule.
 
-    Each candidate is checked against its own schedule's ``keep`` newest (a correlated ``LIMIT``
-    on ``occurrence_schedule_recent_idx``), so a batch reads about ``keep`` rows per candidate
-    however long a schedule's history is; ranking every run of the batch's schedules read the
-    whole history of a busy schedule on every batch.
+    Each schedule's ``keep``-th newest run is looked up once per prune (``LIMIT 1 OFFSET keep-1`` on
+    ``occurrence_schedule_recent_idx``) and remembered: a run is kept when it is at least that new.
+    New runs only move that mark forward, so a remembered mark keeps more, never less. Ranking every
+    run of the batch's schedules instead read a busy schedule's whole history on every batch.
     """
+    marks: dict[int, tuple[datetime, int] | None] = {}  # None: fewer than ``keep`` runs, keep them all
 
     def protect(run_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         if keep <= 0 or not run_ids:
             return set()
-        newest_of_its_schedule = (
-            ScheduledRun.objects.filter(schedule_id=OuterRef("schedule_id"), run__isnull=False)
-            .order_by("-created_at", "-id")
-            .values("run_id")[:keep]
+        found = list(
+            ScheduledRun.objects.filter(run_id__in=list(run_ids)).values_list(
+                "run_id", "schedule_id", "created_at", "id"
+            )
         )
-        kept = ScheduledRun.objects.filter(run_id__in=list(run_ids)).filter(run_id__in=newest_of_its_schedule)
-        return set(kept.values_list("run_id", flat=True))
+        for schedule_id in {row[1] for row in found} - marks.keys():
+            newest = ScheduledRun.objects.filter(schedule_id=schedule_id, run__isnull=False)
+            nth = list(newest.order_by("-created_at", "-id").values_list("created_at", "id")[keep - 1 : keep])
+            marks[schedule_id] = nth[0] if nth else None
+        kept: set[uuid.UUID] = set()
+        for run_id, schedule_id, created_at, pk in found:
+            mark = marks[schedule_id]
+            if mark is None or (created_at, pk) >= mark:
+                kept.add(run_id)
+        return kept
 
     return protect
 
