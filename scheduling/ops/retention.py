@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 
 from orchestrator.retention import Policy, Protect
-from scheduling.models import OccurrenceStatus, ScheduledRun
+from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun
 
 
 def policy(keep: int) -> Policy:
@@ -33,9 +34,10 @@ def newest_runs_per_schedule(keep: int) -> Protect:
     """A ``Protect`` policy: of a batch of runs, those among the ``keep`` newest runs of their schedule.
 
     Each schedule's ``keep``-th newest run is looked up once per prune (``LIMIT 1 OFFSET keep-1`` on
-    ``occurrence_schedule_recent_idx``) and remembered: a run is kept when it is at least that new.
-    New runs only move that mark forward, so a remembered mark keeps more, never less. Ranking every
-    run of the batch's schedules instead read a busy schedule's whole history on every batch.
+    ``occurrence_schedule_recent_idx``; a batch's new schedules in one statement) and remembered: a
+    run is kept when it is at least that new. New runs only move that mark forward, so a remembered
+    mark keeps more, never less. Ranking every run of the batch's schedules instead read a busy
+    schedule's whole history on every batch.
     """
     marks: dict[int, tuple[datetime, int] | None] = {}  # None: fewer than ``keep`` runs, keep them all
 
@@ -47,10 +49,15 @@ def newest_runs_per_schedule(keep: int) -> Protect:
                 "run_id", "schedule_id", "created_at", "id"
             )
         )
-        for schedule_id in {row[1] for row in found} - marks.keys():
-            newest = ScheduledRun.objects.filter(schedule_id=schedule_id, run__isnull=False)
-            nth = list(newest.order_by("-created_at", "-id").values_list("created_at", "id")[keep - 1 : keep])
-            marks[schedule_id] = nth[0] if nth else None
+        unknown = {row[1] for row in found} - marks.keys()
+        if unknown:  # one statement for the batch's new schedules: the keep-th newest of each
+            nth = ScheduledRun.objects.filter(schedule_id=OuterRef("pk"), run__isnull=False).order_by(
+                "-created_at", "-id"
+            )[keep - 1 : keep]
+            for schedule_id, mark_at, mark_id in Schedule.objects.filter(pk__in=unknown).values_list(
+                "pk", Subquery(nth.values("created_at")), Subquery(nth.values("id"))
+            ):
+                marks[schedule_id] = None if mark_id is None else (mark_at, mark_id)
         kept: set[uuid.UUID] = set()
         for run_id, schedule_id, created_at, pk in found:
             mark = marks[schedule_id]

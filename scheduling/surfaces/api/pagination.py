@@ -49,9 +49,11 @@ class Pagination(PageNumberPagination):
 
 
 class EstimatedCountPagination(Pagination):
-    """For the run list: unfiltered and 100,000 runs or more, ``count`` is PostgreSQL's estimate, not ``COUNT(*)``.
+    """For lists of the history: from 100,000 rows (estimated) on, ``count`` is PostgreSQL's estimate.
 
-    Counting ten million runs took longer than the page itself; a filtered list is counted exactly.
+    Counting ten million runs, or a busy schedule's millions of occurrences, took longer than the
+    page itself. Below that the count is exact. Deep pages by number still read every row before
+    them: a schedule's history offers ``cursor`` for those.
     """
 
     django_paginator_class = EstimatedCountPaginator

@@ -192,7 +192,8 @@ class ScheduleViewSet(ScheduleBackfillActions, ApiView, viewsets.ModelViewSet[Sc
         parameters=[query_filters.HistoryFilterSerializer],
         responses={200: api.OccurrenceSerializer(many=True), **_ERRORS, **_NOT_FOUND},
         description="The schedule's occurrences with their runs, newest first, paginated: by `page` "
-        "(with `count`), or by `cursor` (keyset pages, the same cost at any depth; no `count`).",
+        "(with `count`: exact below 100,000 rows, PostgreSQL's estimate above), or by `cursor` (keyset "
+        "pages, the same cost at any depth; no `count`).",
     )
     @action(detail=True, methods=["get"])
     def history(self, request: Request, pk: str | None = None) -> Response:
@@ -214,7 +215,7 @@ class ScheduleViewSet(ScheduleBackfillActions, ApiView, viewsets.ModelViewSet[Sc
             rows = rows.filter(at__lt=filters["until"])
         if "cursor" in filters:
             return self._history_by_cursor(request, rows, filters["cursor"])
-        paginator = Pagination()
+        paginator = EstimatedCountPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(api.OccurrenceSerializer(page, many=True).data)
 
@@ -234,7 +235,10 @@ class ScheduleViewSet(ScheduleBackfillActions, ApiView, viewsets.ModelViewSet[Sc
 
 @extend_schema_view(
     list=documented(
-        parameters=[query_filters.RunFilterSerializer], responses={200: api.RunSerializer, **_ERRORS, **_NOT_FOUND}
+        parameters=[query_filters.RunFilterSerializer],
+        responses={200: api.RunSerializer, **_ERRORS, **_NOT_FOUND},
+        description="Runs, newest first, paginated; `count` is exact below 100,000 runs and PostgreSQL's "
+        "estimate above (counting ten million rows cost more than the page).",
     ),
     retrieve=documented(responses={200: api.RunDetailSerializer, **_ERRORS, **_NOT_FOUND}),
 )
