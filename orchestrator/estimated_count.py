@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Model, QuerySet
@@ -35,11 +36,17 @@ def estimated_rows(model: type[Model], *, using: str = "default") -> int | None:
 
 
 def planned_rows(queryset: QuerySet[Any]) -> int | None:
-    """The planner's estimate of ``queryset``'s rows (``EXPLAIN``, nothing run); None off PostgreSQL."""
+    """The planner's estimate of ``queryset``'s rows (``EXPLAIN``, nothing run); None off PostgreSQL.
+
+    None too for a query Django knows is empty without asking (``pk__in=[]``): it has no SQL.
+    """
     connection = connections[queryset.db]
     if connection.vendor != "postgresql":
         return None
-    sql, params = queryset.order_by().query.sql_with_params()
+    try:
+        sql, params = queryset.order_by().query.sql_with_params()
+    except EmptyResultSet:
+        return None
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0]

@@ -95,6 +95,11 @@ def test_a_large_api_run_list_or_history_takes_the_estimate_and_a_small_one_coun
     assert superuser.get("/api/runs/", {"status": "failed"}).json()["count"] == 0  # small: exact
 
 
+def test_a_list_django_knows_is_empty_is_counted_without_sql(monkeypatch):
+    monkeypatch.setattr(estimated_count, "EXACT_BELOW", 1)
+    assert estimated_count.EstimatedCountPaginator(Run.objects.filter(pk__in=[]).order_by("pk"), 10).count == 0
+
+
 def test_history_by_cursor_walks_every_row_once_without_offset_or_count(superuser):
     schedule = factories.schedule("noop", kind="cron", cron="* * * * *")
     _history(schedule, 7)
