@@ -27,6 +27,7 @@ from bench import stats  # noqa: E402
 from bench.backfill import step_backfill  # noqa: E402
 from bench.beats import Ours, beat_for, change_pickup  # noqa: E402
 from bench.child_io import BENCH_INTERVAL, QUEUE, job_id, queued_messages, redis_client, sql  # noqa: E402
+from bench.history import step_history_measure, step_history_prune, step_history_seed  # noqa: E402
 from bench.import_celery_beat import step_import_celery_beat  # noqa: E402
 from bench.notify_hang import step_notify_hang  # noqa: E402
 from bench.procfs import status_mb  # noqa: E402
@@ -270,6 +271,9 @@ STEPS = {
     "import-celery-beat": step_import_celery_beat,
     "backfill": step_backfill,
     "notify-hang": step_notify_hang,
+    "history-seed": step_history_seed,
+    "history-measure": step_history_measure,
+    "history-prune": step_history_prune,
 }
 
 
@@ -292,6 +296,7 @@ def main() -> None:
     parser.add_argument("--until", type=float, default=0.0)
     parser.add_argument("--job", choices=["noop", "task"], default="noop", help="e2e: noop job, or a host Celery task")
     parser.add_argument("--policy", choices=["buffer_all", "allow"], default="buffer_all", help="backfill: its policy")
+    parser.add_argument("--prune-option", action="append", default=[], help="history-prune: a prune option")
     args = parser.parse_args()
     print(json.dumps(STEPS[args.step](args)), flush=True)
 

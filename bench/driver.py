@@ -16,11 +16,20 @@ from bench.env import ROOT
 RESULTS = ROOT / "bench" / "results"
 
 
-def child(env: dict[str, str], step: str, *options: Any, timeout: float = 1800) -> dict[str, Any]:
+def child(env: dict[str, str], step: str, *options: Any, timeout: float = 1800, stderr: bool = False) -> dict[str, Any]:
+    """``stderr``: let the step's progress lines through as they come instead of keeping them for a failure."""
     argv = [sys.executable, "-m", "bench.child", step, *[str(o) for o in options]]
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        argv,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=None if stderr else subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+    )
     if done.returncode != 0:
-        sys.stderr.write(done.stderr)
+        sys.stderr.write(done.stderr or "")
         raise SystemExit(f"error: bench step {' '.join(argv[3:])} failed (exit {done.returncode})")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 

@@ -31,13 +31,13 @@ def _admin(sql: str) -> None:
 
 
 @contextmanager
-def services() -> Iterator[dict[str, str]]:
-    """Create the bench database (migrated) and pick a Redis db; drop and flush both on the way out."""
+def services(prefix: str = "ostinato_bench") -> Iterator[dict[str, str]]:
+    """Create the database ``<prefix>_s<slot>`` (migrated) and pick a Redis db; drop and flush both on the way out."""
     found = take_slot()
     if found is None:
         raise SystemExit("error: every slot (Redis db 1..15) is taken by test or bench runs on this machine")
     slot, handle = found
-    name = f"ostinato_bench_s{slot}"
+    name = f"{prefix}_s{slot}"
     scratch = Path(tempfile.mkdtemp(prefix="ostinato-bench-"))
     env = {
         **os.environ,

@@ -28,6 +28,7 @@ from bench.beat_steps import SCHEDULERS, measure_all, steady, two_beats
 from bench.broker_burst import burst_brokers_step
 from bench.driver import RESULTS, child, fmt_ratio, say
 from bench.env import ROOT, services
+from bench.history import history_step
 from bench.import_celery_beat import import_celery_beat_step
 from bench.notify_hang import notify_hang_step
 from bench.trace_cost import trace_cost_step
@@ -81,6 +82,7 @@ def main() -> None:
             "backfill",
             "notify-hang",
             "burst-brokers",
+            "history",
         ],
         help="only this step: e2e = end to end (raw vs ours) and the worker profiles; "
         "task-e2e = end to end of a host Celery task, sent by apply_async vs run as a schedule's job "
@@ -91,7 +93,19 @@ def main() -> None:
         "import-celery-beat = import_celery_beat of 10,000 PeriodicTasks, then again unchanged; "
         "backfill = a backfill of 100,000 occurrences while 200 schedules fire every second; "
         "notify-hang = dispatch rate and lag without and with a notification endpoint that hangs; "
-        "burst-brokers = the burst of each N (--sizes, default 1,000) to Redis, then to RabbitMQ, and the ratio",
+        "burst-brokers = the burst of each N (--sizes, default 1,000) to Redis, then to RabbitMQ, and the ratio; "
+        "history = every item with an empty history and with --history-rows of it, then a prune under a beat",
+    )
+    parser.add_argument(
+        "--history-rows", type=int, default=10_000_000, help="with --only history: occurrences seeded (default 10M)"
+    )
+    parser.add_argument(
+        "--history-prune-option",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="with --only history: an extra manage.py prune option (repeatable), e.g. "
+        "--history-prune-option=--batch-size=2000",
     )
     parser.add_argument(
         "--memory-batches", type=int, default=12, help="with --only worker-memory: batches per side (default 12)"
@@ -143,8 +157,10 @@ def main() -> None:
     report["machine"] = {"cpus": __import__("os").cpu_count(), "platform": platform.platform()}
     say(f"versions: {report['versions']}")
     began = time.monotonic()
-    with services() as env:
-        if args.only == "worker-memory":
+    with services(prefix="ostinato_history" if args.only == "history" else "ostinato_bench") as env:
+        if args.only == "history":
+            report["history"] = history_step(child, say, env, args.history_rows, args.history_prune_option)
+        elif args.only == "worker-memory":
             report["worker_memory"] = worker_memory_step(env, args.memory_batches, args.memory_runs)
         elif args.only == "yaml-sync":
             report["yaml_sync"] = yaml_sync_step(child, say, env)

@@ -21,9 +21,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Count, Q, Sum
 
 from orchestrator import artifacts
@@ -94,10 +95,13 @@ def prune_runs(
     report = PruneReport(cutoff=older_than, dry_run=dry_run)
     candidates = Run.objects.filter(created_at__lt=older_than, status__in=FINAL_STATUSES).order_by("created_at", "id")
     cursor: tuple[datetime, uuid.UUID] | None = None
+    folders = _folder_names()  # a run pruned here is old: its folder, if any, exists already
     while True:
         page = candidates
         if cursor is not None:
-            page = page.filter(Q(created_at__gt=cursor[0]) | Q(created_at=cursor[0], id__gt=cursor[1]))
+            # created_at >= the cursor's bounds the index scan; the OR alone would make it start at
+            # the oldest row each batch, over every index entry the earlier batches deleted
+            page = page.filter(Q(created_at__gte=cursor[0]) & (Q(created_at__gt=cursor[0]) | Q(id__gt=cursor[1])))
         batch = list(page.values_list("created_at", "id")[:batch_size])
         if not batch:
             break
@@ -124,13 +128,13 @@ def prune_runs(
                 )
                 if policy.with_batch is not None:
                     report.related_rows += policy.with_batch(deleted, False)
-                Run.objects.filter(id__in=deleted).delete()
+                _delete_runs(deleted)
         report.batches += 1
         report.runs += len(deleted)
         report.artifacts += files["count"] or 0
         report.artifact_bytes += files["size"] or 0
         report.llm_calls += calls
-        report.folders += _remove_folders(deleted, dry_run=dry_run)
+        report.folders += _remove_folders(deleted, folders, dry_run=dry_run)
         logger.info(
             "%s %d runs (batch %d)",
             "would prune" if dry_run else "pruned",
@@ -142,11 +146,38 @@ def prune_runs(
     return report
 
 
-def _remove_folders(run_ids: Sequence[uuid.UUID], *, dry_run: bool) -> int:
+def _delete_runs(run_ids: Sequence[uuid.UUID]) -> None:
+    """Delete runs by id with what references them, without Django's collector reading the runs first.
+
+    Each relation to ``Run`` is handled as its ``on_delete`` says, by one statement over the batch
+    (rows pointing at a run are deleted or cleared); any other ``on_delete`` takes the ORM's way.
+    The collector's reads cost a third of a prune's time at a million runs.
+    """
+    ids = list(run_ids)
+    relations = [relation for relation in Run._meta.related_objects if relation.field.concrete]
+    if any(relation.on_delete not in (models.CASCADE, models.SET_NULL, models.DO_NOTHING) for relation in relations):
+        Run.objects.filter(id__in=ids).only("id").delete()
+        return
+    for relation in relations:
+        related = cast("type[models.Model]", relation.related_model)
+        rows = related._base_manager.filter(**{f"{relation.field.name}__in": ids})
+        if relation.on_delete is models.CASCADE:
+            rows.delete()
+        elif relation.on_delete is models.SET_NULL:
+            rows.update(**{relation.field.name: None})
+    Run.objects.filter(id__in=ids)._raw_delete(Run.objects.db)
+
+
+def _folder_names() -> set[str]:
+    root = Path(settings.ARTIFACTS_DIR)
+    return {entry.name for entry in os.scandir(root)} if root.is_dir() else set()
+
+
+def _remove_folders(run_ids: Sequence[uuid.UUID], existing: set[str], *, dry_run: bool) -> int:
     removed = 0
     for run_id in run_ids:
         folder = artifacts.run_dir(run_id)
-        if not folder.is_dir():
+        if folder.name not in existing or not folder.is_dir():
             continue
         removed += 1
         if not dry_run:

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 from orchestrator import artifact_view, artifacts, cancelling, events, rules, run_again_admin, run_display, run_steps
 from orchestrator.admin_helpers import muted, object_or_404, status_badge
 from orchestrator.errors import ArtifactNameError, QueryParameterError
+from orchestrator.estimated_count import EstimatedCountPaginator
 from orchestrator.models import ACTIVE_STATUSES, Run, RunArtifact, describe_totals, token_totals
 from orchestrator.run_display import pretty_json, when
 from orchestrator.timefmt import parse_moment
@@ -87,6 +88,7 @@ class RunAdmin(admin.ModelAdmin):
     # The runs table grows without bound: no date hierarchy (it scans every row for its dates) and
     # no second COUNT(*) of the unfiltered table; the date filter above needs no query.
     show_full_result_count = False
+    paginator = EstimatedCountPaginator  # nor a COUNT(*) of it for the page links
     actions = ("cancel_action",)
     fieldsets = (
         (

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from orchestrator.models import ACTIVE_STATUSES, Run, RunTrigger
@@ -94,6 +95,16 @@ class ScheduledRun(models.Model):
                 condition=Q(status="buffered"),
             ),
             models.Index(fields=["schedule"], name="occurrence_run_active_idx", condition=Q(run_active=True)),
+            # A schedule's history in the API's order (scheduled time, or creation time for a manual
+            # run; newest first): a page, first or deep (by cursor), reads only its own rows.
+            models.Index(
+                F("schedule"),
+                Coalesce("scheduled_for", "created_at").desc(),
+                F("id").desc(),
+                name="occurrence_history_idx",
+            ),
+            # The admin's occurrence list, newest first, across schedules.
+            models.Index(fields=["-created_at"], name="occurrence_created_idx"),
         ]
 
     @property

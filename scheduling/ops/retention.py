@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import F, Window
-from django.db.models.functions import RowNumber
+from django.db.models import OuterRef, Subquery
 
 from orchestrator.retention import Policy, Protect
-from scheduling.models import OccurrenceStatus, ScheduledRun
+from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun
 
 
 def policy(keep: int) -> Policy:
@@ -32,30 +31,39 @@ def _occurrences_of(run_ids: Sequence[uuid.UUID], dry_run: bool) -> int:
 
 
 def newest_runs_per_schedule(keep: int) -> Protect:
-    """A ``Protect`` policy: of a batch of runs, those among the ``keep`` newest runs of their schedule."""
+    """A ``Protect`` policy: of a batch of runs, those among the ``keep`` newest runs of their schedule.
+
+    Each schedule's ``keep``-th newest run is looked up once per prune (``LIMIT 1 OFFSET keep-1`` on
+    ``occurrence_schedule_recent_idx``; a batch's new schedules in one statement) and remembered: a
+    run is kept when it is at least that new. New runs only move that mark forward, so a remembered
+    mark keeps more, never less. Ranking every run of the batch's schedules instead read a busy
+    schedule's whole history on every batch.
+    """
+    marks: dict[int, tuple[datetime, int] | None] = {}  # None: fewer than ``keep`` runs, keep them all
 
     def protect(run_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         if keep <= 0 or not run_ids:
             return set()
-        schedule_ids = list(
-            ScheduledRun.objects.filter(run_id__in=list(run_ids)).values_list("schedule_id", flat=True).distinct()
-        )
-        if not schedule_ids:
-            return set()
-        newest = (
-            ScheduledRun.objects.filter(schedule_id__in=schedule_ids, run__isnull=False)
-            .annotate(
-                rank=Window(
-                    RowNumber(),
-                    partition_by=[F("schedule_id")],
-                    order_by=[F("created_at").desc(), F("id").desc()],
-                )
+        found = list(
+            ScheduledRun.objects.filter(run_id__in=list(run_ids)).values_list(
+                "run_id", "schedule_id", "created_at", "id"
             )
-            .filter(rank__lte=keep)
-            .values_list("run_id", flat=True)
         )
-        wanted = set(run_ids)
-        return {run_id for run_id in newest if run_id in wanted}
+        unknown = {row[1] for row in found} - marks.keys()
+        if unknown:  # one statement for the batch's new schedules: the keep-th newest of each
+            nth = ScheduledRun.objects.filter(schedule_id=OuterRef("pk"), run__isnull=False).order_by(
+                "-created_at", "-id"
+            )[keep - 1 : keep]
+            for schedule_id, mark_at, mark_id in Schedule.objects.filter(pk__in=unknown).values_list(
+                "pk", Subquery(nth.values("created_at")), Subquery(nth.values("id"))
+            ):
+                marks[schedule_id] = None if mark_id is None else (mark_at, mark_id)
+        kept: set[uuid.UUID] = set()
+        for run_id, schedule_id, created_at, pk in found:
+            mark = marks[schedule_id]
+            if mark is None or (created_at, pk) >= mark:
+                kept.add(run_id)
+        return kept
 
     return protect
 
@@ -68,9 +76,11 @@ def prune_occurrences(*, older_than: datetime, dry_run: bool, batch_size: int = 
     if dry_run:
         return candidates.count()
     deleted = 0
+    after = 0  # keyset on the primary key: each batch starts past the last, never over the rows it deleted
     while True:
         with transaction.atomic():
-            ids = list(candidates.order_by("id").values_list("id", flat=True)[:batch_size])
+            ids = list(candidates.filter(id__gt=after).order_by("id").values_list("id", flat=True)[:batch_size])
             if not ids:
                 return deleted
+            after = ids[-1]
             deleted += ScheduledRun.objects.filter(id__in=ids).delete()[0]

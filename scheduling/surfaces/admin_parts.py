@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from orchestrator.admin_helpers import muted, status_badge
+from orchestrator.estimated_count import EstimatedCountPaginator
 from orchestrator.timefmt import moment_text
 from scheduling.models import ScheduledRun
 from scheduling.surfaces import describe, rows
@@ -137,6 +138,7 @@ class ScheduledRunAdmin(admin.ModelAdmin):
         ("created_at", admin.DateFieldListFilter),
     )
     show_full_result_count = False
+    paginator = EstimatedCountPaginator  # the occurrence table grows without bound: no COUNT(*) of it
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: ScheduledRun) -> SafeString:

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from orchestrator.models import RunStatus, RunTrigger
 from scheduling.core.timing import Kind
 from scheduling.models import OccurrenceStatus, ScheduleSource
+from scheduling.surfaces.api import keyset
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -48,6 +49,20 @@ class HistoryFilterSerializer(serializers.Serializer[dict[str, Any]]):
     until = serializers.DateTimeField(
         required=False, help_text="Occurrences before this time; must be after `since` when both are given."
     )
+    cursor = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="Keyset pages instead of `page`: give it empty (`?cursor=`) for the first page, then follow "
+        "each page's `next`. The same cost at any depth (a page number reads every row before it); "
+        "cursor pages carry `next` and `results`, no `count`. Not together with `page`.",
+    )
+
+    def validate_cursor(self, value: str) -> keyset.Position | None:
+        try:
+            return keyset.decode(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("since") and attrs.get("until") and attrs["until"] <= attrs["since"]:

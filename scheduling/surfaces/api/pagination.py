@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 
+from orchestrator.estimated_count import EstimatedCountPaginator
+
 if TYPE_CHECKING:
     from django.db.models import QuerySet
     from rest_framework.request import Request
@@ -44,3 +46,14 @@ class Pagination(PageNumberPagination):
             if parameter["name"] == "page_size":
                 parameter["schema"]["maximum"] = self.max_page_size
         return parameters
+
+
+class EstimatedCountPagination(Pagination):
+    """For lists of the history: from 100,000 rows (estimated) on, ``count`` is PostgreSQL's estimate.
+
+    Counting ten million runs, or a busy schedule's millions of occurrences, took longer than the
+    page itself. Below that the count is exact. Deep pages by number still read every row before
+    them: a schedule's history offers ``cursor`` for those.
+    """
+
+    django_paginator_class = EstimatedCountPaginator

@@ -15,6 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 from orchestrator import constraints, rules
 from orchestrator.cancelling import cancel_runs
@@ -23,12 +24,13 @@ from orchestrator.models import Job, Run, RunStatus, RunTrigger
 from scheduling.models import Schedule, ScheduledRun
 from scheduling.surfaces import actions, control_state, pausing
 from scheduling.surfaces.api import filters as query_filters
+from scheduling.surfaces.api import keyset
 from scheduling.surfaces.api import serializers as api
 from scheduling.surfaces.api.backfill_views import ScheduleBackfillActions
 from scheduling.surfaces.api.base import ApiView, documented
 from scheduling.surfaces.api.errors import Conflict
 from scheduling.surfaces.api.overview import ScheduleDetailSerializer
-from scheduling.surfaces.api.pagination import Pagination
+from scheduling.surfaces.api.pagination import EstimatedCountPagination, Pagination
 
 VIEW_SCHEDULE = "scheduling.view_schedule"
 VIEW_RUN = "orchestrator.view_run"
@@ -189,7 +191,9 @@ class ScheduleViewSet(ScheduleBackfillActions, ApiView, viewsets.ModelViewSet[Sc
     @documented(
         parameters=[query_filters.HistoryFilterSerializer],
         responses={200: api.OccurrenceSerializer(many=True), **_ERRORS, **_NOT_FOUND},
-        description="The schedule's occurrences with their runs, newest first, paginated.",
+        description="The schedule's occurrences with their runs, newest first, paginated: by `page` "
+        "(with `count`: exact below 100,000 rows, PostgreSQL's estimate above), or by `cursor` (keyset "
+        "pages, the same cost at any depth; no `count`).",
     )
     @action(detail=True, methods=["get"])
     def history(self, request: Request, pk: str | None = None) -> Response:
@@ -209,14 +213,32 @@ class ScheduleViewSet(ScheduleBackfillActions, ApiView, viewsets.ModelViewSet[Sc
             rows = rows.filter(at__gte=filters["since"])
         if "until" in filters:
             rows = rows.filter(at__lt=filters["until"])
-        paginator = Pagination()
+        if "cursor" in filters:
+            return self._history_by_cursor(request, rows, filters["cursor"])
+        paginator = EstimatedCountPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(api.OccurrenceSerializer(page, many=True).data)
+
+    def _history_by_cursor(
+        self, request: Request, rows: QuerySet[ScheduledRun], after: keyset.Position | None
+    ) -> Response:
+        if "page" in request.query_params:
+            raise ValidationError({"cursor": ["give either cursor or page, not both"]})
+        found, following = keyset.page(rows, after, Pagination().get_page_size(request))
+        link = None
+        if following is not None:
+            link = request.build_absolute_uri(
+                replace_query_param(request.get_full_path(), "cursor", keyset.encode(following))
+            )
+        return Response({"next": link, "results": api.OccurrenceSerializer(found, many=True).data})
 
 
 @extend_schema_view(
     list=documented(
-        parameters=[query_filters.RunFilterSerializer], responses={200: api.RunSerializer, **_ERRORS, **_NOT_FOUND}
+        parameters=[query_filters.RunFilterSerializer],
+        responses={200: api.RunSerializer, **_ERRORS, **_NOT_FOUND},
+        description="Runs, newest first, paginated; `count` is exact below 100,000 runs and PostgreSQL's "
+        "estimate above (counting ten million rows cost more than the page).",
     ),
     retrieve=documented(responses={200: api.RunDetailSerializer, **_ERRORS, **_NOT_FOUND}),
 )
@@ -224,6 +246,7 @@ class RunViewSet(ApiView, viewsets.ReadOnlyModelViewSet[Run]):
     """Runs, newest first: scheduled, manual and API-triggered alike."""
 
     serializer_class = api.RunSerializer
+    pagination_class = EstimatedCountPagination
     required_permissions = {
         "list": [VIEW_RUN],
         "retrieve": [VIEW_RUN],
