@@ -286,6 +286,18 @@ class OccurrenceSerializer(serializers.ModelSerializer[ScheduledRun]):
         read_only_fields = fields
 
 
+class HistoryPageSerializer(serializers.Serializer[Any]):
+    """A page of a schedule's history: numbered pages carry ``count`` and ``previous``, cursor pages do not."""
+
+    count = serializers.IntegerField(
+        required=False,
+        help_text="With `page`: exact below 100,000 rows, PostgreSQL's estimate above. Absent with `cursor`.",
+    )
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null on the last.")
+    previous = serializers.URLField(allow_null=True, required=False, help_text="With `page`: the page before.")
+    results = OccurrenceSerializer(many=True)
+
+
 class JobSerializer(serializers.ModelSerializer[Job]):
     # Text, not an enum in the schema: a second "kind" enum beside the schedule's would collide (W001).
     kind = serializers.CharField(read_only=True, help_text="function, celery_task or django_task.")

@@ -190,7 +190,7 @@ class ScheduleViewSet(ScheduleBackfillActions, ApiView, viewsets.ModelViewSet[Sc
 
     @documented(
         parameters=[query_filters.HistoryFilterSerializer],
-        responses={200: api.OccurrenceSerializer(many=True), **_ERRORS, **_NOT_FOUND},
+        responses={200: api.HistoryPageSerializer, **_ERRORS, **_NOT_FOUND},
         description="The schedule's occurrences with their runs, newest first, paginated: by `page` "
         "(with `count`: exact below 100,000 rows, PostgreSQL's estimate above), or by `cursor` (keyset "
         "pages, the same cost at any depth; no `count`).",
