@@ -21,6 +21,8 @@ from orchestrator import broker, events
 from orchestrator.errors import SchedulerError
 from orchestrator.models import Run, RunStatus
 from orchestrator.publishing import publish_runs, run_event_fields
+from orchestrator.queue_depths import queue_depths
+from orchestrator.snapshots import RunSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -56,22 +58,40 @@ def announced_by_recovery(run: Run) -> bool:
 
 
 def republish_lost(*, now: datetime, limit: int = 500) -> list[Run]:
-    """Publish again the queued runs whose message the broker lost (Redis restarted without its data).
+    """Publish again the queued runs whose message the broker lost.
 
-    Only runs queued longer than ``SCHEDULER_LOST_MESSAGE_SECONDS`` are looked at, and only those
-    whose in-flight note is gone; a run whose message still waits in a long queue keeps its note.
+    Only runs queued longer than ``SCHEDULER_LOST_MESSAGE_SECONDS`` are looked at. A run's message
+    is lost when its in-flight note is gone (Redis restarted without its data), or when its queue
+    holds no message at all: a message confirmed and then dropped (a queue gone, a failover that
+    lost the broker's last writes but not our note) leaves the note in place. A run whose message
+    still waits in a long queue keeps both. Publishing one that was not lost after all (a worker
+    took it that instant) delivers it twice; the claim's compare-and-set runs it once.
     """
     threshold = now - timedelta(seconds=float(settings.SCHEDULER_LOST_MESSAGE_SECONDS))
     queued = list(Run.objects.filter(status=RunStatus.QUEUED, queued_at__lt=threshold).order_by("queued_at")[:limit])
     if not queued:
         return []
     try:
-        lost = broker.lost_messages([run.id for run in queued])
+        lost = set(broker.lost_messages([run.id for run in queued]))
+        lost |= _in_empty_queues([run for run in queued if str(run.id) not in lost])
     except (redis.RedisError, OSError, SchedulerError) as exc:  # no Redis now: nothing can be published anyway
         logger.warning("could not check for lost messages: %s", exc)
         return []
+    except Exception as exc:  # the broker's own errors differ by transport
+        logger.warning("could not check for lost messages: %s: %s", type(exc).__name__, exc)
+        return []
     if not lost:
         return []
-    moved = Run.objects.filter(id__in=lost, status=RunStatus.QUEUED).update(status=RunStatus.PENDING, publish_after=now)
+    stale = Run.objects.filter(id__in=list(lost), status=RunStatus.QUEUED)
+    moved = stale.update(status=RunStatus.PENDING, publish_after=now)
     logger.warning("%d queued run(s) lost their message in the broker; publishing them again", moved)
     return publish_due(now=now, limit=limit)
+
+
+def _in_empty_queues(runs: list[Run]) -> set[str]:
+    """Of these queued runs (their notes still there), those whose queue holds no message."""
+    if not runs:
+        return set()
+    queue_of = {str(run.id): RunSnapshot.of(run.directive_snapshot).job.queue for run in runs}
+    depths = queue_depths(set(queue_of.values()))
+    return {run_id for run_id, queue in queue_of.items() if depths.get(queue, 1) == 0}

@@ -91,3 +91,19 @@ def test_in_flight_notes_outlast_a_short_visibility_timeout(transactional_db, re
     score = redis_db.zscore(INFLIGHT, str(run.id))
     assert score is not None
     assert score / 1000 - time.time() > settings.SCHEDULER_MAX_JOB_TIMEOUT_SECONDS
+
+
+def test_a_queued_run_whose_queue_holds_no_message_is_published_again_though_its_note_remains(
+    transactional_db, redis_db, settings
+):
+    """A message confirmed and then dropped (a failover that lost the broker's last writes but not
+    our note; a RabbitMQ queue gone) left its run queued for as long as the note lived: hours."""
+    waiting, dropped = start(factories.job("noop")), start(factories.job("noop"))
+    later = timezone.now() + timedelta(seconds=float(settings.SCHEDULER_LOST_MESSAGE_SECONDS) + 1)
+    assert service.republish_lost(now=later) == [], "both messages still wait in the queue"
+    redis_db.delete("default")  # the broker lost both messages; our notes are still there
+    assert redis_db.zscore(INFLIGHT, str(dropped.id)) is not None
+    assert service.republish_lost(now=timezone.now()) == [], "not before SCHEDULER_LOST_MESSAGE_SECONDS"
+    republished = service.republish_lost(now=later)
+    assert sorted(str(r.id) for r in republished) == sorted([str(waiting.id), str(dropped.id)])
+    assert redis_db.llen("default") == 2 and {Run.objects.get(id=r.id).status for r in republished} == {"queued"}
