@@ -16,7 +16,9 @@ Celery's own: the headers that are the same for every run are taken once per pro
 for the same run, so a Celery or kombu upgrade that changes the format fails there first. Any
 other setup takes Celery's path: ``amqp.send_task_message`` inside kombu's ``Producer.batch``; on
 RabbitMQ on a channel in confirm mode whose confirms are awaited once per batch
-(``orchestrator.amqp_confirms``), so a run is marked queued only once the broker has its message.
+(``orchestrator.amqp_confirms``), so a run stays queued only once the broker has its message (a failed
+batch puts its runs back to pending; they are marked queued just before the publish, see
+``orchestrator.publishing.publish_runs``).
 """
 
 from __future__ import annotations

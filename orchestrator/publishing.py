@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from orchestrator import broker, events, snapshots, store, tracing
@@ -93,9 +93,18 @@ def publish_runs(runs: Sequence[R], *, now: datetime, recovered: bool = False, a
 
     Never call inside a transaction. The event is written just before the messages go out, so no
     worker's ``run_started`` can precede it; if the broker then refuses them, ``run_publish_failed``
-    follows, the runs stay ``pending``, and recovery publishes them later (its ``schedule_enqueued``
+    follows, the runs are ``pending`` again, and recovery publishes them later (its ``schedule_enqueued``
     carries ``recovered``). ``announce=False`` publishes without events (a retry or a run woken from
     a limit wait was announced before). Returns the runs published.
+
+    The runs are marked ``queued`` before their messages go out, never after: a worker may take a
+    message at once, claim its run and give it back (``pending``, waiting for a limit slot) before
+    the publish returns, and a mark written after that turned the waiting run into a ``queued`` one
+    with no message. Nothing published it again while an in-flight note of it stayed (a duplicate
+    message dropped at the claim leaves its note): stuck for ``SCHEDULER_INFLIGHT_NOTE_SECONDS``.
+    Marked first, every ``queued`` state is followed by a message that can claim it. A publisher
+    that dies in between leaves a ``queued`` run without a note, which ``recovery.republish_lost``
+    publishes after ``SCHEDULER_LOST_MESSAGE_SECONDS``.
     """
     if not runs:
         return []
@@ -106,12 +115,12 @@ def publish_runs(runs: Sequence[R], *, now: datetime, recovered: bool = False, a
         events.emit([{"event": events.SCHEDULE_ENQUEUED, **run_event_fields(run), **extra} for run in runs])
     if tracing.enabled():
         return _publish_traced(runs, now=now, recovered=recovered, announce=announce)
+    store.mark_queued([run.id for run in runs], now=now)
     try:
         broker.publish([message_for(run) for run in runs])
     except PublishError as exc:
-        _publish_failed(runs, exc, announce=announce)
+        _publish_failed(runs, exc, announce=announce, now=now)
         return []
-    store.mark_queued([run.id for run in runs], now=now)
     return list(runs)
 
 
@@ -121,19 +130,25 @@ def _publish_traced(runs: Sequence[R], *, now: datetime, recovered: bool, announ
     messages = [
         message_for(run, traceparent=tracing.traceparent_of(span)) for run, span in zip(runs, spans, strict=True)
     ]
+    store.mark_queued([run.id for run in runs], now=now)
     try:
         broker.publish(messages)
     except PublishError as exc:
         tracing.end_publish(spans, error=str(exc))
-        _publish_failed(runs, exc, announce=announce)
+        _publish_failed(runs, exc, announce=announce, now=now)
         return []
     tracing.end_publish(spans)
-    store.mark_queued([run.id for run in runs], now=now)
     return list(runs)
 
 
-def _publish_failed(runs: Sequence[RunLike], exc: PublishError, *, announce: bool) -> None:
-    logger.warning("%s; they stay pending for recovery", exc, extra={"event": events.RUN_PUBLISH_FAILED})
+def _publish_failed(runs: Sequence[RunLike], exc: PublishError, *, announce: bool, now: datetime) -> None:
+    """The runs' messages may not have gone out: ``pending`` again (those still ``queued`` by this
+    publish), for recovery; never queued before (``announce``), they are announced again by it."""
+    try:
+        store.unmark_queued([run.id for run in runs], now=now, forget_queued_at=announce)
+    except DatabaseError as db_exc:  # left queued without a note: recovery.republish_lost publishes them
+        logger.warning("could not put %d run(s) back to pending: %s", len(runs), db_exc)
+    logger.warning("%s; they are pending again for recovery", exc, extra={"event": events.RUN_PUBLISH_FAILED})
     if announce:
         events.emit(
             [{"event": events.RUN_PUBLISH_FAILED, **run_event_fields(run), "error": str(exc)[:500]} for run in runs]

@@ -140,7 +140,10 @@ def insert_runs(runs: Sequence[PlannedRun]) -> None:
 
 
 def mark_queued(run_ids: Sequence[uuid.UUID], *, now: datetime) -> None:
-    """``pending`` -> ``queued`` after publishing (a run a worker already took keeps its status)."""
+    """``pending`` -> ``queued`` just before publishing (a run no longer pending keeps its status).
+
+    Before, not after: see ``orchestrator.publishing.publish_runs``.
+    """
     if not run_ids:
         return
     if db.is_postgres():
@@ -150,6 +153,21 @@ def mark_queued(run_ids: Sequence[uuid.UUID], *, now: datetime) -> None:
         chunk = run_ids[start : start + _SQLITE_CHUNK]
         sql = _MARK_QUEUED["sqlite"].format(ids=", ".join(["%s"] * len(chunk)))
         db.execute(sql, [db.db_datetime(now), *(run_id.hex for run_id in chunk)])
+
+
+def unmark_queued(run_ids: Sequence[uuid.UUID], *, now: datetime, forget_queued_at: bool) -> int:
+    """Undo ``mark_queued(run_ids, now=now)`` after a failed publish: ``queued`` -> ``pending``.
+
+    Only runs still ``queued`` by that mark (``queued_at`` is its ``now``): one a worker claimed
+    meanwhile (its message did go out) keeps its status. ``forget_queued_at``: the runs were never
+    queued before, and ``recovery.announced_by_recovery`` must still see them so.
+    """
+    if not run_ids:
+        return 0
+    fields: dict[str, Any] = {"status": RunStatus.PENDING}
+    if forget_queued_at:
+        fields["queued_at"] = None
+    return Run.objects.filter(id__in=list(run_ids), status=RunStatus.QUEUED, queued_at=now).update(**fields)
 
 
 def claim_run(run_id: uuid.UUID, *, attempt: int, worker: str, now: datetime) -> Run | None:
