@@ -4,9 +4,9 @@ With ``confirm_publish`` (``project/settings.py``) py-amqp waits for the broker'
 each message: a round trip (and, for persistent messages, the broker's disk write) per run, which
 cut a beat's burst to about a third (bench ``--only burst-brokers``). A batch here goes out on a
 channel of its own in confirm mode with no wait per message, and the confirms (the broker
-acknowledges several tags at once) are awaited together. The runs are marked queued only after
-every message of the batch is confirmed; a refusal (``basic.nack``), a closed channel or a confirm
-not received within the timeout fails the whole batch, whose runs then stay pending for recovery
+acknowledges several tags at once) are awaited together. The runs are marked queued before the
+batch goes out (``orchestrator.publishing``); a refusal (``basic.nack``), a closed channel or a
+confirm not received within the timeout fails the whole batch, whose runs go back to pending for recovery
 (a message that did arrive is then delivered twice; the worker's compare-and-set runs it once).
 """
 
