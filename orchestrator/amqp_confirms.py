@@ -35,6 +35,11 @@ class ConfirmedBatch:
     def __init__(self, connection: Any, *, timeout_seconds: float) -> None:
         self.connection = connection
         self.timeout_seconds = timeout_seconds
+        # A failed batch left its pooled connection closed: kombu's ``Producer.__exit__`` closes the
+        # connection on an exception (kombu#2201, for celery#9259) and the pool then takes it back
+        # as it is. Celery's own publish reconnects it; a channel opened on it here would be None and
+        # every later batch of the process would fail. Connect it again (at most once, no waiting).
+        connection.ensure_connection(max_retries=0)
         self.channel = connection.channel()
         self.published = 0
         self._single: set[int] = set()  # tags settled (acknowledged or refused) one by one
