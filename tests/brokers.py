@@ -60,6 +60,37 @@ def celery_broker(url: str) -> Iterator[None]:
         drop_pools()
 
 
+@contextmanager
+def queue_type(kind: str) -> Iterator[None]:
+    """This process's Celery app declares ``kind`` queues (``classic`` or ``quorum``) until the block ends:
+    what ``BROKER_QUEUE_TYPE`` sets in the standalone settings, switched after they were read."""
+    from project.celery import app
+
+    names = ("task_default_queue_type", "task_create_missing_queue_type")
+    previous = {name: app.conf[name] for name in names}
+    app.conf.update(dict.fromkeys(names, kind))
+    app.amqp.queues = app.amqp.Queues(app.conf.task_queues)  # made once, from the settings of the moment
+    try:
+        yield
+    finally:
+        app.conf.update(previous)
+        app.amqp.queues = app.amqp.Queues(app.conf.task_queues)
+
+
+def rabbitmq_queue_types(url: str) -> dict[str, str]:
+    """Each queue of the vhost of ``url`` and its type (``classic``, ``quorum``), as RabbitMQ lists them."""
+    vhost = url.rsplit("/", 1)[-1]
+    done = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "type"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    rows = (line.split("\t") for line in done.stdout.splitlines() if "\t" in line)
+    return {name: kind for name, kind in rows}
+
+
 def delete_queues(url: str, queues: tuple[str, ...] = ("default",)) -> None:
     """Delete these queues on the broker at ``url`` (RabbitMQ answers ok for a queue that does not exist)."""
     from kombu import Connection
