@@ -1,4 +1,4 @@
-"""A scheduled run's statements on PostgreSQL: a success on a failure streak at 0 is the claim and the finish, nothing more.
+"""A scheduled run's statements on PostgreSQL: a success on a failure streak at 0 is the claim and the finish.
 
 The schedule's failure streak is read in the finish's own statement (``controls.STREAK_READ``); only
 a failure, or a success that has a streak to reset, sends the streak's update after it.
