@@ -87,7 +87,8 @@ def execute_claimed(
     """Execute a claimed run's job and record everything it did (status, result, error, events)."""
     worker = run.worker
     attempt = run.attempt - 1
-    base = run_event_fields(run)
+    snapshot = RunSnapshot.of(run.directive_snapshot)
+    base = run_event_fields(run, snapshot)
     events.emit([{"event": events.RUN_STARTED, **base, "worker": worker, "attempt": run.attempt}])
     logger.info("run started", extra={"event": events.RUN_STARTED, **base, "worker": worker})
 
@@ -105,7 +106,7 @@ def execute_claimed(
     caught: BaseException | None = None
     asked: TaskRetry | None = None
     try:
-        definition = registry.resolve(base["job"], RunSnapshot.of(run.directive_snapshot).job.kind)
+        definition = registry.resolve(base["job"], snapshot.job.kind)
         result = _json_safe(definition.func(context))
     except TaskRetry as exc:  # a host task's own retry(): the run's next attempt, when the task said
         status, error, caught, asked = RunStatus.FAILED, _error_text(exc.__cause__ or exc), exc, exc
@@ -130,7 +131,7 @@ def execute_claimed(
         if delay is not None:
             return Outcome(run_id=run.id, status=RETRYING, error=error, retry_in_seconds=delay)
 
-    if not db.patiently(
+    read = db.patiently(
         lambda: store.finish_run(
             run.id,
             attempt=attempt,
@@ -139,9 +140,11 @@ def execute_claimed(
             now=finished,
             error=error,
             result=result,
+            snapshot=snapshot,
         ),
         what="record a run's end",
-    ):
+    )
+    if read is None:
         current = db.patiently(
             lambda: Run.objects.filter(id=run.id).values_list("status", flat=True).first(), what="read a run"
         )
@@ -165,7 +168,9 @@ def execute_claimed(
         exc_info=caught if status == RunStatus.FAILED else None,
     )
     hooks.run_ended.send(
-        hooks.RunEnded(run_id=run.id, job_key=base["job"], status=status, snapshot=run.directive_snapshot)
+        hooks.RunEnded(
+            run_id=run.id, job_key=base["job"], status=status, snapshot=run.directive_snapshot, read=read or {}
+        )
     )
     return Outcome(run_id=run.id, status=status, error=error)
 

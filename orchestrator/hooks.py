@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -55,6 +55,9 @@ class RunEnded:
     job_key: str
     status: str
     snapshot: Mapping[str, Any]
+    #: What the end reads (``orchestrator.store.EndRead``) read in the statement that recorded the end,
+    #: by name; empty when the end was recorded another way (see ``EndRead``).
+    read: Mapping[str, Any] = field(default_factory=dict)
 
 
 #: After a run reached a final status, in the process that recorded it.

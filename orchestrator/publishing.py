@@ -41,9 +41,13 @@ class RunLike(Protocol):
 R = TypeVar("R", bound=RunLike)
 
 
-def run_event_fields(run: RunLike) -> dict[str, Any]:
-    """The fields every event about ``run`` carries (``run_id``, ``job``, ``trigger``, its schedule's)."""
-    snapshot = snapshots.RunSnapshot.of(run.directive_snapshot)
+def run_event_fields(run: RunLike, snapshot: snapshots.RunSnapshot | None = None) -> dict[str, Any]:
+    """The fields every event about ``run`` carries (``run_id``, ``job``, ``trigger``, its schedule's).
+
+    ``snapshot``: the run's own, already read (it is read from ``run`` otherwise).
+    """
+    if snapshot is None:
+        snapshot = snapshots.RunSnapshot.of(run.directive_snapshot)
     fields: dict[str, Any] = {"run_id": str(run.id), "job": snapshot.job.key, "trigger": run.trigger}
     schedule = snapshot.schedule
     if schedule is not None:

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from django.conf import settings
 
 from orchestrator import db
 from orchestrator.models import Job, Run, RunStatus
-from orchestrator.snapshots import PlannedRun
+from orchestrator.snapshots import PlannedRun, RunSnapshot
 
 #: Rows per SQLite statement (its parameter limit is 32,766 from 3.32 on; 13 a row here).
 _SQLITE_CHUNK = 500
@@ -79,17 +81,53 @@ RETURNING "trigger", directive_snapshot, created_at, wait_reason, job_id""",
 _JOB_SETTINGS = "SELECT key, queue, timeout_seconds, max_retries, max_concurrency FROM orchestrator_job WHERE id = %s"
 
 _FINISH = {
+    # ``{reads}``: the registered end reads (``EndRead``), each a scalar sub-select of its own
     "postgresql": """
 UPDATE orchestrator_run SET status = %s, started_at = %s, finished_at = %s, error = %s, result = %s::jsonb,
     wait_reason = ''
 WHERE id = %s AND status = 'running' AND attempt = %s
-RETURNING id""",
+RETURNING id{reads}""",
     "sqlite": """
 UPDATE orchestrator_run SET status = %s, started_at = %s, finished_at = %s, error = %s, result = %s,
     wait_reason = ''
 WHERE id = %s AND status = 'running' AND attempt = %s
 RETURNING id""",
 }
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndRead:
+    """A value another app reads in the statement that records a run's end: no round trip of its own.
+
+    The orchestrator knows nothing of schedules; ``scheduling`` registers one (the schedule's
+    failure streak, so that a success on a streak at 0 sends nothing more). ``sql`` is a scalar
+    sub-select with one ``%s``, bound to ``param(snapshot, status)``: the run's frozen snapshot
+    and the status being recorded; None reads nothing (the sub-select then finds no row and
+    reads NULL). The value is read in the finish's own statement (PostgreSQL only), so at that
+    statement's snapshot: a subscriber of ``run_ended`` finds it in ``RunEnded.read[name]``, which
+    is empty when the end was recorded any other way (SQLite, a retry, a cancel, the reaper, a
+    finish that lost its compare-and-set).
+    """
+
+    name: str
+    sql: str
+    param: Callable[[RunSnapshot, str], Any]
+
+
+_end_reads: dict[str, EndRead] = {}
+
+
+def add_end_read(read: EndRead) -> None:
+    """Read ``read`` in every finish from now on (idempotent by name; an app's ``ready`` calls it)."""
+    _end_reads[read.name] = read
+    _finish_statement.cache_clear()
+
+
+@cache
+def _finish_statement() -> tuple[str, tuple[EndRead, ...]]:
+    reads = tuple(_end_reads.values())
+    columns = "".join(f",\n       ({read.sql})" for read in reads)
+    return _FINISH["postgresql"].format(reads=columns), reads
 
 
 def _snapshot_text(run: PlannedRun) -> str:
@@ -208,17 +246,37 @@ def claim_run(run_id: uuid.UUID, *, attempt: int, worker: str, now: datetime) ->
 
 
 def finish_run(
-    run_id: uuid.UUID, *, attempt: int, status: str, started: datetime, now: datetime, error: str, result: Any
-) -> bool:
+    run_id: uuid.UUID,
+    *,
+    attempt: int,
+    status: str,
+    started: datetime,
+    now: datetime,
+    error: str,
+    result: Any,
+    snapshot: RunSnapshot | None = None,
+) -> dict[str, Any] | None:
     """Compare-and-set ``running`` -> a final status, for the attempt this worker claimed (``attempt`` + 1).
 
     ``started`` is when the job began, after its limit slots were granted (later than the claim).
     One raw statement: the ORM's query building cost more than the update itself for short runs
-    (bench/results/*profile-worker-noop-*.txt). True when this caller recorded the end.
+    (bench/results/*profile-worker-noop-*.txt). None when this caller lost the compare-and-set;
+    otherwise what the end reads (``EndRead``) read with it, by name (empty on SQLite, or
+    without ``snapshot``, the run's, which their parameters come from).
     """
     encoded = None if result is None else json.dumps(result)
     if db.is_postgres():
+        sql, reads = _finish_statement()
         params = [status, started, now, error, encoded, run_id, attempt + 1]
-        return bool(db.execute(_FINISH["postgresql"], params, fetch=True, prepare=True))
+        if snapshot is None:
+            params += [None] * len(reads)
+        else:
+            params += [read.param(snapshot, status) for read in reads]
+        rows = db.execute(sql, params, fetch=True, prepare=True)
+        if not rows:
+            return None
+        if snapshot is None:
+            return {}
+        return {read.name: value for read, value in zip(reads, rows[0][1:], strict=True)}
     params = [status, db.db_datetime(started), db.db_datetime(now), error, encoded, run_id.hex, attempt + 1]
-    return bool(db.execute(_FINISH["sqlite"], params, fetch=True))
+    return {} if db.execute(_FINISH["sqlite"], params, fetch=True) else None

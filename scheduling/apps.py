@@ -19,7 +19,7 @@ class SchedulingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from orchestrator import hooks
+        from orchestrator import hooks, store
         from scheduling import checks  # noqa: F401  (checks register themselves)
         from scheduling.engine import alerts, controls, deadlines
         from scheduling.engine import hooks as engine_hooks
@@ -28,6 +28,7 @@ class SchedulingConfig(AppConfig):
 
         hooks.run_ended.connect(_release_buffered_after_run)
         hooks.run_ended.connect(controls.count_run_end)
+        store.add_end_read(controls.STREAK_READ)
         hooks.run_ended.connect(deadlines.flag_late_end)
         hooks.run_again.connect(run_again.record_occurrence)
         engine_hooks.beat_started.connect(_sync_beat_schedule)

@@ -28,6 +28,7 @@ from orchestrator.errors import ValidationError
 from orchestrator.hooks import RunEnded
 from orchestrator.models import Job, Run, RunStatus, RunTrigger
 from orchestrator.snapshots import RunSnapshot
+from orchestrator.store import EndRead
 from scheduling.engine import hooks
 from scheduling.engine.reports import SchedulePaused
 from scheduling.models import PAUSE_FIELDS, Schedule
@@ -210,22 +211,46 @@ def resume_due(now: datetime) -> int:
     return resume(ids, by=BEAT, now=now, due_only=True) if ids else 0
 
 
+def _streak_of(snapshot: RunSnapshot, status: str) -> int | None:
+    """The schedule whose failure streak a run ending in ``status`` counts into, or None (the predicate of both
+    ``STREAK_READ``'s parameter and ``count_run_end``)."""
+    ref = snapshot.schedule
+    if ref is None or not ref.id or ref.scheduled_for is None:
+        return None  # a manual or API run: not the schedule's own
+    if status not in FAILURES and status != RunStatus.SUCCEEDED:
+        return None  # cancelled: says nothing about the job
+    return ref.id
+
+
+#: The streak read in the statement that records a run's end (see ``orchestrator.store.EndRead``): a success
+#: that finds it at 0 has nothing to reset, and ``count_run_end`` then sends nothing. Read, not written: a
+#: write there would lock the schedule's row while holding the run's, the reverse of a beat's dispatch
+#: (schedule, then the runs a ``replace`` cancels). A success that read 0 is the no-op ``_COUNT_END`` would
+#: have been, only made at the finish's snapshot instead of just after its commit: a concurrent run's
+#: failure counted in between (overlap ``allow``) counts after this success, as it could before.
+STREAK_READ = EndRead(
+    name="failure_streak",
+    sql="SELECT failure_streak FROM scheduling_schedule WHERE id = %s",
+    param=_streak_of,
+)
+
+
 def count_run_end(ended: RunEnded) -> None:
     """Count a scheduled run's end into its schedule's failure streak; pause the schedule at its threshold."""
-    ref = RunSnapshot.of(ended.snapshot).schedule
-    if ref is None or not ref.id or ref.scheduled_for is None:
-        return  # a manual or API run: not the schedule's own
-    if ended.status not in FAILURES and ended.status != RunStatus.SUCCEEDED:
-        return  # cancelled: says nothing about the job
+    schedule_id = _streak_of(RunSnapshot.of(ended.snapshot), ended.status)
+    if schedule_id is None:
+        return
+    if ended.status == RunStatus.SUCCEEDED and ended.read.get(STREAK_READ.name) == 0:
+        return  # read with the end: nothing to reset
     with connection.cursor() as cursor:
         run = ended.run_id if connection.vendor == "postgresql" else ended.run_id.hex  # SQLite keeps UUIDs as hex
-        cursor.execute(_COUNT_END, {"failed": ended.status in FAILURES, "schedule": ref.id, "run": run})
+        cursor.execute(_COUNT_END, {"failed": ended.status in FAILURES, "schedule": schedule_id, "run": run})
         row = cursor.fetchone()
     if row is None:
         return
     streak, threshold, enabled = row
     if threshold and enabled and streak >= threshold:
-        _pause_after_failures(ref.id, streak)
+        _pause_after_failures(schedule_id, streak)
 
 
 def _pause_after_failures(schedule_id: int, streak: int) -> None:
