@@ -69,12 +69,12 @@ def queue_type(kind: str) -> Iterator[None]:
     names = ("task_default_queue_type", "task_create_missing_queue_type")
     previous = {name: app.conf[name] for name in names}
     app.conf.update(dict.fromkeys(names, kind))
-    app.amqp.queues = app.amqp.Queues(app.conf.task_queues)  # made once, from the settings of the moment
+    app.amqp.queues = app.amqp.Queues(app.conf.task_queues)  # type: ignore[misc]  # made once, from the settings then
     try:
         yield
     finally:
         app.conf.update(previous)
-        app.amqp.queues = app.amqp.Queues(app.conf.task_queues)
+        app.amqp.queues = app.amqp.Queues(app.conf.task_queues)  # type: ignore[misc]
 
 
 def rabbitmq_queue_types(url: str) -> dict[str, str]:
