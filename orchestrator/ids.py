@@ -76,6 +76,15 @@ def uuid7_now() -> uuid.UUID:
     return uuid7(datetime.now(UTC))
 
 
+def short(run_id: object) -> str:
+    """A run's id as the lists and messages show it: its last 8 hex digits (random bits).
+
+    Not its first 8: those of a time-ordered id are its creation time, the same for every run of
+    the same minute. The admin's run search finds a run by them (the id is searched as text).
+    """
+    return str(run_id)[-8:]
+
+
 def uuid4() -> uuid.UUID:
     """A random (version 4) UUID, as ``uuid.uuid4()``."""
     return uuid.UUID(bytes=random_bytes16(), version=4)
