@@ -16,6 +16,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from orchestrator import ids
 from orchestrator.constraints import unique_error
 from orchestrator.notification_models import Channel as Channel  # defined apart, models of this app
 from orchestrator.notification_models import DeliveryStatus as DeliveryStatus
@@ -180,7 +181,8 @@ class RunQuerySet(models.QuerySet["Run"]):
 class Run(models.Model):
     """One execution of a job, with everything needed to understand it afterwards."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    #: Time-ordered (version 7): new runs land on the primary key's newest leaves (``orchestrator.ids``).
+    id = models.UUIDField(primary_key=True, default=ids.uuid7_now, editable=False)
     # db_index off: run_job_created_idx (job, -created_at) serves the foreign key too
     job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="runs", db_index=False)
     directive_snapshot = models.JSONField(

@@ -46,7 +46,7 @@ def rerun_of(run: Run) -> str | None:
 def run_again(original: Run, *, actor: str, now: datetime) -> Run:
     """Create, commit and publish a ``manual`` run of ``original``'s frozen configuration; returns it."""
     planned = PlannedRun(
-        id=ids.uuid4(),
+        id=ids.uuid7(now),
         job_id=original.job_id,
         trigger=RunTrigger.MANUAL,
         directive_snapshot=again_snapshot(original, actor=actor),

@@ -20,7 +20,17 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
-from orchestrator import artifact_view, artifacts, cancelling, events, rules, run_again_admin, run_display, run_steps
+from orchestrator import (
+    artifact_view,
+    artifacts,
+    cancelling,
+    events,
+    ids,
+    rules,
+    run_again_admin,
+    run_display,
+    run_steps,
+)
 from orchestrator.admin_helpers import muted, object_or_404, status_badge
 from orchestrator.errors import ArtifactNameError, QueryParameterError
 from orchestrator.estimated_count import EstimatedCountPaginator
@@ -162,7 +172,7 @@ class RunAdmin(admin.ModelAdmin):
 
     @admin.display(description="run", ordering="created_at")
     def short_id(self, obj: Run) -> str:
-        return str(obj.id)[:8]
+        return ids.short(obj.id)
 
     @admin.display(description="schedule")
     def schedule_name(self, obj: Run) -> str:
@@ -297,7 +307,7 @@ class RunAdmin(admin.ModelAdmin):
             self.message_user(
                 request,
                 f"Cancelled {len(cancelled)} run{'' if len(cancelled) == 1 else 's'}: "
-                + ", ".join(str(run.pk)[:8] for run in cancelled)
+                + ", ".join(ids.short(run.pk) for run in cancelled)
                 + ". Their tasks are revoked; a running one is stopped.",
                 messages.SUCCESS,
             )

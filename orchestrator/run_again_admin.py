@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from orchestrator import rerun, rules
+from orchestrator import ids, rerun, rules
 from orchestrator.admin_helpers import muted, object_or_404
 from orchestrator.models import Run
 
@@ -28,7 +28,9 @@ def run_again_view(model_admin: ModelAdmin[Run], request: HttpRequest, object_id
     model_admin.log_change(request, run, f"Started by {actor} in the admin: run again of {original.pk}.")
     model_admin.message_user(
         request,
-        format_html("Started {} again as run {} (manual, same frozen params).", str(original.pk)[:8], str(run.pk)[:8]),
+        format_html(
+            "Started {} again as run {} (manual, same frozen params).", ids.short(original.pk), ids.short(run.pk)
+        ),
         messages.SUCCESS,
     )
     return HttpResponseRedirect(reverse("admin:orchestrator_run_change", args=[run.pk]))

@@ -256,7 +256,7 @@ def plan_run(
     if trigger not in _TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}")
     snapshot = dict(base) if schedule is None else {**base, "schedule": schedule.as_json()}
-    return PlannedRun(id=ids.uuid4(), job_id=job_id, trigger=trigger, directive_snapshot=snapshot, created_at=now)
+    return PlannedRun(id=ids.uuid7(now), job_id=job_id, trigger=trigger, directive_snapshot=snapshot, created_at=now)
 
 
 def build_run(request: RunRequest, *, now: datetime) -> PlannedRun:

@@ -1,12 +1,19 @@
 """Deadlines: a scheduled run not finished by ``scheduled_for + deadline_seconds`` is overdue.
 
-Every beat's maintenance pass calls ``mark_overdue(now)``: it reads the occurrences whose run is
-still active (the ``run_active`` partial index, then the run's own status), keeps those of
-schedules with a deadline that has passed, and flags them with one conditional
+Every beat's maintenance pass calls ``mark_overdue(now)``: it reads the schedules with a deadline
+(``schedule_deadline_idx``: none, and the pass stops there), then only their occurrences whose run
+is still active (the ``run_active`` partial index, by schedule, then the run's own status), keeps
+those whose deadline has passed, and flags them with one conditional
 ``UPDATE … WHERE overdue_at IS NULL RETURNING``. Only the statement that flips ``overdue_at``
 reports a row, so with several beats each overdue run is flagged, logged (event ``run_overdue``),
 sent to the ``run_overdue`` hook (the Prometheus counter ``ostinato_runs_overdue_total``) exactly
 once. Flagging never stops or cancels the run: a deadline is an alarm, not a timeout.
+
+Why schedules first: ``run_active`` flags are cleared lazily (when the schedule is next
+dispatched), so thousands of them stand for runs that ended long ago. Read from the flags, each
+pass looked up every flagged run by its id in a primary key as large as the history before
+checking its schedule's deadline: 3,000 look-ups (7 ms at 3 million runs, a third of the pass at
+10 million) for fleets where no schedule has a deadline at all.
 
 A run that ends late before any maintenance pass saw it (a deadline shorter than the maintenance
 interval, or all beats down) is flagged at its end instead, by ``flag_late_end`` on the
@@ -35,7 +42,7 @@ from orchestrator.models import ACTIVE_STATUSES, RunTrigger
 from orchestrator.snapshots import RunSnapshot
 from scheduling.engine import hooks
 from scheduling.engine.reports import RunOverdue
-from scheduling.models import ScheduledRun
+from scheduling.models import Schedule, ScheduledRun
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +67,14 @@ def mark_overdue(now: datetime) -> list[RunOverdue]:
 
     Returns what this call flagged (another beat's flags are not repeated).
     """
+    with_deadline = list(
+        Schedule.objects.filter(deadline_seconds__isnull=False).order_by().values_list("pk", flat=True)
+    )
+    if not with_deadline:
+        return []
     rows = (
         ScheduledRun.objects.filter(
+            schedule_id__in=with_deadline,
             run_active=True,
             run__status__in=ACTIVE_STATUSES,
             overdue_at__isnull=True,

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from django.db import models
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, OrderBy, Q, Subquery, Sum, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from orchestrator.models import ACTIVE_STATUSES, Run, RunTrigger
@@ -20,6 +20,14 @@ class OccurrenceStatus(models.TextChoices):
     BUFFERED = "buffered", "buffered"
     SKIPPED = "skipped", "skipped"
     MISSED = "missed", "missed"
+
+
+def history_order() -> list[OrderBy]:
+    """A schedule's history order, newest first: the scheduled time (creation time for a run-now), then id.
+
+    Exactly ``occurrence_history_idx``'s, so a query in this order walks that index and sorts nothing.
+    """
+    return [Coalesce("scheduled_for", "created_at").desc(), F("id").desc()]
 
 
 class ScheduledRunQuerySet(models.QuerySet["ScheduledRun"]):
@@ -51,6 +59,39 @@ class ScheduledRunQuerySet(models.QuerySet["ScheduledRun"]):
             .annotate(count=models.Count("id"))
         )
         return {row["schedule_id"]: row["count"] for row in rows}
+
+    def outcome_counts(self, schedule_id: int, *, newest: int) -> dict[str, int]:
+        """Missed fire times, skipped, excluded and overdue occurrences among the schedule's ``newest``
+        occurrences (history order), every buffered one, and ``seen``: how many of the newest
+        ``newest + 1`` exist (more than ``newest``: the history is longer than what was counted).
+
+        One statement whose cost is bounded whatever the history holds: ``newest + 1`` entries of
+        ``occurrence_history_idx`` with their rows, and the buffered ones through
+        ``occurrence_buffered_idx`` (an uncorrelated subquery, evaluated once).
+        """
+        waiting = (
+            self.model.objects.filter(schedule_id=schedule_id, status=OccurrenceStatus.BUFFERED)
+            .order_by()
+            .values("schedule_id")
+            .annotate(count=Count("pk"))
+            .values("count")
+        )
+        window = (
+            self.filter(schedule_id=schedule_id)
+            .annotate(position=Window(RowNumber(), order_by=history_order()))
+            .annotate(waiting=Subquery(waiting))
+            .order_by(*history_order())[: newest + 1]
+        )
+        counted = Q(position__lte=newest)
+        totals = window.aggregate(
+            seen=Count("pk"),
+            missed=Sum("missed_count", filter=counted & Q(status=OccurrenceStatus.MISSED)),
+            skipped=Count("pk", filter=counted & Q(status=OccurrenceStatus.SKIPPED)),
+            excluded=Count("pk", filter=counted & Q(status=OccurrenceStatus.SKIPPED, reason__startswith="excluded")),
+            overdue=Count("pk", filter=counted & Q(overdue_at__isnull=False)),
+            buffered=models.Max("waiting"),
+        )
+        return {name: int(value or 0) for name, value in totals.items()}
 
 
 class ScheduledRun(models.Model):

@@ -184,6 +184,8 @@ class Schedule(models.Model):
         indexes = [
             models.Index(fields=["due_at"], name="schedule_due_idx", condition=Q(enabled=True)),
             models.Index(fields=["resume_at"], name="schedule_resume_idx", condition=Q(resume_at__isnull=False)),
+            # The few schedules with a deadline: each maintenance pass starts its overdue check here.
+            models.Index(fields=["id"], name="schedule_deadline_idx", condition=Q(deadline_seconds__isnull=False)),
         ]
         constraints = CONSTRAINTS
 

@@ -68,10 +68,12 @@ def overview_context(schedule: Schedule, *, now: datetime) -> dict[str, Any]:
         )
         for item in overview.recent(schedule)
     ]
+    counts = overview.counts(schedule)
     return {
         "upcoming": upcoming,
         "recent": recent,
-        "counts": overview.counts(schedule),
+        "counts": counts,
+        "counted_over": overview.counted_over_text(counts),
         "no_runs_left": schedule.remaining_runs == 0,
         "paused": schedule.paused,
     }

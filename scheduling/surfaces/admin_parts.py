@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from orchestrator import ids
 from orchestrator.admin_helpers import muted, status_badge
 from orchestrator.estimated_count import EstimatedCountPaginator
 from orchestrator.timefmt import moment_text
@@ -25,7 +26,7 @@ RECENT_OCCURRENCES = 20
 
 def run_anchor(run_id: Any, text: str | None = None) -> SafeString:
     url = reverse("admin:orchestrator_run_change", args=[run_id])
-    return format_html('<a href="{}"><code>{}</code></a>', url, text or str(run_id)[:8])
+    return format_html('<a href="{}"><code>{}</code></a>', url, text or ids.short(run_id))
 
 
 def time_pair(moment: Any, zone_name: str) -> SafeString:

@@ -105,6 +105,7 @@ def page_context(request: HttpRequest, schedule: Schedule) -> dict[str, Any]:
     zone = describe.zone_or_utc(schedule.timezone)
     runs = run_history.last_runs(schedule)
     cells, strip_width = run_history.strip(runs)
+    counts = overview.counts(schedule)
     upcoming = [  # one way to show a time: the schedule's zone, UTC beside it where it differs
         {
             "at": item["at"],
@@ -134,7 +135,8 @@ def page_context(request: HttpRequest, schedule: Schedule) -> dict[str, Any]:
             }
             for item in overview.recent(schedule, SHOWN)
         ],
-        "counts": overview.counts(schedule),
+        "counts": counts,
+        "counted_over": overview.counted_over_text(counts),
         "runs": [
             {
                 "run": run,

@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from orchestrator import constraints, rules
+from orchestrator import constraints, ids, rules
 from orchestrator.admin_helpers import change_message, log_addition, log_change, show_refusal
 from orchestrator.errors import ConstraintError, RowDeletedError
 from scheduling.models import Schedule, ScheduleSource
@@ -156,7 +156,7 @@ def schedule_run_now(request: HttpRequest, pk: int) -> HttpResponse:
     schedule = get_object_or_404(Schedule.objects.select_related("job", "directive"), pk=pk)
     run = actions.run_now(schedule)
     log_change(_user_id(request), [schedule], f"Ran now: run {run.id} (trigger manual).")
-    message = f"Started run {str(run.id)[:8]} of “{schedule.name}” (trigger: manual)."
+    message = f"Started run {ids.short(run.id)} of “{schedule.name}” (trigger: manual)."
     if not schedule.enabled:
         message += " The schedule is disabled: it ran because you asked, and stays disabled."
     extra: dict[str, Any] = {"run_id": str(run.id)}

@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from orchestrator import ids
 from orchestrator.models import Run
 from scheduling.models import Calendar, OccurrenceStatus, Schedule, ScheduledRun
 from tests import factories
@@ -44,7 +45,7 @@ def test_change_page_shows_upcoming_recent_and_counts(admin_client: Client) -> N
     assert "excluded by weekends (skipped, not run)" in section
     assert re.search(r'data-count="missed">4<', section) and re.search(r'data-count="overdue">1<', section)
     assert 'data-status="dispatched" data-overdue="true"' in section
-    assert str(late.pk)[:8] in section and "running" in section
+    assert ids.short(late.pk) in section and "running" in section
     assert "(4 occurrences)" in section
     listed = admin_client.get("/admin/scheduling/scheduledrun/?overdue_at__isempty=0")
     occurrences = html.unescape(listed.content.decode())

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from orchestrator import artifacts, events
+from orchestrator.ids import short
 from orchestrator.models import Directive, Job, LLMCall, Run, RunArtifact, RunStatus
 from tests import factories
 from tests.records import run_for, staff_user
@@ -153,7 +154,7 @@ def test_run_list_filters_by_status_job_trigger_date_and_schedule(admin_client: 
     since = (timezone.now() - timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0)
     assert ids("?" + urlencode({"created_at__gte": str(since)})) == {ok.pk, bad.pk}  # as the date filter links
     assert ids(f"?schedule={nightly.pk}") == {ok.pk, bad.pk}
-    assert ids(f"?q={str(bad.pk)[:8]}") == {bad.pk}  # the short id from the lists
+    assert ids(f"?q={short(bad.pk)}") == {bad.pk}  # the short id from the lists
     page = text(admin_client.get(RUNS + f"?schedule={nightly.pk}"))
     assert "nightly" in page and "✖ failed" in page
 

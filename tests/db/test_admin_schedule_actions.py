@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from orchestrator import ids
 from orchestrator.models import Run, RunStatus
 from scheduling.models import Schedule
 from tests import factories
@@ -43,7 +44,7 @@ def test_run_now_action_goes_through_the_orchestrator_and_says_which_runs(admin_
     assert redis_db.llen("default") == 2, "both runs were published to the job's queue"
     notes = [str(m) for m in response.context["messages"]]
     assert any(
-        "Started 2 runs" in note and str(runs["on-duty"].id)[:8] in note and str(runs["off-duty"].id)[:8] in note
+        "Started 2 runs" in note and ids.short(runs["on-duty"].id) in note and ids.short(runs["off-duty"].id) in note
         for note in notes
     ), notes
     assert any("Ran on purpose although disabled" in note and "off-duty" in note for note in notes), notes
@@ -84,7 +85,7 @@ def test_change_page_buttons_run_now_and_toggle(admin_client: Client, redis_db) 
     response = admin_client.post(reverse("admin:scheduling_schedule_run_now", args=[schedule.pk]), follow=True)
     run = Run.objects.get()
     assert response.redirect_chain[-1][0] == change_url(schedule)
-    assert any(str(run.id)[:8] in str(m) for m in response.context["messages"])
+    assert any(ids.short(run.id) in str(m) for m in response.context["messages"])
 
     admin_client.post(reverse("admin:scheduling_schedule_disable", args=[schedule.pk]))
     schedule.refresh_from_db()

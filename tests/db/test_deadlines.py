@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator import events, execution
@@ -166,3 +166,25 @@ def test_a_run_ending_before_its_frozen_deadline_ends_without_a_read(redis_db):
     with CaptureQueriesContext(connection) as queries:
         deadlines.flag_late_end(RunEnded(run_id=bound.pk, job_key="noop", status="succeeded", snapshot=snapshot))
     assert len(queries.captured_queries) == 1, "possibly late: the occurrence is read"
+
+
+def test_the_overdue_check_reads_only_the_schedules_with_a_deadline_and_their_flagged_runs(redis_db):
+    """Flags are cleared lazily, so thousands may stand for ended runs: the check never visits those of
+    schedules without a deadline (it looked each one's run up in a primary key as large as the history)."""
+    from django.test.utils import CaptureQueriesContext
+
+    _dispatched(deadline_seconds=None)
+    with CaptureQueriesContext(connection) as queries:
+        assert deadlines.mark_overdue(T + timedelta(hours=1)) == []
+    (only,) = [q["sql"] for q in queries.captured_queries]
+    assert "scheduling_scheduledrun" not in only and "orchestrator_run" not in only, "no deadline: no flag read"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + only)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "schedule_deadline_idx" in plan, plan
+    schedule, run = _dispatched(deadline_seconds=60)
+    with CaptureQueriesContext(connection) as queries:
+        assert [item.run_id for item in deadlines.mark_overdue(T + timedelta(minutes=2))] == [run.pk]
+    flags = next(q["sql"] for q in queries.captured_queries if "run_active" in q["sql"])
+    assert f'schedule_id" IN ({schedule.pk})' in flags, "only the flags of schedules with a deadline"

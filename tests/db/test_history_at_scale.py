@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from orchestrator import estimated_count
 from orchestrator.models import Run
 from scheduling.models import OccurrenceStatus, Schedule, ScheduledRun
+from scheduling.surfaces import actions, overview
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +50,8 @@ def _counts_of(table: str, queries: CaptureQueriesContext) -> list[str]:
     return [sql for sql in found if "COUNT(*)" in sql.upper() and f'FROM "{table}"' in sql]
 
 
-def _plan(sql: str, params: tuple = (), *, bitmap_only: bool = False) -> str:
+def _plan(sql: str, params: tuple | None = None, *, bitmap_only: bool = False) -> str:
+    """The plan of ``sql``; without ``params`` it is taken as written (as captured: its ``%`` are literal)."""
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         if bitmap_only:  # what a large table gets: a few rows of each status, not a walk of an index
@@ -138,6 +140,35 @@ def test_a_schedules_history_page_is_read_in_order_from_an_index_not_sorted():
     )
     plan = _plan(sql, (schedule.pk, datetime(2027, 1, 1, tzinfo=UTC)))
     assert "occurrence_history_idx" in plan and "Sort" not in plan
+
+
+def test_a_schedules_counts_read_its_newest_occurrences_and_its_buffered_ones_not_its_history(monkeypatch):
+    """At 3 million rows a count over the whole history took 0.8 s on every view of the schedule."""
+    schedule = factories.schedule("noop", kind="cron", cron="* * * * *")
+    _history(schedule, 3)
+    with CaptureQueriesContext(connection) as queries:
+        overview.counts(schedule)
+    (statement,) = [q["sql"] for q in queries.captured_queries]
+    assert f"LIMIT {overview.COUNTED_OVER + 1}" in statement
+    plan = _plan(statement)
+    window = plan[plan.index("Limit") :]
+    assert "occurrence_history_idx" in window and "Sort" not in plan, plan
+    assert "occurrence_buffered_idx" in plan, "buffered: a count over the few waiting rows, once"
+    assert "SubPlan" not in plan, "the buffered count is not repeated per row"
+
+
+@pytest.mark.django_db(transaction=True)  # run-now publishes after its commit
+def test_new_runs_take_time_ordered_ids_so_they_land_on_the_newest_leaves_of_the_id_indexes(redis_db):
+    """Random ids put each new run on a random leaf of the runs' primary key and of the occurrences'
+    ``run_id`` index: at 3 million runs 2.3 full-page WAL images and 3 buffer misses a run."""
+    schedule = factories.schedule("noop", kind="interval", interval_seconds=60)
+    at = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    runs = [actions.run_now(schedule, now=at + timedelta(milliseconds=step)) for step in (0, 5, 9)]
+    assert all(run.id.version == 7 for run in runs)
+    by_id = list(Run.objects.filter(pk__in=[r.pk for r in runs]).order_by("pk").values_list("created_at", flat=True))
+    assert by_id == sorted(by_id) and len(set(by_id)) == 3
+    made = Run.objects.create(job=schedule.job, trigger="manual", created_at=at)
+    assert made.id.version == 7  # the model's default too
 
 
 def test_the_admins_newest_occurrences_are_read_from_an_index():

@@ -99,10 +99,35 @@ def test_counts_sum_missed_ranges_and_count_skipped_excluded_buffered_and_overdu
     _occurrence(schedule, FRIDAY + timedelta(minutes=45), OccurrenceStatus.DISPATCHED, overdue_at=FRIDAY)
     other = factories.schedule(kind="interval", interval_seconds=60)
     _occurrence(other, FRIDAY, OccurrenceStatus.MISSED, missed_count=7)
-    assert overview.counts(schedule) == {"missed": 41, "skipped": 2, "excluded": 1, "buffered": 1, "overdue": 1}
-    assert overview.counts(factories.schedule()) == {
-        "missed": 0, "skipped": 0, "excluded": 0, "buffered": 0, "overdue": 0
+    assert overview.counts(schedule) == {
+        "missed": 41, "skipped": 2, "excluded": 1, "buffered": 1, "overdue": 1, "window": None
     }  # fmt: skip
+    assert overview.counts(factories.schedule()) == {
+        "missed": 0, "skipped": 0, "excluded": 0, "buffered": 0, "overdue": 0, "window": None
+    }  # fmt: skip
+    assert overview.counted_over_text(overview.counts(schedule)) == ""
+
+
+def test_counts_of_a_long_history_cover_its_newest_occurrences_and_every_buffered_one(admin, monkeypatch):
+    monkeypatch.setattr(overview, "COUNTED_OVER", 3)
+    schedule = factories.schedule(kind="interval", interval_seconds=60)
+    _occurrence(schedule, FRIDAY, OccurrenceStatus.BUFFERED)  # the oldest, still waiting: counted
+    _occurrence(schedule, FRIDAY + timedelta(minutes=1), OccurrenceStatus.MISSED, missed_count=9)  # past the window
+    _occurrence(schedule, FRIDAY + timedelta(minutes=2), OccurrenceStatus.SKIPPED, reason="excluded by 'w'")
+    _occurrence(schedule, FRIDAY + timedelta(minutes=3), OccurrenceStatus.MISSED, missed_count=2)
+    _occurrence(schedule, FRIDAY + timedelta(minutes=4), OccurrenceStatus.DISPATCHED, overdue_at=FRIDAY)
+    found = overview.counts(schedule)
+    assert found == {"missed": 2, "skipped": 1, "excluded": 1, "buffered": 1, "overdue": 1, "window": 3}
+    assert overview.counted_over_text(found) == (
+        "missed, skipped and overdue of the newest 3 occurrences; buffered: all waiting"
+    )
+    assert admin.get(f"/api/schedules/{schedule.pk}/").json()["counts"] == found
+    monkeypatch.setattr(overview, "COUNTED_OVER", 5)  # exactly as many as the history holds: the whole of it
+    assert overview.counts(schedule)["window"] is None and overview.counts(schedule)["missed"] == 11
+    monkeypatch.setattr(overview, "COUNTED_OVER", 3)
+    for page in (f"/admin/scheduling/schedule/{schedule.pk}/change/", f"/schedules/{schedule.pk}/"):
+        text = admin.get(page, secure=True).content.decode()
+        assert 'data-counted-over="3"' in text and "of the newest 3 occurrences; buffered: all waiting" in text, page
 
 
 def test_api_detail_adds_recent_upcoming_and_counts_and_the_list_does_not(admin):
@@ -119,7 +144,7 @@ def test_api_detail_adds_recent_upcoming_and_counts_and_the_list_does_not(admin)
         assert local.hour == 9, "09:00 in New York"
         assert item["excluded"] == ("weekends" if local.weekday() >= 5 else None)
     assert body["recent"][0]["run"]["status"] == "succeeded" and body["recent"][0]["overdue"] is False
-    assert body["counts"] == {"missed": 0, "skipped": 0, "excluded": 0, "buffered": 0, "overdue": 0}
+    assert body["counts"] == {"missed": 0, "skipped": 0, "excluded": 0, "buffered": 0, "overdue": 0, "window": None}
     listed = admin.get("/api/schedules/").json()["results"][0]
     assert not {"recent", "upcoming", "counts"} & set(listed)
 
@@ -151,6 +176,8 @@ def test_openapi_documents_the_detail_shapes(admin):
     assert {"recent", "upcoming", "counts"} <= set(detail)
     assert set(components["UpcomingTime"]["properties"]) == {"at", "local", "excluded"}
     assert {"scheduled_for", "status", "reason", "run", "overdue"} <= set(components["RecentOccurrence"]["properties"])
-    assert {"missed", "skipped", "buffered"} <= set(components["OccurrenceCounts"]["properties"])
+    counts = components["OccurrenceCounts"]["properties"]
+    assert {"missed", "skipped", "buffered", "window"} <= set(counts)
+    assert counts["window"]["nullable"] is True and "newest" in counts["window"]["description"]
     retrieve = schema["paths"]["/api/schedules/{id}/"]["get"]["responses"]["200"]
     assert retrieve["content"]["application/json"]["schema"]["$ref"].endswith("/ScheduleDetail")

@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
+from orchestrator import ids
 from orchestrator.models import Job, Run, RunStatus
 from scheduling.models import Schedule
 from tests import factories
@@ -146,7 +147,7 @@ def test_run_now_is_a_csrf_protected_post_through_the_orchestrator(redis_db) -> 
     run = Run.objects.get()
     assert run.trigger == "manual" and run.status == RunStatus.QUEUED and answer["run_id"] == str(run.id)
     assert redis_db.llen("default") == 1
-    assert answer["message"].startswith(f"Started run {str(run.id)[:8]} of “{schedule.name}”")
+    assert answer["message"].startswith(f"Started run {ids.short(run.id)} of “{schedule.name}”")
     assert "disabled: it ran because you asked" in answer["message"] and answer["level"] == "warning"
     assert answer["row"]["last_run_status"] == "queued"
     assert "run_url" not in answer, "links into the admin only for staff"

@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from orchestrator import ids
 from scheduling.ops import health
 from tests import factories
 
@@ -30,6 +31,6 @@ def test_each_worker_links_to_its_running_runs(admin_client: Client, redis_db, m
     assert "?worker__exact=w1%40host&amp;status__exact=running" in page
     runs = reverse("admin:orchestrator_run_changelist")
     listed = admin_client.get(runs + "?worker__exact=w1@host&status__exact=running")
-    assert listed.status_code == 200 and str(mine.pk)[:8] in listed.content.decode()
-    assert str(other.pk)[:8] not in listed.content.decode()
+    assert listed.status_code == 200 and ids.short(mine.pk) in listed.content.decode()
+    assert ids.short(other.pk) not in listed.content.decode()
     assert "p.m." not in page and "a.m." not in page

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from orchestrator import ids
 
@@ -14,6 +15,19 @@ def test_uuid4_is_a_version_4_uuid_and_never_repeats_across_blocks() -> None:
     assert all(isinstance(value, uuid.UUID) and value.version == 4 for value in drawn)
     assert all(value.variant == uuid.RFC_4122 for value in drawn)
     assert len(set(drawn)) == len(drawn)
+
+
+def test_uuid7_carries_its_millisecond_first_so_later_runs_sort_after() -> None:
+    """Run ids in creation order: new runs land on the primary key's newest leaves, not on random ones."""
+    start = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    moments = [start + timedelta(milliseconds=step) for step in range(0, 3000, 7)]
+    drawn = [ids.uuid7(moment) for moment in moments]
+    assert all(value.version == 7 and value.variant == uuid.RFC_4122 for value in drawn)
+    assert drawn == sorted(drawn) and [value.bytes for value in drawn] == sorted(value.bytes for value in drawn)
+    assert all(value.int >> 80 == int(moment.timestamp() * 1000) for value, moment in zip(drawn, moments, strict=True))
+    same = {ids.uuid7(start) for _ in range(ids.BLOCK_IDS * 2)}
+    assert len(same) == ids.BLOCK_IDS * 2, "74 random bits: ids of one millisecond do not collide"
+    assert ids.uuid7_now().version == 7
 
 
 def test_uuid4_text_is_uuid_shaped() -> None:

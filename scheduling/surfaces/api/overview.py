@@ -46,11 +46,22 @@ class UpcomingTimeSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class OccurrenceCountsSerializer(serializers.Serializer[dict[str, Any]]):
+    """Occurrence counts: ``buffered`` over every occurrence waiting now, the others over the whole
+    history, or over its newest ``window`` occurrences when it is longer than that."""
+
     missed = serializers.IntegerField(help_text="Missed fire times (a missed row may stand for many).")
     skipped = serializers.IntegerField(help_text="Skipped occurrences, calendar exclusions included.")
     excluded = serializers.IntegerField(help_text="Of the skipped: those a calendar excluded.")
-    buffered = serializers.IntegerField(help_text="Occurrences waiting for the schedule's active run to end.")
+    buffered = serializers.IntegerField(
+        help_text="Occurrences waiting for the schedule's active run to end (all of them, whatever window says)."
+    )
     overdue = serializers.IntegerField(help_text="Occurrences whose run was not finished by its deadline.")
+    window = serializers.IntegerField(
+        allow_null=True,
+        help_text=f"null: missed, skipped, excluded and overdue cover the whole history. A number "
+        f"({overview.COUNTED_OVER:,}): the history is longer, and they cover its newest that many "
+        "occurrences (by scheduled time, newest first, as the history lists them).",
+    )
 
 
 class ScheduleDetailSerializer(ScheduleSerializer):
@@ -61,7 +72,10 @@ class ScheduleDetailSerializer(ScheduleSerializer):
         help_text="The next 10 fire times after now, each marked with the calendar that excludes it (or null); "
         "fewer when the schedule ends or has fewer remaining_runs, none when it has no runs left."
     )
-    counts = serializers.SerializerMethodField(help_text="Missed, skipped, buffered and overdue occurrences.")
+    counts = serializers.SerializerMethodField(
+        help_text=f"Missed, skipped, buffered and overdue occurrences; all but buffered over the newest "
+        f"{overview.COUNTED_OVER:,} occurrences when the history is longer (then window says so)."
+    )
 
     class Meta(ScheduleSerializer.Meta):
         fields = [*ScheduleSerializer.Meta.fields, "recent", "upcoming", "counts"]
