@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator, Iterator
-from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -39,41 +38,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
-
-
-#: The files that took longest in a fresh-clone run (2026-12-07: 115, 83, 62, 51, 50, 48, 46 and 40 s), started
-#: first: one of them handed out last would be the run's tail.
-LONGEST_FIRST = (
-    "tests/db/test_hostile_values.py",
-    "tests/live/test_exactly_once.py",
-    "tests/live/test_api_schemathesis.py",
-    "tests/live/test_limits.py",
-    "tests/live/test_demo_defaults.py",
-    "tests/live/test_lifecycle.py",
-    "tests/live/test_acknowledgement.py",
-    "tests/live/test_host_project.py",
-)
-#: Tiers whose tests mostly wait on other processes (a beat, a worker, a browser); the others keep a CPU busy.
-WAITING_TIERS = ("live", "e2e")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The longest files first, then files that wait (live, e2e) alternating with files that compute (db, unit).
-
-    Three live files side by side leave the CPUs idle while their processes sleep, three db files
-    queue for them: alternating keeps both busy (a fresh clone ran 8:58 with the tiers one after
-    the other, against 7:56 in xdist's own order). xdist hands files out in this order only with
-    ``--no-loadscope-reorder`` (``scripts/test`` passes it); by default it orders them by their
-    number of tests. A stable sort: each file keeps its own order.
-    """
-    files = list(dict.fromkeys(item.nodeid.split("::")[0] for item in items))
-    first = [path for path in LONGEST_FIRST if path in files]
-    rest = [path for path in files if path not in first]
-    waiting = [path for path in rest if path.split("/")[1:2] and path.split("/")[1] in WAITING_TIERS]
-    computing = [path for path in rest if path not in waiting]
-    alternated = [path for pair in zip_longest(waiting, computing) for path in pair if path is not None]
-    rank = {path: index for index, path in enumerate(first + alternated)}
-    items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])
 
 
 def failed(request: pytest.FixtureRequest) -> bool:
