@@ -24,12 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from bench import stats
 from bench.driver import RESULTS, child
 from bench.env import ROOT, services
-from bench.worker_steps import drained
+from bench.worker_steps import time_drain
 
 _BODY = r"""
 import json, time, django; django.setup()
@@ -48,28 +46,13 @@ print(json.dumps({"wall_ms": wall / len(ids) * 1000, "cpu_ms": cpu / len(ids) * 
 def drain(env: dict[str, str], tree: str, m: int, *, ours: bool, acks_late: bool) -> float:
     """Runs per second of a fresh ``-c 2`` worker from ``tree`` draining a filled queue (``worker_steps.drain``)."""
     env = {**env, "WORKER_ACKS_LATE": "true" if acks_late else "false", "PYTHONPATH": tree}
-    client = redis.Redis.from_url(env["REDIS_URL"])
     argv = [
         f"{tree}/.venv/bin/celery", "-A", "project", "worker", "-Q", "default", "-c", "2", "-P", "prefork",
         "--without-gossip", "--without-mingle", "--without-heartbeat", "-I", "bench.tasks",
         "-l", "WARNING", "-n", f"compare-{time.time_ns()}@%h",
     ]  # fmt: skip
     worker = subprocess.Popen(argv, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        first = None
-        while True:
-            waiting = client.llen("default")
-            if first is None and waiting < m:
-                first = time.perf_counter()
-            if drained(env, client, ours=ours, waiting=waiting):
-                break
-            time.sleep(0.01)
-        done = time.perf_counter()
-    finally:
-        worker.terminate()
-        worker.wait(timeout=60)
-    assert first is not None
-    return m / (done - first)
+    return m / time_drain(env, worker, m, ours=ours)
 
 
 def worker_round(env: dict[str, str], trees: dict[str, str], m: int, index: int, acks_late: bool) -> dict[str, Any]:

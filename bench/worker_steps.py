@@ -75,8 +75,13 @@ def drain(env: dict[str, str], m: int, settings: WorkerSettings, *, ours: bool, 
     ``profile``: run it as one ``-P solo`` process under pyinstrument instead (``bench.profiled_worker``),
     writing ``<profile>.txt``; the settings' concurrency does not apply then.
     """
+    seconds = time_drain(env, start_worker(env, settings, profile=profile), m, ours=ours)
+    return {"m": m, "seconds": seconds, "rate": m / seconds}
+
+
+def time_drain(env: dict[str, str], worker: subprocess.Popen[bytes], m: int, *, ours: bool) -> float:
+    """Seconds from ``worker``'s first take of the ``m`` queued messages to their drain (``drained``); stops it."""
     client = redis.Redis.from_url(env["REDIS_URL"])
-    worker = start_worker(env, settings, profile=profile)
     try:
         first = None
         deadline = time.monotonic() + 900
@@ -94,7 +99,7 @@ def drain(env: dict[str, str], m: int, settings: WorkerSettings, *, ours: bool, 
         worker.terminate()
         worker.wait(timeout=60)
     assert first is not None
-    return {"m": m, "seconds": done - first, "rate": m / (done - first)}
+    return done - first
 
 
 def start_worker(env: dict[str, str], settings: WorkerSettings, *, profile: str = "") -> subprocess.Popen[bytes]:
