@@ -22,6 +22,7 @@ from orchestrator.cancelling import cancel_runs
 from orchestrator.errors import RowDeletedError
 from orchestrator.models import Job, Run, RunStatus, RunTrigger
 from scheduling.models import Schedule, ScheduledRun
+from scheduling.models.occurrences import history_order
 from scheduling.surfaces import actions, control_state, pausing
 from scheduling.surfaces.api import filters as query_filters
 from scheduling.surfaces.api import keyset
@@ -202,8 +203,8 @@ class ScheduleViewSet(ScheduleBackfillActions, ApiView, viewsets.ModelViewSet[Sc
         rows = (
             ScheduledRun.objects.filter(schedule=schedule)
             .select_related("run", "run__job")
-            .annotate(at=Coalesce(F("scheduled_for"), F("created_at")))
-            .order_by("-at", "-id")
+            .annotate(at=Coalesce(F("scheduled_for"), F("created_at")))  # filtered on, and the cursor's position
+            .order_by(*history_order())
         )
         if "status" in filters:
             rows = rows.filter(status=filters["status"])
