@@ -6,7 +6,7 @@ outputs are frozen ``Decision`` values. Only the dispatch step turns them into r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -227,3 +227,19 @@ def overlap(
             )
             active = ["(this tick)"]
     return decisions
+
+
+def runs_to_cancel(decisions: Iterable[tuple[int, Decision]], inserted: Collection[tuple[int, datetime]]) -> list[str]:
+    """The active runs that the ``replace`` decisions of one tick cancel: only those whose occurrence it inserted.
+
+    ``decisions`` pairs each decision with its schedule's id; ``inserted`` holds the
+    ``(schedule id, scheduled_for)`` of the occurrences the tick's insert won. A lost insert means
+    another beat handled that occurrence, and the active run the decision saw may be that beat's
+    run of the very same occurrence: cancelling it would leave nothing running.
+    """
+    return [
+        run_id
+        for schedule_id, decision in decisions
+        if (schedule_id, decision.scheduled_for) in inserted
+        for run_id in decision.cancel_run_ids
+    ]

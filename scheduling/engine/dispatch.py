@@ -37,7 +37,7 @@ from orchestrator.publishing import publish_runs
 from orchestrator.snapshots import PlannedRun, base_snapshot, plan_run
 from orchestrator.store import insert_runs
 from scheduling.core import planning
-from scheduling.core.policies import BUFFERING, Action, Decision, OverlapPolicy
+from scheduling.core.policies import BUFFERING, Action, Decision, OverlapPolicy, runs_to_cancel
 from scheduling.engine import hooks, store
 from scheduling.engine.outcomes import OUTCOMES
 from scheduling.engine.reports import Handled, Missed, OccurrencesMissed, TickReport
@@ -106,9 +106,7 @@ def dispatch_due(
         runs, traces = tracing.begin([item.run for item in won if item.run is not None], now=now)
         insert_runs(runs)
         store.advance_schedules(batch.plans, taken=_runs_taken(won))
-        # Only a decision this tick carried out may cancel: a lost insert means another beat handled
-        # that occurrence, and the active run ``replace`` saw may be that beat's run of it.
-        superseded = [run_id for item in won for run_id in item.decision.cancel_run_ids]
+        superseded = runs_to_cancel(((item.schedule.id, item.decision) for item in batch.planned), inserted)
         if superseded:
             cancel_runs(superseded, reason="replaced by a newer occurrence", now=now)
         if hold is not None:

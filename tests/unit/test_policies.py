@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scheduling.core.policies import Action, Due, misfire, overlap
+from scheduling.core.policies import Action, Decision, Due, misfire, overlap, runs_to_cancel
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 LATE_AFTER = timedelta(seconds=30)
@@ -94,3 +94,36 @@ def test_replace_cancels_the_active_runs():
     assert decision.action == Action.DISPATCH and decision.cancel_run_ids == ("r1", "r2")
     [fresh] = overlap(due(1), policy="replace", active_run_ids=[], buffered=0)
     assert fresh.cancel_run_ids == ()
+
+
+T1, T2 = NOW - timedelta(minutes=1), NOW
+
+
+def replacing(schedule_id: int, at: datetime, *run_ids: str) -> tuple[int, Decision]:
+    return schedule_id, Decision(scheduled_for=at, action=Action.DISPATCH, cancel_run_ids=run_ids)
+
+
+@pytest.mark.parametrize(
+    ("decisions", "inserted", "cancelled"),
+    [
+        # the tick inserted the occurrence: its replace cancels the runs it saw
+        ([replacing(1, T2, "r1")], {(1, T2)}, ["r1"]),
+        # another beat inserted it first: the active run may be that beat's run of it, untouched
+        ([replacing(1, T2, "r1")], set(), []),
+        # the same time of another schedule won does not make this one's decision count
+        ([replacing(1, T2, "r1")], {(2, T2)}, []),
+        # another time of the same schedule won does not either
+        ([replacing(1, T2, "r1")], {(1, T1)}, []),
+        # a batch: only the won decisions cancel, each its own runs, in order
+        (
+            [replacing(1, T2, "r1", "r2"), replacing(2, T2, "r3"), replacing(3, T1, "r4")],
+            {(1, T2), (3, T1)},
+            ["r1", "r2", "r4"],
+        ),
+        # won, with nothing active: nothing to cancel
+        ([replacing(1, T2)], {(1, T2)}, []),
+    ],
+    ids=["won", "lost", "other-schedule-won", "other-time-won", "mixed-batch", "nothing-active"],
+)
+def test_only_a_replace_whose_occurrence_the_tick_inserted_cancels(decisions, inserted, cancelled):
+    assert runs_to_cancel(decisions, inserted) == cancelled
