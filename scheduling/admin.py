@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 
 from orchestrator import rules
 from orchestrator.admin_helpers import RefusalsMixin, ValuesInHistoryMixin, muted, object_or_404, status_badge
+from orchestrator.errors import RowDeletedError
 from orchestrator.models import LLMCall, Run, describe_totals
 from orchestrator.timefmt import moment_text
 from scheduling.models import Calendar, Schedule, ScheduledRun
@@ -243,7 +244,13 @@ class ScheduleAdmin(
     def _run_now(self, request: HttpRequest, schedules: list[Schedule]) -> None:
         started: list[tuple[Schedule, Run]] = []
         for schedule in schedules:
-            run = actions.run_now(schedule)
+            try:
+                run = actions.run_now(schedule)
+            except RowDeletedError as exc:  # deleted meanwhile: as if the delete came first
+                if len(schedules) == 1:
+                    raise Http404(str(exc)) from exc
+                self.message_user(request, f"“{schedule.name}” was deleted meanwhile: not run.", messages.WARNING)
+                continue
             started.append((schedule, run))
             self.log_change(request, schedule, f"Ran now: run {run.id} (trigger manual).")
         if not started:

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from orchestrator.admin_helpers import ValuesInHistoryMixin, muted
+from orchestrator.admin_helpers import RefusalsMixin, ValuesInHistoryMixin, muted
 from scheduling.models import Calendar
 
 #: How many attached schedules the list column names before "and N more".
@@ -58,7 +58,7 @@ class CalendarForm(forms.ModelForm):  # type: ignore[type-arg]
         widgets = {"description": forms.Textarea(attrs={"rows": 2, "cols": 60})}
 
 
-class CalendarAdmin(ValuesInHistoryMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class CalendarAdmin(RefusalsMixin, ValuesInHistoryMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     form = CalendarForm
     list_display = ("name", "timezone", "dates_column", "crons_column", "schedules_column")
     search_fields = ("name", "description")

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from orchestrator.admin_helpers import status_badge
+from orchestrator.admin_helpers import RefusalsMixin, status_badge
 from orchestrator.errors import ValidationError
 from orchestrator.models import Notification, NotificationEvent, NotificationRule
 from orchestrator.notification_delivery import send_test
@@ -64,7 +64,7 @@ class NotificationRuleForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(NotificationRule)
-class NotificationRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class NotificationRuleAdmin(RefusalsMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     form = NotificationRuleForm
     list_display = ("name", "enabled", "events_column", "scope_column", "channel", "target_column", "secret_column")
     list_filter = ("enabled", "channel")
@@ -82,7 +82,7 @@ class NotificationRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         validated: NotificationRule = form.validated
         for name in notification_input.FIELDS:
             setattr(obj, name, getattr(validated, name))
-        obj.save()
+        super().save_model(request, obj, form, change)  # a name taken meanwhile: the form shows it
         generated = getattr(validated, notification_input.GENERATED, None)
         if generated:
             messages.warning(

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 
+from orchestrator import constraints
 from orchestrator.errors import ValidationError
 from orchestrator.models import Channel, Job, NotificationEvent, NotificationRule
 from scheduling.models import Schedule
@@ -93,7 +94,7 @@ def _check(rule: NotificationRule, errors: Errors, *, creating: bool) -> None:
         if blank(rule.name):
             errors.add("name", "is required")
         elif NotificationRule.objects.filter(name=rule.name).exclude(pk=rule.pk).exists():
-            errors.add("name", f"a notification rule named {shown(rule.name)} already exists")
+            errors.add("name", constraints.unique_message(NotificationRule, ["name"]))  # the database's words too
     if not rule.events and "events" not in errors.found:
         errors.add("events", f"choose at least one of: {', '.join(NotificationEvent.values)}")
     if rule.channel not in Channel.values and "channel" not in errors.found:

@@ -154,7 +154,10 @@ def _back_to_list(request: HttpRequest) -> str:
 def schedule_run_now(request: HttpRequest, pk: int) -> HttpResponse:
     _require_rule(request, rules.RUN_NOW)
     schedule = get_object_or_404(Schedule.objects.select_related("job", "directive"), pk=pk)
-    run = actions.run_now(schedule)
+    try:
+        run = actions.run_now(schedule)
+    except RowDeletedError as exc:  # deleted meanwhile: as if the delete came first
+        raise Http404(str(exc)) from exc
     log_change(_user_id(request), [schedule], f"Ran now: run {run.id} (trigger manual).")
     message = f"Started run {ids.short(run.id)} of “{schedule.name}” (trigger: manual)."
     if not schedule.enabled:

@@ -61,7 +61,7 @@ def apply(entries: Sequence[CalendarEntry]) -> tuple[list[Change], list[Problem]
     }
     changes: list[Change] = []
     problems: list[Problem] = []
-    writes: list[tuple[str, Calendar]] = []
+    writes: list[tuple[CalendarEntry, Calendar]] = []
     for entry in entries:
         row = existing.get(entry.name)
         before = {name: getattr(row, name) for name in FIELDS} if row is not None else {}
@@ -82,7 +82,7 @@ def apply(entries: Sequence[CalendarEntry]) -> tuple[list[Change], list[Problem]
         label = f"calendar {entry.name}"
         if row is None:
             changes.append(Change(action="create", name=label, path=entry.path))
-            writes.append((entry.path, candidate))
+            writes.append((entry, candidate))
             continue
         changed = tuple(
             (name, before[name], getattr(candidate, name))
@@ -91,13 +91,13 @@ def apply(entries: Sequence[CalendarEntry]) -> tuple[list[Change], list[Problem]
         )
         if changed:
             changes.append(Change(action="update", name=label, path=entry.path, fields=changed))
-            writes.append((entry.path, candidate))
+            writes.append((entry, candidate))
         else:
             changes.append(Change(action="unchanged", name=label, path=entry.path))
     if not problems:
-        for path, candidate in writes:
-            with audit.acting(f"yaml:{path}", audit.YAML):
-                candidate.save()
+        for entry, candidate in writes:
+            with audit.acting(f"yaml:{entry.path}", audit.YAML):
+                problems += yaml_sections.save_each([(entry, candidate)])
     return changes, problems
 
 

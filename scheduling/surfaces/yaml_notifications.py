@@ -91,7 +91,7 @@ def apply(entries: Sequence[RuleEntry]) -> tuple[list[Change], list[Problem]]:
     }
     changes: list[Change] = []
     problems: list[Problem] = []
-    writes: list[NotificationRule] = []
+    writes: list[tuple[RuleEntry, NotificationRule]] = []
     for entry in entries:
         row = existing.get(entry.name)
         data: dict[str, Any] = {**DEFAULTS, **{key: entry.values[key] for key in FIELDS if key in entry.values}}
@@ -113,7 +113,7 @@ def apply(entries: Sequence[RuleEntry]) -> tuple[list[Change], list[Problem]]:
         label = f"notification rule {entry.name}"
         if row is None:
             changes.append(Change(action="create", name=label, path=entry.path))
-            writes.append(candidate)
+            writes.append((entry, candidate))
             continue
         changed = [(name, getattr(row, name), getattr(candidate, name)) for name in FIELDS]
         fields = [item for item in changed if item[1] != item[2]]
@@ -121,10 +121,9 @@ def apply(entries: Sequence[RuleEntry]) -> tuple[list[Change], list[Problem]]:
             fields.append(("secret", HIDDEN, HIDDEN))
         if fields:
             changes.append(Change(action="update", name=label, path=entry.path, fields=tuple(fields)))
-            writes.append(candidate)
+            writes.append((entry, candidate))
         else:
             changes.append(Change(action="unchanged", name=label, path=entry.path))
     if not problems:
-        for candidate in writes:
-            candidate.save()
+        problems += yaml_sections.save_each(writes)
     return changes, problems

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from django.db import models
 
+from orchestrator import constraints
+from orchestrator.errors import ConstraintError
 from scheduling.surfaces.input_checks import unstorable
 from scheduling.surfaces.yaml_report import Problem
 
@@ -119,4 +122,25 @@ def duplicate_names(section: Section, entries: Sequence[NamedEntry]) -> list[Pro
                     path=entry.path, line=entry.line, entry=entry.index, name=entry.name, field="name", message=message
                 )
             )
+    return problems
+
+
+def save_each(writes: Sequence[tuple[NamedEntry, models.Model]]) -> list[Problem]:
+    """Save each entry's row; what the database refuses (a name another door took since the rows
+    were read) becomes a problem on that entry, in the words every door uses, never an error.
+
+    The caller rolls the whole file back when any problem comes back (each save is in a savepoint,
+    so the transaction stays usable to report them all).
+    """
+    problems = []
+    for entry, row in writes:
+        try:
+            with constraints.enforced():
+                row.save()
+        except ConstraintError as exc:
+            problems += [
+                Problem(path=entry.path, line=entry.line, entry=entry.index, name=entry.name, field=key, message=m)
+                for key, messages in exc.errors.items()
+                for m in messages
+            ]
     return problems
