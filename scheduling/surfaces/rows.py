@@ -19,7 +19,7 @@ from django.db.models import OuterRef, Q, Subquery
 
 from orchestrator.models import RunStatus
 from orchestrator.timefmt import moment_text
-from scheduling.core import calendars, planning
+from scheduling.core import calendars
 from scheduling.models import Schedule, ScheduledRun, ScheduleQuerySet
 from scheduling.surfaces import control_state, describe, overview
 
@@ -262,9 +262,9 @@ def render_next(schedule: Schedule, times: Sequence[tuple[datetime, str | None]]
     shows_local = bool(schedule.timezone) and schedule.timezone != "UTC"
     zone = describe.zone_or_utc(schedule.timezone)
     lines = [f"{schedule.name}: {schedule.describe_timing()}" + ("" if schedule.enabled else " (disabled)")]
-    if not times:
-        why = planning.NO_RUNS_LEFT if schedule.remaining_runs == 0 else "the schedule has ended"
-        lines.append(f"  no further runs ({why})")
+    note = control_state.upcoming_note(schedule, times)
+    if note is not None:
+        lines.append(f"  {note}")
     for moment, excluded in times:
         local = f"  ({moment.astimezone(zone).isoformat()} {schedule.timezone})" if shows_local else ""
         mark = f"  excluded by calendar '{excluded}' (skipped, not run)" if excluded else ""

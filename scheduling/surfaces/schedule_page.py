@@ -126,6 +126,7 @@ def page_context(request: HttpRequest, schedule: Schedule) -> dict[str, Any]:
         "calendars": sorted(calendar.name for calendar in schedule.calendars.all()),
         "same_zone": (schedule.timezone or "UTC") == "UTC",
         "upcoming": upcoming,
+        "upcoming_note": control_state.upcoming_note(schedule, upcoming),
         "recent": [
             {
                 **item,
