@@ -93,6 +93,13 @@ def failures_text(schedule: Schedule) -> str:
     return f"{schedule.failure_streak} of {schedule.pause_after_failures} (pauses at {schedule.pause_after_failures})"
 
 
+def deadline_text(schedule: Schedule) -> str:
+    """``none``, or ``300 s after its scheduled time (a run not finished by then is overdue)``."""
+    if schedule.deadline_seconds is None:
+        return "none"
+    return f"{schedule.deadline_seconds} s after its scheduled time (a run not finished by then is overdue)"
+
+
 def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment is not None else None
 
