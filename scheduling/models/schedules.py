@@ -129,7 +129,8 @@ class Schedule(models.Model):
     )
     jitter_seconds = models.PositiveIntegerField(
         default=0,
-        help_text="Delay each dispatch by a stable per-occurrence offset in [0, jitter), never past the next.",
+        help_text="Delay each dispatch by a stable per-occurrence offset in [0, min(jitter, gap)), where gap is the "
+        "time to the next fire time: never past the next.",
     )
     tenant = models.CharField(max_length=100, blank=True, db_index=True)
     source = models.CharField(max_length=20, choices=ScheduleSource.choices, default=ScheduleSource.ADMIN)

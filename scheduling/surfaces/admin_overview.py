@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString
 
 from orchestrator.admin_helpers import status_badge
 from scheduling.models import Schedule, ScheduledRun
-from scheduling.surfaces import describe, overview
+from scheduling.surfaces import control_state, describe, overview
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,7 +74,7 @@ def overview_context(schedule: Schedule, *, now: datetime) -> dict[str, Any]:
         "recent": recent,
         "counts": counts,
         "counted_over": overview.counted_over_text(counts),
-        "no_runs_left": schedule.remaining_runs == 0,
+        "upcoming_note": control_state.upcoming_note(schedule, upcoming),
         "paused": schedule.paused,
     }
 

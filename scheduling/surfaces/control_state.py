@@ -6,6 +6,7 @@ Functions of the schedule's fields only: no query, no clock.
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -68,11 +69,35 @@ def runs_left_text(schedule: Schedule) -> str:
     return f"{schedule.remaining_runs} left"
 
 
+#: Why a schedule lists no upcoming fire times (``upcoming_note``).
+NO_RUNS_LEFT_NOTE = "No runs left (remaining_runs is 0): no more occurrences."
+ENDED_NOTE = "No more fire times: the schedule has ended."
+
+
+def upcoming_note(schedule: Schedule, upcoming: Sized) -> str | None:
+    """Why ``upcoming`` (the schedule's next fire times, as a door lists them) is empty; None when it is not.
+
+    The one wording of the admin's overview, the schedule page, the API's ``upcoming_note`` and
+    ``celery -A project schedules next``: no runs left (``remaining_runs`` 0, whatever the timing
+    says), else the schedule has ended (past its ``end_at``, or a one-off whose time is past).
+    """
+    if schedule.remaining_runs == 0:
+        return NO_RUNS_LEFT_NOTE
+    return None if len(upcoming) else ENDED_NOTE
+
+
 def failures_text(schedule: Schedule) -> str:
     """The consecutive failures so far, against the limit when there is one: ``2 of 3``, ``2``, ``0``."""
     if schedule.pause_after_failures is None:
         return str(schedule.failure_streak)
     return f"{schedule.failure_streak} of {schedule.pause_after_failures} (pauses at {schedule.pause_after_failures})"
+
+
+def deadline_text(schedule: Schedule) -> str:
+    """``none``, or ``300 s after its scheduled time (a run not finished by then is overdue)``."""
+    if schedule.deadline_seconds is None:
+        return "none"
+    return f"{schedule.deadline_seconds} s after its scheduled time (a run not finished by then is overdue)"
 
 
 def iso(moment: datetime | None) -> str | None:

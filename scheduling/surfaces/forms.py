@@ -247,8 +247,9 @@ class ScheduleForm(ControlFields, forms.ModelForm):
     jitter_seconds = TypedField(
         initial=0,
         widget=forms.NumberInput(attrs={"min": 0}),
-        help_text="Delay each run by a stable offset in [0, jitter) seconds, never past the next occurrence "
-        "(spreads many schedules firing at the same minute). 0 for none.",
+        help_text="Delay each run by a stable offset in [0, min(jitter, gap)) seconds, where gap is the time to the "
+        "next fire time: never past the next occurrence (spreads many schedules firing at the same minute). "
+        "0 for none.",
     )
 
     class Meta:

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import F, Func, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from orchestrator.models import RunStatus
 from orchestrator.timefmt import moment_text
-from scheduling.core import calendars, planning
+from scheduling.core import calendars
 from scheduling.models import Schedule, ScheduledRun, ScheduleQuerySet
-from scheduling.surfaces import control_state, describe, overview
+from scheduling.models.occurrences import history_order
+from scheduling.surfaces import calendar_input, control_state, describe, overview
 
 #: Choices of the "last run" filter: every run status, and schedules that never ran.
 NEVER_RAN = "never"
@@ -39,6 +41,29 @@ def with_last_run(queryset: ScheduleQuerySet) -> ScheduleQuerySet:
         last_run_created_at=Subquery(with_run.values("created_at")[:1]),
         last_occurrence_status=Subquery(latest.values("status")[:1]),
         last_occurrence_run_status=Subquery(latest.values("run__status")[:1]),
+    )
+
+
+def with_overdue(queryset: ScheduleQuerySet) -> ScheduleQuerySet:
+    """Each schedule annotated with ``overdue_count``: its overdue occurrences among its newest
+    ``overview.COUNTED_OVER`` (the number the API's and the pages' ``counts.overdue`` give).
+
+    A correlated subquery per schedule, bounded whatever the history holds: at most
+    ``COUNTED_OVER`` entries of ``occurrence_history_idx`` and their rows.
+    """
+    newest = (
+        ScheduledRun.objects.filter(schedule_id=OuterRef(OuterRef("pk")))
+        .order_by(*history_order())
+        .values("pk")[: overview.COUNTED_OVER]
+    )
+    overdue = (
+        ScheduledRun.objects.filter(pk__in=newest, overdue_at__isnull=False)
+        .order_by()
+        .annotate(total=Func(F("pk"), function="COUNT"))
+        .values("total")
+    )
+    return queryset.annotate(
+        overdue_count=Coalesce(Subquery(overdue, output_field=IntegerField()), Value(0), output_field=IntegerField())
     )
 
 
@@ -89,6 +114,14 @@ class ScheduleRow:
     paused: dict[str, Any] | None = None
     remaining_runs: int | None = None
     failure_streak: int = 0
+    #: None: never pauses by itself.
+    pause_after_failures: int | None = None
+    #: None: no deadline.
+    deadline_seconds: int | None = None
+    #: The attached calendars' names, sorted (the command lines' rows; the pages leave it empty).
+    calendars: tuple[str, ...] = ()
+    #: Overdue occurrences among the newest ``overview.COUNTED_OVER`` (``with_overdue``; else 0).
+    overdue: int = 0
 
     # --- what the schedules page shows -------------------------------------------------------------
 
@@ -165,11 +198,23 @@ class ScheduleRow:
             "paused": self.paused,
             "remaining_runs": self.remaining_runs,
             "failure_streak": self.failure_streak,
+            "pause_after_failures": self.pause_after_failures,
+            "deadline_seconds": self.deadline_seconds,
+            "calendars": list(self.calendars),
+            "overdue": self.overdue,
         }
 
+    @property
+    def failures_cell(self) -> str:
+        """The failure streak against the limit: ``1 of 3`` (pauses at 3), or ``1`` when it never pauses."""
+        if self.pause_after_failures is None:
+            return str(self.failure_streak)
+        return f"{self.failure_streak} of {self.pause_after_failures}"
 
-def row(schedule: Schedule) -> ScheduleRow:
-    """The values of one schedule annotated by ``with_last_run`` (``job`` selected with it)."""
+
+def row(schedule: Schedule, *, with_calendars: bool = False) -> ScheduleRow:
+    """The values of one schedule annotated by ``with_last_run`` (``job`` selected with it);
+    ``with_calendars``: its calendars' names too (prefetch them: no query each)."""
     last_run_id = getattr(schedule, "last_run_id", None)
     run_status = getattr(schedule, "last_occurrence_run_status", None)
     return ScheduleRow(
@@ -196,19 +241,23 @@ def row(schedule: Schedule) -> ScheduleRow:
         paused=control_state.paused_json(schedule),
         remaining_runs=schedule.remaining_runs,
         failure_streak=schedule.failure_streak,
+        pause_after_failures=schedule.pause_after_failures,
+        deadline_seconds=schedule.deadline_seconds,
+        calendars=tuple(calendar_input.names(schedule)) if with_calendars else (),
+        overdue=int(getattr(schedule, "overdue_count", 0) or 0),
     )
 
 
 def schedule_rows(*, now: datetime, due_only: bool = False, tenant: str | None = None) -> list[ScheduleRow]:
     """Every schedule (or only the enabled ones due at ``now``), by name, in one query."""
-    rows = with_last_run(Schedule.objects.select_related("job"))
+    rows = with_overdue(with_last_run(Schedule.objects.select_related("job").prefetch_related("calendars")))
     if due_only:
         rows = rows.filter(Q(enabled=True) & Q(due_at__lte=now)).order_by("due_at", "name")
     else:
         rows = rows.order_by("name")
     if tenant is not None:
         rows = rows.filter(tenant=tenant)
-    return [row(schedule) for schedule in rows]
+    return [row(schedule, with_calendars=True) for schedule in rows]
 
 
 def next_fire_times(name: str, *, now: datetime, count: int) -> tuple[Schedule, list[tuple[datetime, str | None]]]:
@@ -240,15 +289,21 @@ def _relative(moment: datetime | None, now: datetime) -> str:
 
 def render_table(rows: Sequence[ScheduleRow], *, now: datetime) -> list[str]:
     """Fixed-width lines with a header: name, job, timing, state, next run, last status, policy, runs left,
-    and, for a paused schedule, who paused it, when, why and until when (the last column)."""
-    header = ("NAME", "JOB", "TIMING", "STATE", "NEXT RUN (UTC)", "LAST STATUS", "POLICY", "RUNS LEFT", "PAUSED")
+    the failure streak (``of`` the limit it pauses at), the deadline, the calendars, the overdue
+    occurrences, and, for a paused schedule, who paused it, when, why and until when (the last column)."""
+    header = (
+        "NAME", "JOB", "TIMING", "STATE", "NEXT RUN (UTC)", "LAST STATUS", "POLICY", "RUNS LEFT",
+        "FAILURES", "DEADLINE", "CALENDARS", "OVERDUE", "PAUSED",
+    )  # fmt: skip
     table = [header]
     for item in rows:
         next_run = f"{iso(item.next_run_at)} ({_relative(item.next_run_at, now)})" if item.next_run_at else "-"
         left = "-" if item.remaining_runs is None else str(item.remaining_runs)
+        deadline = "-" if item.deadline_seconds is None else f"{item.deadline_seconds}s"
         paused = item.pause_text.removeprefix("paused ") or "-"
         cells = (item.name, item.job, item.timing, item.state, next_run, item.last_status or "-", item.policy, left)
-        table.append((*cells, paused))
+        controls = (item.failures_cell, deadline, ",".join(item.calendars) or "-", str(item.overdue))
+        table.append((*cells, *controls, paused))
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in table]
 
@@ -262,9 +317,9 @@ def render_next(schedule: Schedule, times: Sequence[tuple[datetime, str | None]]
     shows_local = bool(schedule.timezone) and schedule.timezone != "UTC"
     zone = describe.zone_or_utc(schedule.timezone)
     lines = [f"{schedule.name}: {schedule.describe_timing()}" + ("" if schedule.enabled else " (disabled)")]
-    if not times:
-        why = planning.NO_RUNS_LEFT if schedule.remaining_runs == 0 else "the schedule has ended"
-        lines.append(f"  no further runs ({why})")
+    note = control_state.upcoming_note(schedule, times)
+    if note is not None:
+        lines.append(f"  {note}")
     for moment, excluded in times:
         local = f"  ({moment.astimezone(zone).isoformat()} {schedule.timezone})" if shows_local else ""
         mark = f"  excluded by calendar '{excluded}' (skipped, not run)" if excluded else ""

@@ -123,9 +123,11 @@ def page_context(request: HttpRequest, schedule: Schedule) -> dict[str, Any]:
         "pause_text": control_state.pause_text(schedule),
         "runs_left": control_state.runs_left_text(schedule),
         "failures": control_state.failures_text(schedule),
+        "deadline": control_state.deadline_text(schedule),
         "calendars": sorted(calendar.name for calendar in schedule.calendars.all()),
         "same_zone": (schedule.timezone or "UTC") == "UTC",
         "upcoming": upcoming,
+        "upcoming_note": control_state.upcoming_note(schedule, upcoming),
         "recent": [
             {
                 **item,

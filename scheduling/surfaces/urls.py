@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import URLPattern, path
 
 from scheduling.ops import views as ops_views
-from scheduling.surfaces import pause_pages, schedule_page, timeline_page, views
+from scheduling.surfaces import calendar_pages, pause_pages, schedule_page, timeline_page, views
 
 app_name = "schedules"
 
@@ -16,6 +16,11 @@ urlpatterns: list[URLPattern] = [
     path("new/", views.schedule_create, name="create"),
     path("preview/", views.schedule_preview, name="preview"),
     path("timeline/", timeline_page.timeline_view, name="timeline"),
+    path("calendars/", calendar_pages.calendar_list, name="calendars"),
+    path("calendars/new/", calendar_pages.calendar_create, name="calendar_create"),
+    path("calendars/<int:pk>/", calendar_pages.calendar_edit, name="calendar_edit"),
+    # ``…_delete`` as below: the hostile-values sweep visits delete pages last
+    path("calendars/<int:pk>/delete/", calendar_pages.calendar_delete, name="calendar_confirm_delete"),
     path("<int:pk>/", schedule_page.schedule_detail, name="detail"),
     path("<int:pk>/backfill/", schedule_page.schedule_backfill, name="backfill"),
     path("<int:pk>/edit/", views.schedule_edit, name="edit"),

@@ -55,4 +55,4 @@ def test_change_page_shows_upcoming_recent_and_counts(admin_client: Client) -> N
 def test_change_page_of_a_schedule_with_no_runs_left_says_so(admin_client: Client) -> None:
     schedule = factories.schedule("noop", kind="cron", cron="0 9 * * *", remaining_runs=0)
     page = _page(admin_client, schedule)
-    assert "No runs left (remaining runs is 0)" in page and "None yet." in page
+    assert "No runs left (remaining_runs is 0): no more occurrences." in page and "None yet." in page

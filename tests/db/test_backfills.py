@@ -223,3 +223,30 @@ def test_a_pass_makes_no_batch_while_normal_dispatch_is_behind(redis_db):
     assert backfills.fill(NOW) == 3, "half a second late is on time: the batch is made"
     backfill.refresh_from_db()
     assert backfill.created == 3
+
+
+def test_allow_dispatches_every_fire_time_at_once_and_the_jobs_max_concurrency_still_holds(redis_db):
+    """``allow`` queues the whole range at once; the workers still run at most the job's max_concurrency."""
+    from workers import tasks
+    from workers.delivery import WAITING_PREFIX, limits_for
+
+    factories.job("noop", max_concurrency=2)
+    schedule = hourly()
+    backfill = backfills.request(
+        schedule, start=START, end=START + timedelta(hours=5), overlap_policy="allow", by="ada", now=NOW
+    )
+    assert maintenance.maintain(NOW).backfilled == 5
+    runs = [row.run for row in occurrences(backfill)]
+    assert {run.status for run in runs} == {"queued"} and {run.trigger for run in runs} == {"backfill"}
+    limits = limits_for(runs[0])
+    assert [limit.label for limit in limits][:1] == ["job noop max_concurrency=2"]
+    for run in runs[:2]:  # two of them started on workers: each holds a slot, as a worker's delivery takes it
+        assert tasks.leases().acquire(run.id, limits_for(run), ttl_seconds=60).granted
+    for run in runs[2:]:
+        assert tasks.run.apply(args=(str(run.id), run.attempt)).get() == tasks.WAITING
+    for run in Run.objects.filter(pk__in=[run.pk for run in runs[2:]]):
+        assert run.status == RunStatus.PENDING and run.started_at is None, "held back, not dropped"
+        assert run.wait_reason.startswith(f"{WAITING_PREFIX}: job noop max_concurrency=2, 2 in use")
+    tasks.leases().release(runs[0].id)  # one of the two ended: its slot is free for one more
+    third = Run.objects.get(pk=runs[2].pk)
+    assert tasks.run.apply(args=(str(third.id), third.attempt)).get() == RunStatus.SUCCEEDED

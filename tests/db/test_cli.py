@@ -47,13 +47,14 @@ def test_schedules_lists_next_run_last_status_and_policy():
     _known_schedules()
     lines = _call("schedules").strip().splitlines()
     assert lines[0].split() == [
-        "NAME", "JOB", "TIMING", "STATE", "NEXT", "RUN", "(UTC)", "LAST", "STATUS", "POLICY", "RUNS", "LEFT", "PAUSED"
+        "NAME", "JOB", "TIMING", "STATE", "NEXT", "RUN", "(UTC)", "LAST", "STATUS", "POLICY", "RUNS", "LEFT",
+        "FAILURES", "DEADLINE", "CALENDARS", "OVERDUE", "PAUSED"
     ]  # fmt: skip
     by_name = {line.split()[0]: line for line in lines[1:]}
     assert list(by_name) == ["nightly", "off", "skipper"]
     assert "cron 30 2 * * * (Europe/Berlin)" in by_name["nightly"] and " failed " in by_name["nightly"]
     assert "overlap=buffer_one misfire=run_once" in by_name["nightly"]
-    assert "disabled  -" in by_name["off"] and by_name["off"].split()[-5] == "-"
+    assert "disabled  -" in by_name["off"] and by_name["off"].split()[-9] == "-"
     assert "every 600s" in by_name["skipper"] and " skipped " in by_name["skipper"] and "(in " in by_name["skipper"]
 
     rows = json.loads(_call("schedules", "--json"))

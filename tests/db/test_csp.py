@@ -21,6 +21,7 @@ from django.test import Client
 from django.urls import reverse
 
 from project.csp import DEFAULT_POLICY
+from scheduling.models import Calendar
 from tests.db.test_security import World, world  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.django_db
@@ -80,6 +81,9 @@ def html_pages(world: World) -> list[str]:  # noqa: F811  (the fixture's value)
         f"/schedules/{s}/",
         "/schedules/timeline/",
     ]
+    calendar = Calendar.objects.first() or Calendar.objects.create(name="csp-calendar", dates=["2026-12-25"])
+    urls += ["/schedules/calendars/", "/schedules/calendars/new/"]
+    urls += [f"/schedules/calendars/{calendar.pk}/", f"/schedules/calendars/{calendar.pk}/delete/"]
     return urls
 
 

@@ -69,6 +69,28 @@ def test_remaining_runs_are_taken_in_the_dispatch_transaction_and_stop_at_zero(r
     assert unlimited.remaining_runs is None, "empty stays empty (unlimited)"
 
 
+def test_a_run_now_takes_none_of_the_remaining_runs(redis_db):
+    from django.contrib.auth.models import User
+    from rest_framework.test import APIClient
+
+    from scheduling.surfaces import actions
+
+    schedule = factories.schedule("noop", interval_seconds=60, remaining_runs=1, overlap_policy="allow")
+    run = actions.run_now(schedule)
+    api = APIClient()
+    api.force_login(User.objects.create_superuser("root", password="root-password-1"))
+    assert api.post(f"/api/schedules/{schedule.pk}/run-now/").status_code in (200, 201, 202)
+    schedule.refresh_from_db()
+    assert run.trigger == "manual" and Run.objects.filter(occurrence__schedule=schedule).count() == 2
+    assert schedule.remaining_runs == 1 and schedule.next_run_at is not None, "two manual runs took none"
+    due_now(schedule, SATURDAY)
+    dispatch.dispatch_due(SATURDAY + timedelta(seconds=1))
+    schedule.refresh_from_db()
+    assert schedule.remaining_runs == 0, "the scheduled occurrence took the one left"
+    scheduled = ScheduledRun.objects.filter(schedule=schedule, scheduled_for__isnull=False, status="dispatched")
+    assert scheduled.count() == 1
+
+
 def test_two_beats_racing_take_each_run_once(redis_db, settings):
     """Twenty schedules with one run left each, two beats ticking at once: twenty runs, no more."""
     job = factories.job("noop")

@@ -96,4 +96,4 @@ def test_celery_schedules_next_of_a_schedule_with_no_runs_left_says_why() -> Non
     schedule = factories.schedule("noop", kind="cron", cron="0 9 * * *", remaining_runs=0)
     result = CliRunner().invoke(schedules, ["next", schedule.name])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[1:] == ["  no further runs (no runs left (remaining_runs is 0))"]
+    assert result.output.splitlines()[1:] == ["  No runs left (remaining_runs is 0): no more occurrences."]

@@ -145,6 +145,30 @@ def test_the_schedule_pauses_itself_after_n_consecutive_failures_and_a_success_r
     assert Schedule.objects.get(pk=schedule.pk).failure_streak == 0, "resuming starts the count again"
 
 
+def test_pausing_itself_after_failures_writes_an_entry_in_the_audit_trail_and_the_admin_history(event_log):
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from orchestrator import audit
+
+    schedule = factories.schedule("noop", interval_seconds=60, pause_after_failures=2)
+    for minute in range(2):
+        end(
+            records.run_for(schedule, status=RunStatus.RUNNING, scheduled_for=NOW + timedelta(minutes=minute)), "failed"
+        )
+    row = Schedule.objects.get(pk=schedule.pk)
+    assert row.paused and row.paused_by == "system"
+    [entry] = audit.entries_for(row).filter(action="paused")
+    assert entry.actor == "system" and entry.door == audit.BEAT
+    assert entry.changes["enabled"] == {"before": True, "after": False}
+    assert entry.changes["pause_note"]["after"] == row.pause_note
+    assert entry.changes["paused_by"] == {"before": "", "after": "system"}
+    admin = Client()
+    admin.force_login(User.objects.create_superuser("root", password="root-password-1"))
+    history = admin.get(f"/admin/scheduling/schedule/{row.pk}/history/").content.decode()
+    assert "paused" in history and "system" in history and "paused by itself after 2 consecutive" in history
+
+
 def test_without_a_threshold_failures_are_counted_but_never_pause():
     schedule = factories.schedule("noop", interval_seconds=60)
     for minute in range(4):

@@ -181,3 +181,36 @@ def test_openapi_documents_the_detail_shapes(admin):
     assert counts["window"]["nullable"] is True and "newest" in counts["window"]["description"]
     retrieve = schema["paths"]["/api/schedules/{id}/"]["get"]["responses"]["200"]
     assert retrieve["content"]["application/json"]["schema"]["$ref"].endswith("/ScheduleDetail")
+
+
+def test_api_detail_says_why_upcoming_is_empty_in_the_words_of_the_other_doors(admin):
+    """``upcoming_note``: null with upcoming times; with none, the admin's, the page's and the CLI's words."""
+    from click.testing import CliRunner
+
+    from scheduling.surfaces.celery_command import schedules
+
+    live = factories.schedule(kind="cron", cron="0 9 * * *")
+    assert admin.get(f"/api/schedules/{live.pk}/").json()["upcoming_note"] is None
+    spent = factories.schedule(kind="cron", cron="0 9 * * *", remaining_runs=0)
+    body = admin.get(f"/api/schedules/{spent.pk}/").json()
+    assert body["upcoming"] == []
+    assert body["upcoming_note"] == "No runs left (remaining_runs is 0): no more occurrences."
+    page = admin.get(f"/schedules/{spent.pk}/", secure=True).content.decode()
+    assert f"data-upcoming-note>{body['upcoming_note']}<" in page
+    admin_page = admin.get(f"/admin/scheduling/schedule/{spent.pk}/change/", secure=True).content.decode()
+    assert f"data-upcoming-note>{body['upcoming_note']}<" in admin_page
+    cli = CliRunner().invoke(schedules, ["next", spent.name])
+    assert cli.output.splitlines()[1:] == [f"  {body['upcoming_note']}"]
+    ended = factories.schedule(
+        kind="interval", interval_seconds=60, start_at=FRIDAY - timedelta(days=2), end_at=FRIDAY - timedelta(days=1)
+    )
+    body = admin.get(f"/api/schedules/{ended.pk}/").json()
+    assert body["upcoming"] == [] and body["upcoming_note"] == "No more fire times: the schedule has ended."
+    assert f"data-upcoming-note>{body['upcoming_note']}<" in admin.get(f"/schedules/{ended.pk}/").content.decode()
+
+
+def test_openapi_documents_upcoming_note_as_nullable_text(admin):
+    schema = admin.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    note = schema["components"]["schemas"]["ScheduleDetail"]["properties"]["upcoming_note"]
+    assert note["type"] == "string" and note.get("nullable") is True and note.get("readOnly") is True
+    assert "No runs left" in note["description"] and "null when there are upcoming times" in note["description"]

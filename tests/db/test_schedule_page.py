@@ -120,6 +120,27 @@ def test_the_page_shows_timing_description_state_upcoming_runs_charts_and_histor
     assert "<script" not in body.split("<main>")[1], "no script: the charts are SVG drawn on the server"
 
 
+def test_the_page_shows_the_deadline_and_an_overdue_run_with_its_tag_and_count() -> None:
+    schedule = factories.schedule("noop", name="with-deadline", kind="cron", cron="0 2 * * *", deadline_seconds=900)
+    now = timezone.now()
+    late = run_for(schedule, status=RunStatus.RUNNING, created_at=now, scheduled_for=now - timedelta(hours=1))
+    ScheduledRun.objects.filter(run=late).update(overdue_at=now - timedelta(minutes=45))
+    run_for(
+        schedule, status=RunStatus.SUCCEEDED, created_at=now - timedelta(days=1), scheduled_for=now - timedelta(days=1)
+    )
+    page = text(logged_in(VIEW).get(page_of(schedule)))
+    assert re.search(
+        r'data-fact="deadline">900 s after its scheduled time \(a run not finished by then is overdue\)<', page
+    )
+    assert re.search(r'data-count="overdue">1<', page), "the overdue count"
+    rows = re.findall(r'<tr data-status="(\w+)"( data-overdue="true")?>(.*?)</tr>', page, re.S)
+    assert [bool(mark) for _status, mark, _cells in rows] == [True, False], "the overdue occurrence is marked"
+    assert '<strong class="tag tag-overdue">overdue</strong>' in rows[0][2]
+    assert "tag-overdue" not in rows[1][2]
+    plain = factories.schedule("noop", name="no-deadline")
+    assert re.search(r'data-fact="deadline">none<', text(logged_in(VIEW, name="other").get(page_of(plain))))
+
+
 def test_a_paused_schedule_shows_who_why_and_until() -> None:
     schedule = factories.schedule("noop", name="frozen")
     until = timezone.now() + timedelta(days=1)

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from orchestrator import artifacts
 from orchestrator.models import Run, RunArtifact, RunStatus
-from scheduling.models import Schedule
+from scheduling.models import Calendar, Schedule
 from scheduling.surfaces.api.tokens import ApiToken
 from tests import factories
 from tests.doors import form_data
@@ -344,6 +344,9 @@ def concrete(route: str, world: World) -> str | None:
         if name == "content_type_id":  # the admin's "view on site" shortcut
             return str(ContentType.objects.get_for_model(Schedule).pk)
         parts = route.split("/")
+        if parts[:2] == ["schedules", "calendars"]:  # the schedules pages' calendars: a calendar's id
+            calendar = Calendar.objects.order_by("pk").first()
+            return str(calendar.pk) if calendar is not None else "1"
         if parts[0] == "admin" and name in ("object_id", "id") and parts[1] != "r":  # id: a user's password page
             model = apps.get_model(parts[1], parts[2])
             first = model._default_manager.first()

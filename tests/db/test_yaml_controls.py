@@ -111,6 +111,23 @@ def test_an_entry_pauses_its_schedule_and_taking_it_out_resumes(tmp_path):
     assert schedule.enabled and not schedule.paused and schedule.pause_note == ""
 
 
+def test_a_yaml_pause_records_the_schedule_paused_event(tmp_path, settings):
+    import json
+
+    settings.EVENTS_PATH = tmp_path / "events.jsonl"
+    folder = _write(tmp_path / "p", PAUSED)
+    sync(folder)
+    schedule = Schedule.objects.get(name="reports")
+    logged = [json.loads(line) for line in settings.EVENTS_PATH.read_text().splitlines()]
+    [paused] = [event for event in logged if event["event"] == "schedule_paused"]
+    assert paused["schedule"] == "reports" and paused["schedule_id"] == schedule.pk
+    assert paused["by"] == pausing.yaml_actor(schedule.source_path) and paused["by"].startswith("yaml:")
+    assert paused["note"] == "waiting for the new warehouse" and paused["resume_at"] == "2099-01-01T08:00:00.000Z"
+    sync(folder)
+    again = [json.loads(line) for line in settings.EVENTS_PATH.read_text().splitlines()]
+    assert [e["event"] for e in again].count("schedule_paused") == 1, "an unchanged file pauses nothing again"
+
+
 def test_a_sync_never_undoes_someone_elses_pause(tmp_path):
     folder = _write(tmp_path / "o", PAUSED.split("  paused:")[0])
     sync(folder)

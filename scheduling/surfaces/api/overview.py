@@ -14,7 +14,7 @@ from rest_framework import serializers
 
 from orchestrator.models import RunStatus
 from scheduling.models import OccurrenceStatus, Schedule
-from scheduling.surfaces import overview
+from scheduling.surfaces import control_state, overview
 from scheduling.surfaces.api.serializers import ScheduleSerializer
 
 
@@ -72,14 +72,19 @@ class ScheduleDetailSerializer(ScheduleSerializer):
         help_text="The next 10 fire times after now, each marked with the calendar that excludes it (or null); "
         "fewer when the schedule ends or has fewer remaining_runs, none when it has no runs left."
     )
+    upcoming_note = serializers.SerializerMethodField(
+        help_text="Why `upcoming` is empty, in the words of the admin, the schedule page and `celery schedules "
+        f'next`: "{control_state.NO_RUNS_LEFT_NOTE}" or "{control_state.ENDED_NOTE}"; null when there are '
+        "upcoming times."
+    )
     counts = serializers.SerializerMethodField(
         help_text=f"Missed, skipped, buffered and overdue occurrences; all but buffered over the newest "
         f"{overview.COUNTED_OVER:,} occurrences when the history is longer (then window says so)."
     )
 
     class Meta(ScheduleSerializer.Meta):
-        fields = [*ScheduleSerializer.Meta.fields, "recent", "upcoming", "counts"]
-        read_only_fields = [*ScheduleSerializer.Meta.read_only_fields, "recent", "upcoming", "counts"]
+        fields = [*ScheduleSerializer.Meta.fields, "recent", "upcoming", "upcoming_note", "counts"]
+        read_only_fields = [*ScheduleSerializer.Meta.read_only_fields, "recent", "upcoming", "upcoming_note", "counts"]
 
     @extend_schema_field(RecentOccurrenceSerializer(many=True))
     def get_recent(self, schedule: Schedule) -> list[overview.RecentItem]:
@@ -87,7 +92,18 @@ class ScheduleDetailSerializer(ScheduleSerializer):
 
     @extend_schema_field(UpcomingTimeSerializer(many=True))
     def get_upcoming(self, schedule: Schedule) -> list[overview.UpcomingItem]:
-        return overview.upcoming(schedule, now=self.context.get("now") or timezone.now())
+        return self._upcoming(schedule)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_upcoming_note(self, schedule: Schedule) -> str | None:
+        return control_state.upcoming_note(schedule, self._upcoming(schedule))
+
+    def _upcoming(self, schedule: Schedule) -> list[overview.UpcomingItem]:
+        """The schedule's upcoming times, worked out once for ``upcoming`` and ``upcoming_note``."""
+        found: dict[int, list[overview.UpcomingItem]] = self.__dict__.setdefault("_upcoming_by_pk", {})
+        if schedule.pk not in found:
+            found[schedule.pk] = overview.upcoming(schedule, now=self.context.get("now") or timezone.now())
+        return found[schedule.pk]
 
     @extend_schema_field(OccurrenceCountsSerializer)
     def get_counts(self, schedule: Schedule) -> overview.Counts:
