@@ -250,3 +250,19 @@ def test_allow_dispatches_every_fire_time_at_once_and_the_jobs_max_concurrency_s
     tasks.leases().release(runs[0].id)  # one of the two ended: its slot is free for one more
     third = Run.objects.get(pk=runs[2].pk)
     assert tasks.run.apply(args=(str(third.id), third.attempt)).get() == RunStatus.SUCCEEDED
+
+
+def test_a_pass_takes_fewer_fire_times_that_become_runs_at_once(redis_db, settings):
+    """An ``allow`` fire time also writes and publishes its run: it weighs RUN_WEIGHT against the
+    pass's budget, so one pass holds the other schedules' dispatch no longer than a buffered batch."""
+    settings.SCHEDULER_BACKFILL_BATCH = 10
+    buffered_one = backfills.request(hourly(), start=START, end=START + timedelta(days=1), by="ada", now=NOW)
+    assert backfills.fill(NOW) == 10
+    Backfill.objects.filter(pk=buffered_one.pk).update(status="cancelled")
+    allowed = backfills.request(
+        hourly(), start=START, end=START + timedelta(days=1), overlap_policy="allow", by="ada", now=NOW
+    )
+    assert backfills.fill(NOW) == int(10 / backfills.RUN_WEIGHT) == 4
+    assert Run.objects.filter(trigger="backfill").count() == 4
+    allowed.refresh_from_db()
+    assert allowed.cursor == START + timedelta(hours=4)
