@@ -62,7 +62,7 @@ class RestartPlan:
     restarts: int = 4
     workers: int = 2
     settings: WorkerSettings = field(default_factory=WorkerSettings)
-    before_seconds: float = 5.0
+    before_seconds: float = 15.0
     between_seconds: float = 4.0
     resume_timeout: float = 120.0
     drain_timeout: float = 900.0
