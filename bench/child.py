@@ -31,6 +31,7 @@ from bench.history import step_history_measure, step_history_prune, step_history
 from bench.import_celery_beat import step_import_celery_beat  # noqa: E402
 from bench.notify_hang import step_notify_hang  # noqa: E402
 from bench.procfs import status_mb  # noqa: E402
+from bench.restart_runs import step_restart_runs  # noqa: E402
 from bench.seeding import reset, seed_ours, step_seed  # noqa: E402
 from bench.tasks import HOST_ARGS, HOST_KWARGS, HOST_TASK, RAW_TASK, host_noop  # noqa: E402
 from bench.yaml_sync import step_yaml_sync  # noqa: E402
@@ -271,6 +272,7 @@ STEPS = {
     "import-celery-beat": step_import_celery_beat,
     "backfill": step_backfill,
     "notify-hang": step_notify_hang,
+    "restart-runs": step_restart_runs,
     "history-seed": step_history_seed,
     "history-measure": step_history_measure,
     "history-prune": step_history_prune,
@@ -296,6 +298,7 @@ def main() -> None:
     parser.add_argument("--until", type=float, default=0.0)
     parser.add_argument("--job", choices=["noop", "task"], default="noop", help="e2e: noop job, or a host Celery task")
     parser.add_argument("--policy", choices=["buffer_all", "allow"], default="buffer_all", help="backfill: its policy")
+    parser.add_argument("--marks", default="", help="restart-runs: comma-separated wall-clock seconds")
     parser.add_argument("--prune-option", action="append", default=[], help="history-prune: a prune option")
     args = parser.parse_args()
     print(json.dumps(STEPS[args.step](args)), flush=True)

@@ -31,6 +31,7 @@ from bench.env import ROOT, services
 from bench.history import history_step
 from bench.import_celery_beat import import_celery_beat_step
 from bench.notify_hang import notify_hang_step
+from bench.redis_restarts import RestartPlan, redis_restarts_step
 from bench.trace_cost import trace_cost_step
 from bench.worker_steps import (
     PROFILE_RUNS,
@@ -83,6 +84,7 @@ def main() -> None:
             "notify-hang",
             "burst-brokers",
             "history",
+            "redis-restarts",
         ],
         help="only this step: e2e = end to end (raw vs ours) and the worker profiles; "
         "task-e2e = end to end of a host Celery task, sent by apply_async vs run as a schedule's job "
@@ -94,7 +96,9 @@ def main() -> None:
         "backfill = a backfill of 100,000 occurrences while 200 schedules fire every second; "
         "notify-hang = dispatch rate and lag without and with a notification endpoint that hangs; "
         "burst-brokers = the burst of each N (--sizes, default 1,000) to Redis, then to RabbitMQ, and the ratio; "
-        "history = every item with an empty history and with --history-rows of it, then a prune under a beat",
+        "history = every item with an empty history and with --history-rows of it, then a prune under a beat; "
+        "redis-restarts = workers draining --restarts-runs noop runs while a private Redis restarts --restarts times, "
+        "beside the same drain without restarts (the e2e worker options apply)",
     )
     parser.add_argument(
         "--history-rows", type=int, default=10_000_000, help="with --only history: occurrences seeded (default 10M)"
@@ -138,6 +142,13 @@ def main() -> None:
         "start (WORKER_ACKS_LATE=false), or each in turn (default)",
     )
     parser.add_argument(
+        "--restarts-runs", type=int, default=20_000, help="with --only redis-restarts: runs per phase (default 20,000)"
+    )
+    parser.add_argument("--restarts", type=int, default=4, help="with --only redis-restarts: restarts (default 4)")
+    parser.add_argument(
+        "--restarts-workers", type=int, default=2, help="with --only redis-restarts: worker processes (default 2)"
+    )
+    parser.add_argument(
         "--repeat", type=int, default=1, help="with --only e2e or task-e2e: run the whole step this many times"
     )
     args = parser.parse_args()
@@ -173,6 +184,15 @@ def main() -> None:
         elif args.only == "burst-brokers":
             burst_sizes = [int(size) for size in (args.sizes or "1000").split(",")]
             report["burst_brokers"] = {n: burst_brokers_step(say, env, n) for n in burst_sizes}
+        elif args.only == "redis-restarts":
+            plan = RestartPlan(
+                runs=args.restarts_runs,
+                baseline_runs=args.restarts_runs,
+                restarts=args.restarts,
+                workers=args.restarts_workers,
+                settings=next(iter(e2e_workers(args).values())),
+            )
+            report["redis_restarts"] = redis_restarts_step(env, plan, stamp)
         elif args.only == "task-e2e":
             e2e_repeated(env, args, report, job="task")
         elif args.only == "trace-cost":

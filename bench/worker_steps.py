@@ -104,19 +104,30 @@ def time_drain(env: dict[str, str], worker: subprocess.Popen[bytes], m: int, *, 
 
 def start_worker(env: dict[str, str], settings: WorkerSettings, *, profile: str = "") -> subprocess.Popen[bytes]:
     """A worker on the ``default`` queue with ``settings`` (the caller stops it); see ``drain`` for ``profile``."""
-    env = {**env, "WORKER_ACKS_LATE": "true" if settings.acks_late else "false"}
+    argv = worker_argv(settings, f"bench-{time.time_ns()}", profile=profile)
+    return subprocess.Popen(
+        argv, cwd=ROOT, env=worker_env(env, settings), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def worker_env(env: dict[str, str], settings: WorkerSettings) -> dict[str, str]:
+    """``env`` with the settings' acknowledgement mode."""
+    return {**env, "WORKER_ACKS_LATE": "true" if settings.acks_late else "false"}
+
+
+def worker_argv(settings: WorkerSettings, name: str, *, profile: str = "") -> list[str]:
+    """The command line of the step's worker named ``<name>@<host>`` (runs record that name), logging warnings."""
     if profile:
         head = [sys.executable, "-m", "bench.profiled_worker", profile]
         pool = ["-P", "solo"]
     else:
         head = [str(ROOT / ".venv" / "bin" / "celery")]
         pool = ["-c", str(settings.concurrency), "-P", "prefork"]
-    argv = [
+    return [
         *head, "-A", "project", "worker", "-Q", "default", *pool,
         "--without-gossip", "--without-mingle", "--without-heartbeat", "-I", "bench.tasks",
-        "-l", "WARNING", "-n", f"bench-{time.time_ns()}@%h", *settings.options,
+        "-l", "WARNING", "-n", f"{name}@%h", *settings.options,
     ]  # fmt: skip
-    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def drained(env: dict[str, str], client: redis.Redis, *, ours: bool, waiting: int | None = None) -> bool:

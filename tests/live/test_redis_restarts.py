@@ -13,23 +13,18 @@ AttributeError(... 'hostname')").
 
 from __future__ import annotations
 
-import contextlib
-import time
 from collections import Counter
-from dataclasses import dataclass
 from datetime import timedelta
 
-import redis as redis_lib
 from django.utils import timezone
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from orchestrator import events
 from orchestrator.models import ACTIVE_STATUSES, Run
 from scheduling.models import Schedule
 from tests import factories
 from tests.helpers import QUICK, start_private_redis, wait_ready
-from tests.processes import Proc, Processes, free_port, wait_until
+from tests.processes import Proc, free_port, wait_until
+from tests.redis_restarts import restart_under_load
 
 SCHEDULES = 100
 #: Schedules of a 1 s ``sleep`` among them: at the end of each burst they keep messages
@@ -38,60 +33,6 @@ SCHEDULES = 100
 SLOW = 2
 INTERVAL_SECONDS = 2
 RESTARTS = 4
-#: How long each outage lasts at least (the probe that found the bug restarted Redis after about a second).
-DOWN_SECONDS = 1.0
-#: What a worker logs once it has given up its broken connection (cleanup done) and tries to connect again.
-RETRYING = "Cannot connect to redis://"
-
-
-@dataclass
-class Restart:
-    server: Proc
-    down_seconds: float
-    unacked: int
-
-
-def restart_under_load(live: Processes, server: Proc, port: int, workers: list[Proc]) -> Restart:
-    """Shut Redis down while workers hold unacknowledged messages; start it again once they gave up on it.
-
-    Redis stays down at least ``DOWN_SECONDS`` and until each worker has closed its broken
-    connection and tries to connect again (or died): the crash this test is about happens in that
-    cleanup, which must meet a dead server. The client that shuts Redis down does not retry:
-    redis-py's default retries would keep reconnecting to the dying server for seconds (4.5 s
-    measured), stretching the outage.
-    """
-    client = redis_lib.Redis(port=port, socket_connect_timeout=1, socket_timeout=2, retry=Retry(NoBackoff(), 0))
-    held = wait_until(lambda: _holding(client), timeout=30, interval=0.01, message="workers holding messages")
-    retries = [w.output().count(RETRYING) for w in workers]
-    with contextlib.suppress(redis_lib.ConnectionError):  # the server may go before it answers
-        client.shutdown(nosave=True)
-    down_at = time.monotonic()
-    client.close()
-    server.popen.wait(timeout=10)
-
-    def gave_up() -> bool:
-        return all(not w.alive() or w.output().count(RETRYING) > seen for w, seen in zip(workers, retries, strict=True))
-
-    wait_until(gave_up, timeout=60, message="the workers to give up their broken connection")
-    time.sleep(max(0.0, DOWN_SECONDS - (time.monotonic() - down_at)))  # the outage's length, not a wait
-    server = start_private_redis(live, port)
-    return Restart(server=server, down_seconds=time.monotonic() - down_at, unacked=held)
-
-
-def _holding(client: redis_lib.Redis) -> int:
-    """Messages workers took and have not acknowledged (kombu's ``unacked`` hash), when none is left queued.
-
-    0 while messages still wait in the queue: the workers' free processes are then busy taking
-    them rather than waiting on ``BRPOP``.
-    """
-    pipe = client.pipeline(transaction=False)
-    pipe.llen("default")
-    pipe.hlen("unacked")
-    try:
-        queued, unacked = pipe.execute()
-    except redis_lib.RedisError:
-        return 0
-    return 0 if queued else int(unacked)
 
 
 def test_workers_survive_redis_restarts_under_load_and_every_run_executes_once(live, settings):
