@@ -34,7 +34,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="count what would go; change nothing")
         parser.add_argument("--keep", type=int, default=10, help="newest runs of each schedule to keep (default 10)")
-        parser.add_argument("--batch-size", type=int, default=500, help="runs deleted per transaction (default 500)")
+        parser.add_argument("--batch-size", type=int, default=2000, help="runs deleted per statement (default 2000)")
         parser.add_argument(
             "--events-max-bytes",
             type=int,
