@@ -43,3 +43,25 @@ def message_args(message: dict[str, Any]) -> str:
 
 def job_id(key: str) -> int:
     return int(sql("SELECT id FROM orchestrator_job WHERE key = %s", [key])[0][0])
+
+
+def analyze_as_autovacuum_would() -> list[str]:
+    """ANALYZE each table autovacuum would analyze now (more rows changed since its last analyze than
+    ``autovacuum_analyze_threshold`` + ``autovacuum_analyze_scale_factor`` x its rows); returns their names.
+
+    A stand-in for a server with autovacuum off (the development machines' PostgreSQL): a bench
+    that starts from truncated tables otherwise keeps the plans its connections made on them empty,
+    e.g. a foreign-key check that scans the whole run table for every occurrence inserted
+    (PERFORMANCE.md, "Empty tables mislead"); a deployment's autovacuum replans them within a minute.
+    """
+    due = [
+        name
+        for (name,) in sql(
+            "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+            "WHERE s.n_mod_since_analyze > current_setting('autovacuum_analyze_threshold')::int "
+            "+ current_setting('autovacuum_analyze_scale_factor')::float * greatest(c.reltuples, 0)"
+        )
+    ]
+    for name in due:
+        sql(f'ANALYZE "{name}"')
+    return due
