@@ -48,7 +48,7 @@ def _percentiles(lags: list[float]) -> dict[str, float]:
 
 def step_backfill(args: argparse.Namespace) -> dict[str, Any]:
     """In a child process (Django set up): seed, run the beat loop, backfill ``args.n`` minutes in the middle."""
-    from bench.child_io import analyze_as_autovacuum_would, sql
+    from bench.child_io import Autovacuum, sql
     from bench.seeding import reset, seed_ours
     from orchestrator.models import Job
     from scheduling.engine import backfills
@@ -73,11 +73,8 @@ def step_backfill(args: argparse.Namespace) -> dict[str, Any]:
     batches: list[tuple[float, int, float]] = []  # (monotonic, created, maintenance seconds)
     backfill: Backfill | None = None
     finish_by = float("inf")
-    analyzed_at = time.monotonic()
+    autovacuum = Autovacuum(every_s=ANALYZE_EVERY_S)  # this machine's PostgreSQL runs without it
     while time.monotonic() < finish_by:
-        if time.monotonic() - analyzed_at >= ANALYZE_EVERY_S:
-            analyze_as_autovacuum_would()  # this machine's PostgreSQL runs without autovacuum
-            analyzed_at = time.monotonic()
         if phase == "before" and time.monotonic() - began >= BASELINE_S:
             requested_at = time.monotonic()
             if args.n:
@@ -105,6 +102,7 @@ def step_backfill(args: argparse.Namespace) -> dict[str, Any]:
             break  # reported as unfinished (the control run: its whole length)
         time.sleep(max(0.0, min(cycle.sleep_seconds, finish_by - time.monotonic())))
     dispatcher.close()
+    autovacuum.stop()
     lags = {name: _percentiles(found) for name, found in phases.items()}
     if backfill is None:  # the control run
         return {"n": 0, "seconds": time.monotonic() - requested_at, **{f"lag_{k}": v for k, v in lags.items()}}

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from typing import Any
 
 import redis
-from django.db import connection
+from django.db import connection, connections
 
 QUEUE = "default"
 HISTORY = 2000  # runs and occurrences written before any measurement (see PERFORMANCE.md: empty tables mislead)
@@ -65,3 +66,25 @@ def analyze_as_autovacuum_would() -> list[str]:
     for name in due:
         sql(f'ANALYZE "{name}"')
     return due
+
+
+class Autovacuum:
+    """``analyze_as_autovacuum_would`` every ``every_s`` in a thread of its own, with its own
+    connection, as autovacuum's worker does beside the beat (an ANALYZE in the beat's loop would
+    hold its ticks for as long as it takes)."""
+
+    def __init__(self, *, every_s: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every_s,), daemon=True, name="autovacuum")
+        self._thread.start()
+
+    def _run(self, every_s: float) -> None:
+        try:
+            while not self._stop.wait(every_s):
+                analyze_as_autovacuum_would()
+        finally:
+            connections.close_all()  # this thread's own
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
