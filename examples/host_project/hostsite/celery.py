@@ -15,8 +15,9 @@ app.autodiscover_tasks()
 # Ostinato's worker step and `celery -A hostsite inspect runs` (README, "Add it to your Django project").
 extensions.install(app)
 
-# What this site scheduled in code before Ostinato. Its beat (CELERY_BEAT_SCHEDULER) dispatches
-# schedules from the database and not these entries: `manage.py sync_beat_schedule` makes them schedules.
+# What this site scheduled in code before Ostinato. Its beat (CELERY_BEAT_SCHEDULER) dispatches schedules
+# from the database: at start it makes each entry one (source "code"; `manage.py sync_beat_schedule` does
+# the same on demand), and from then on those rows are what runs.
 app.conf.beat_schedule = {
     "invoices-nightly": {
         "task": "billing.tasks.send_invoices",
