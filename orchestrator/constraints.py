@@ -17,6 +17,9 @@ itself, and older migration histories name them differently); what a refusal say
 * positive-number fields (``PositiveIntegerField``'s check): ``must be 0 or more``;
 * foreign keys: the row referred to was deleted meanwhile.
 
+An edit racing a delete of its own row is the other half (``edited``): without it Django's save
+finds no row to update and inserts one, bringing the deleted row back.
+
 This module names the apps and constraints it covers as strings: it imports no model.
 """
 
@@ -30,9 +33,9 @@ from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models, router, transaction
 
-from orchestrator.errors import ConstraintError
+from orchestrator.errors import ConstraintError, RowDeletedError
 
 #: The apps whose tables are mapped (other apps' constraints are theirs to explain).
 APPS = ("orchestrator", "scheduling")
@@ -216,3 +219,23 @@ def enforced(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
         if refused is None:
             raise
         raise refused from exc
+
+
+@contextmanager
+def edited(instance: models.Model, save_options: dict[str, Any]) -> Iterator[bool]:
+    """A model's save in a transaction that first locks its row when it is an edit; yields whether it is.
+
+    A delete that came first (or is under way: the lock waits for it) makes the edit raise
+    ``RowDeletedError``, which every door answers as "not found", as when the delete comes first.
+    Without the lock Django's save finds no row to update and inserts one: the deleted row would be
+    back. A delete that comes later waits for the edit to commit.
+    """
+    model = type(instance)
+    using = save_options.get("using") or router.db_for_write(model, instance=instance)
+    pk = model._meta.pk
+    fresh = instance._state.adding and pk is not None and pk.has_default()  # Django inserts these outright
+    updating = instance.pk is not None and not fresh and not save_options.get("force_insert")
+    with transaction.atomic(using=using):
+        if updating and not model._default_manager.using(using).select_for_update().filter(pk=instance.pk).exists():
+            raise RowDeletedError(str(model._meta.verbose_name), instance.pk)
+        yield updating

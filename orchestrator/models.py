@@ -9,14 +9,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from orchestrator import ids
+from orchestrator import constraints, ids
 from orchestrator.constraints import unique_error
 from orchestrator.notification_models import Channel as Channel  # defined apart, models of this app
 from orchestrator.notification_models import DeliveryStatus as DeliveryStatus
@@ -89,6 +89,10 @@ class Job(models.Model):
     ) -> DjangoValidationError:
         return unique_error(model_class, unique_check)  # the words of the database's own refusal
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        with constraints.edited(self, kwargs):  # an edit of a row deleted meanwhile: RowDeletedError
+            super().save(*args, **kwargs)
+
 
 class Directive(models.Model):
     """A named configuration of a job: the params a run starts from (frozen into the run)."""
@@ -110,6 +114,10 @@ class Directive(models.Model):
         self, model_class: type[models.Model], unique_check: Sequence[str]
     ) -> DjangoValidationError:
         return unique_error(model_class, unique_check)  # the words of the database's own refusal
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        with constraints.edited(self, kwargs):  # an edit of a row deleted meanwhile: RowDeletedError
+            super().save(*args, **kwargs)
 
 
 class RunStatus(models.TextChoices):

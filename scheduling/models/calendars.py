@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import models
 
+from orchestrator import constraints
 from orchestrator.constraints import unique_error
 from orchestrator.errors import ValidationError
 from scheduling.core import calendars, timing
@@ -56,8 +57,10 @@ class Calendar(models.Model):
         self.crons = list(crons)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
+        """Validate, then save; an edit of a calendar deleted meanwhile raises ``RowDeletedError``."""
         self.clean()
-        super().save(*args, **kwargs)
+        with constraints.edited(self, kwargs):
+            super().save(*args, **kwargs)
 
     def spec(self) -> calendars.CalendarSpec:
         return spec_of(self.name, self.timezone, self.dates, self.crons)

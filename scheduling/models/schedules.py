@@ -18,9 +18,9 @@ from django.db import models, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from orchestrator import registry
+from orchestrator import constraints, registry
 from orchestrator.constraints import unique_error
-from orchestrator.errors import RowDeletedError, ValidationError
+from orchestrator.errors import ValidationError
 from orchestrator.models import Directive, Job
 from scheduling.core import timing
 from scheduling.core.jitter import due_time
@@ -353,10 +353,7 @@ class Schedule(models.Model):
         """
         self.clean()
         now = now or timezone.now()
-        updating = not self._state.adding and not kwargs.get("force_insert")
-        with transaction.atomic(using=kwargs.get("using") or router.db_for_write(Schedule, instance=self)):
-            if updating and not Schedule.objects.select_for_update().filter(pk=self.pk).values_list("pk").exists():
-                raise RowDeletedError("schedule", self.pk)
+        with constraints.edited(self, kwargs) as updating:
             self._save(args, kwargs, now=now, updating=updating)
         self._loaded = self._snapshot()
 

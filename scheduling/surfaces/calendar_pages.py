@@ -19,14 +19,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from orchestrator import constraints
 from orchestrator.admin_helpers import change_message, log_addition, log_change, show_refusal
-from orchestrator.errors import ConstraintError
+from orchestrator.errors import ConstraintError, RowDeletedError
 from scheduling.models import Calendar
 from scheduling.surfaces.calendar_form import CalendarForm
 
@@ -121,6 +121,8 @@ def calendar_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     log_change(user_id, [calendar], message)
         except ConstraintError as refused:
             show_refusal(form, refused)
+        except RowDeletedError as gone:  # deleted meanwhile: as if the delete came first
+            raise Http404(str(gone)) from gone
         else:
             return _saved(request, calendar)
     saved = get_object_or_404(Calendar, pk=pk) if request.method == "POST" else calendar

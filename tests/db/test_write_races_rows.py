@@ -3,7 +3,9 @@
 A name another request takes between a door's own check and its write is refused in the words of
 ``constraints.unique_message`` at the admin and in YAML (the form again, a problem on the entry),
 and a run asked for while the schedule is being deleted is a 404, as if the delete came first:
-before, each of these was a 500 (an ``IntegrityError`` at the save or at the commit).
+before, each of these was a 500 (an ``IntegrityError`` at the save or at the commit). An edit of
+a calendar, notification rule, job or directive being deleted is a 404 too (``constraints.edited``):
+before, Django's save found no row to update and inserted it again.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.db import models
@@ -19,7 +21,7 @@ from django.test import Client
 from django.urls import reverse
 
 from orchestrator import constraints
-from orchestrator.models import NotificationRule, Run
+from orchestrator.models import Directive, Job, NotificationRule, Run
 from scheduling.models import Calendar, Schedule
 from scheduling.surfaces import yaml_sync
 from tests import factories
@@ -138,3 +140,126 @@ def test_run_now_of_several_schedules_in_the_admin_runs_those_still_there(root: 
     shown = [str(message) for message in answer.context["messages"]]
     assert "“doomed” was deleted meanwhile: not run." in shown
     assert Run.objects.count() == 1 and kept.occurrences.get().run_id is not None
+
+
+# --- an edit racing a delete of its row: 404, and the row stays deleted -------------------------------
+
+
+def _calendar() -> models.Model:
+    return Calendar.objects.create(name="edited-and-deleted", timezone="UTC", dates=["2026-12-25"])
+
+
+def _rule() -> models.Model:
+    return NotificationRule.objects.create(
+        name="edited-and-deleted", events=["run_failed"], channel="email", target="ops@example.com"
+    )
+
+
+def _directive() -> models.Model:
+    return Directive.objects.create(name="edited-and-deleted", job=factories.job("noop"), params={})
+
+
+_CALENDAR_FORM = {
+    "name": "edited-and-deleted",
+    "description": "edited",
+    "timezone": "UTC",
+    "dates": "2026-12-25",
+    "crons": "",
+}
+_RULE_FORM = {
+    "name": "edited-and-deleted",
+    "description": "edited",
+    "enabled": "on",
+    "events": ["run_failed"],
+    "channel": "email",
+    "target": "ops@example.com",
+}
+_EDIT = {"description": "edited"}
+
+#: door -> (the row, the edit of it). Before, each of these answered 302 or 200 and inserted the row
+#: again (Django's save found nothing to update), as if the delete had never happened.
+ROW_EDITS: dict[str, tuple[Callable[[], models.Model], Callable[[Client, models.Model], Any]]] = {
+    "calendar-page": (
+        _calendar,
+        lambda c, row: c.post(f"/schedules/calendars/{row.pk}/", {**_CALENDAR_FORM, "crons": ""}),
+    ),
+    "calendar-admin": (
+        _calendar,
+        lambda c, row: c.post(f"/admin/scheduling/calendar/{row.pk}/change/", _CALENDAR_FORM),
+    ),
+    "calendar-api": (
+        _calendar,
+        lambda c, row: c.patch(f"/api/calendars/{row.pk}/", json.dumps(_EDIT), content_type="application/json"),
+    ),
+    "notification-rule-admin": (
+        _rule,
+        lambda c, row: c.post(
+            f"/admin/orchestrator/notificationrule/{row.pk}/change/",
+            {**_RULE_FORM, "schedule": "", "job": "", "tenant": "", "secret": ""},
+        ),
+    ),
+    "notification-rule-api": (
+        _rule,
+        lambda c, row: c.patch(
+            f"/api/notification-rules/{row.pk}/", json.dumps(_EDIT), content_type="application/json"
+        ),
+    ),
+    "job-admin": (
+        lambda: Job.objects.get_or_create(key="noop")[0],
+        lambda c, row: c.post(
+            f"/admin/orchestrator/job/{row.pk}/change/",
+            {
+                "key": "noop",
+                "description": "edited",
+                "queue": "default",
+                "max_concurrency": "",
+                "timeout_seconds": "60",
+                "max_retries": "0",
+                "directives-TOTAL_FORMS": "0",  # the inline of its directives
+                "directives-INITIAL_FORMS": "0",
+            },
+        ),
+    ),
+    "directive-admin": (
+        _directive,
+        lambda c, row: c.post(
+            f"/admin/orchestrator/directive/{row.pk}/change/",
+            {
+                "name": "edited-and-deleted",
+                "job": str(cast(Directive, row).job_id),
+                "params": "{}",
+                "description": "edited",
+            },
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("door", list(ROW_EDITS))
+def test_an_edit_racing_a_delete_of_its_row_is_not_found_and_brings_nothing_back(root: Client, door: str):
+    make, edit = ROW_EDITS[door]
+    row = make()
+    model = type(row)
+    answer = race(lambda: model._default_manager.filter(pk=row.pk).delete(), lambda: edit(root, row))
+    assert answer.status_code == 404, (answer.status_code, answer.content[:500])
+    if door.endswith("-api"):
+        noun = model._meta.verbose_name
+        assert json.loads(answer.content) == {
+            "detail": f"{noun} {row.pk} was deleted meanwhile (by another request); nothing was saved"
+        }
+    assert not model._default_manager.filter(pk=row.pk).exists(), "the deleted row is not inserted again"
+
+
+@pytest.mark.parametrize("section", list(YAML_SECTIONS))
+def test_a_yaml_sync_racing_a_delete_of_its_row_creates_the_row_the_file_names(tmp_path: Path, section: str):
+    """The sync reads its rows locked (``select_for_update``): it waits for the delete, then creates."""
+    model, text, create = YAML_SECTIONS[section]
+    row = create()
+    path = tmp_path / "schedules.yaml"
+    path.write_text(text)
+    report = race(lambda: model._default_manager.filter(pk=row.pk).delete(), lambda: yaml_sync.sync(path))
+    assert [(change.action, change.name) for change in report.changes if change.action != "unchanged"] == [
+        ("create", f"{model._meta.verbose_name} taken")
+    ]
+    [created] = model._default_manager.filter(name="taken")
+    assert created.pk != row.pk, "a new row, as the file says; not the deleted one brought back"
