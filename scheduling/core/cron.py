@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -158,3 +158,123 @@ def iter_cron(expression: str, zone: ZoneInfo, after: datetime) -> Iterator[date
         if moment != last:
             last = moment
             yield moment
+
+
+# --- counting without enumerating ------------------------------------------------------------------
+
+#: Around each change of the zone's offset by ``d``, fire times are walked one by one from ``d`` plus
+#: this before it to as long after (``iter_cron``'s rules for the gap or the fold apply there); the
+#: stretches between see each wall time once, none of the gap, so their wall times are counted.
+_WALK_SLACK = timedelta(hours=1)
+#: How far before and after a range its offset changes are looked for: more than any change (Samoa's of 2011: a day).
+_LOOK_AROUND = timedelta(days=2)
+_DAY = timedelta(days=1)
+
+
+def _times_of_day(matcher: croniter) -> tuple[list[int], list[int], list[int]]:
+    """The hours, minutes and seconds the expression fires at (the same on every matching day)."""
+    expanded = matcher.expanded
+    seconds: Sequence[object] = expanded[5] if len(expanded) > 5 else ["0"]
+
+    def values(field: Sequence[object], top: int) -> list[int]:
+        return list(range(top)) if field == ["*"] else sorted(int(str(v)) for v in field)
+
+    return values(expanded[1], 24), values(expanded[0], 60), values(seconds, 60)
+
+
+def _fired_by(times: tuple[list[int], list[int], list[int]], second_of_day: float) -> int:
+    """How many of a day's fire times are at or before ``second_of_day`` (wall clock)."""
+    hours, minutes, seconds = times
+    found = 0
+    for hour in hours:
+        if hour * 3600 > second_of_day:
+            break
+        if hour * 3600 + 3599 <= second_of_day:
+            found += len(minutes) * len(seconds)
+            continue
+        for minute in minutes:
+            start = hour * 3600 + minute * 60
+            if start > second_of_day:
+                break
+            found += sum(1 for second in seconds if start + second <= second_of_day)
+    return found
+
+
+def _wall_count(matcher: croniter, times: tuple[list[int], list[int], list[int]], low: datetime, high: datetime) -> int:
+    """Matches with a naive wall time in ``(low, high]``: arithmetic when every day matches, else one
+    matcher step per matching day."""
+    per_day = len(times[0]) * len(times[1]) * len(times[2])
+    if all(field == ["*"] for field in matcher.expanded[2:5]):  # every day of every month
+        days = (high.date() - low.date()).days
+        return days * per_day + _fired_by(times, _second_of_day(high)) - _fired_by(times, _second_of_day(low))
+    count = 0
+    day = datetime.combine(low.date(), datetime.min.time())
+    while day <= high:
+        matcher.set_current(day - timedelta(seconds=1), force=True)
+        try:
+            first: datetime = matcher.get_next(datetime)
+        except (CroniterBadDateError, CroniterError, OverflowError):
+            break
+        day = datetime.combine(first.date(), datetime.min.time())
+        if day > high or day.year > LAST_YEAR:
+            break
+        upper = per_day if day + _DAY <= high else _fired_by(times, _second_of_day(high))
+        lower = _fired_by(times, _second_of_day(low)) if day <= low else 0
+        count += upper - lower
+        day += _DAY
+    return count
+
+
+def _second_of_day(moment: datetime) -> float:
+    return moment.hour * 3600 + moment.minute * 60 + moment.second + moment.microsecond / 1e6
+
+
+def _offset(zone: ZoneInfo, instant: datetime) -> timedelta:
+    return instant.astimezone(zone).utcoffset() or timedelta()
+
+
+def _transitions(zone: ZoneInfo, low: datetime, high: datetime) -> list[datetime]:
+    """The instants in ``(low, high]`` where ``zone``'s offset changes (at most one a day, as in every zone)."""
+    found: list[datetime] = []
+    before, offset = low, _offset(zone, low)
+    while before < high:
+        after = min(before + _DAY, high)
+        changed = _offset(zone, after)
+        if changed != offset:
+            found.append(_transition_instant(before, after, zone))
+            offset = changed
+        before = after
+    return found
+
+
+def count_cron(expression: str, zone: ZoneInfo, after: datetime, until: datetime) -> int:
+    """How many instants ``iter_cron`` yields in ``(after, until]``, with one matcher step a day, not one a fire time.
+
+    Where the zone's offset is constant, instants and wall times correspond one to one, so the
+    count is that of wall times (whole matching days at once); around an offset change the
+    instants are walked with ``iter_cron`` itself (see ``_WALK_SLACK``). ``after`` and ``until`` are aware.
+    """
+    after, until = after.astimezone(UTC), until.astimezone(UTC)
+    if until <= after:
+        return 0
+    walked: list[tuple[datetime, datetime]] = []
+    for change in _transitions(zone, after - _LOOK_AROUND, until + _LOOK_AROUND):
+        reach = abs(_offset(zone, change) - _offset(zone, change - timedelta(seconds=1))) + _WALK_SLACK
+        low, high = max(after, change - reach), min(until, change + reach)
+        if walked and low <= walked[-1][1]:
+            walked[-1] = (walked[-1][0], max(walked[-1][1], high))
+        elif low < high:
+            walked.append((low, high))
+    count, cursor = 0, after
+    matcher, times = _matcher(expression), _times_of_day(_matcher(expression))
+    for low, high in [*walked, (until, until)]:
+        if cursor < low:  # a stretch of one offset: count its wall times
+            offset = _offset(zone, cursor)
+            wall_low, wall_high = ((moment + offset).replace(tzinfo=None) for moment in (cursor, low))
+            count += _wall_count(matcher, times, wall_low, wall_high)
+        for moment in iter_cron(expression, zone, max(low, cursor)):
+            if moment > high:
+                break
+            count += 1
+        cursor = max(cursor, high)
+    return count

@@ -302,3 +302,19 @@ def count_fire_times(spec: TimingSpec, after: datetime, until: datetime) -> int 
         return 0
     anchor = spec.start_at.astimezone(UTC) if spec.start_at else EPOCH
     return max(0, (upper - anchor) // step - (lower - anchor) // step)
+
+
+def count_cron_fire_times(spec: TimingSpec, after: datetime, until: datetime) -> int:
+    """A cron schedule's fire times in ``(after, until]``, within its start and end: ``cron.count_cron``.
+
+    Exact, a day at a time (not a fire time at a time); its cost grows with the range's length in
+    days, so a caller counting an unbounded range does it in stretches (``backfill_times``).
+    """
+    lower, upper = after.astimezone(UTC), until.astimezone(UTC)
+    if spec.start_at is not None:
+        lower = max(lower, spec.start_at.astimezone(UTC) - timedelta(microseconds=1))
+    if spec.end_at is not None:
+        upper = min(upper, spec.end_at.astimezone(UTC))
+    if upper <= lower:
+        return 0
+    return crons.count_cron(crons.normalise_cron(spec.cron), ZoneInfo(spec.timezone or "UTC"), lower, upper)

@@ -70,6 +70,17 @@ def test_a_dry_run_answers_the_fire_times_and_writes_nothing(redis_db):
     assert not Backfill.objects.exists() and not ScheduledRun.objects.exists()
 
 
+def test_a_year_of_a_minutely_cron_in_berlin_is_counted_exactly(redis_db):
+    """Every minute of the year once: the gap's wall times never happen, and a wildcard cron runs
+    in both passes of the fold. Counted a day at a time; before, it was refused (walking 525,600
+    fire times one at a time took longer than the 5 s budget)."""
+    schedule = factories.schedule("noop", kind="cron", cron="* * * * *", timezone="Europe/Berlin")
+    body = {"start": "2025-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z", "dry_run": True}
+    answer = client_of("scheduling.add_backfill").post(url(schedule.pk), body, format="json")
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["count"] == 365 * 1440
+
+
 @pytest.mark.parametrize(
     ("body", "field", "words"),
     [
@@ -160,7 +171,7 @@ def test_an_old_range_holding_more_than_the_cap_is_refused(redis_db, settings):
 
 def test_a_cron_range_too_long_to_count_quickly_is_a_400_in_seconds_not_a_hung_request(redis_db, monkeypatch, settings):
     """Found by schemathesis: a daily cron from the year 357 to 1501 took minutes to count."""
-    monkeypatch.setattr(backfill_times, "COUNT_BUDGET_SECONDS", 0.2)
+    monkeypatch.setattr(backfill_times, "COUNT_BUDGET_SECONDS", 0.0)  # counted a year at a time: past it at once
     settings.SCHEDULER_BACKFILL_MAX = 10**9
     schedule = factories.schedule("noop", kind="cron", cron="* * * * *")
     operator = client_of("scheduling.add_backfill")

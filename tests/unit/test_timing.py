@@ -213,6 +213,33 @@ def test_count_fire_times_is_exact_for_intervals_without_enumerating():
 
 
 @pytest.mark.parametrize(
+    ("expression", "zone", "after", "until", "expected"),
+    [
+        ("* * * * *", "UTC", "2026-01-01T00:00Z", "2026-03-11T10:39Z", 100_000 - 1),  # (after, until]
+        ("* * * * *", "Europe/Berlin", "2026-03-28T00:00Z", "2026-03-30T00:00Z", 2 * 1440),  # no gap in UTC
+        ("30 2 * * *", "Europe/Berlin", "2026-03-28T00:00Z", "2026-03-31T00:00Z", 3),  # 02:30 in the gap: once
+        ("30 1 * * *", "America/New_York", "2026-10-31T00:00Z", "2026-11-03T00:00Z", 3),  # in the fold: once
+        ("*/30 1 * * *", "America/New_York", "2026-10-31T00:00Z", "2026-11-03T00:00Z", 3 * 2 + 2),  # both passes
+        (
+            "* 2 * * *",
+            "Europe/Berlin",
+            "2026-03-28T00:00Z",
+            "2026-03-31T00:00Z",
+            2 * 60 + 1,
+        ),  # none in the gap; until counts
+        ("0 0 L * *", "UTC", "2026-01-01T00:00Z", "2027-01-01T00:00Z", 12),
+        ("0 12 * * 1-5", "UTC", "2026-01-01T00:00Z", "2026-01-31T00:00Z", 22),
+        ("0 0 30 2 *", "UTC", "2026-01-01T00:00Z", "2030-01-01T00:00Z", 0),  # a date that never happens
+    ],
+)
+def test_a_cron_is_counted_a_day_at_a_time_as_the_walk_counts(expression, zone, after, until, expected):
+    spec = cron(expression, zone)
+    counted = timing.count_cron_fire_times(spec, utc(after), utc(until))
+    walked = len(timing.fire_times_between(spec, utc(after), utc(until), 200_000)[0])
+    assert counted == walked == expected
+
+
+@pytest.mark.parametrize(
     ("fields", "field", "fragment"),
     [
         ({"kind": "cron", "cron": "61 * * * *"}, "cron", "out of range"),

@@ -211,3 +211,40 @@ def test_a_window_walk_agrees_with_asking_separately(spec: Spec, after: datetime
             following = next_fire_times(spec, until, count=1)
             assert beyond == (following[0] if following else None), (times, beyond, following)
         times.append(after)  # the caller owns the list it got: the remembered walk is unchanged
+
+
+#: Examples whose walk would list more fire times than this are not compared (the walk is the slow side).
+_COMPARED = 20_000
+#: Valid crons that fire inside the hours DST moves: wildcard and fixed-time, minutes and seconds.
+DST_CRONS = [
+    "* * * * *", "*/7 1-3 * * *", "30 2 * * *", "0,30 1-3 * * *", "15 2 * * 0", "*/20 2 * * *", "* 2 * * *",
+    "0 * * * *", "45 1 * * *", "0 0 * * *", "5 */2 1,15 * 1", "10,40 * 2 * * *", "0 30 2 * * *", "0 0 L * *",
+    "*/15 2-3 * * 1-5", "30 3 * * *", "* 1 * * *", "@hourly",
+]  # fmt: skip
+counted_specs = st.builds(
+    Spec,
+    kind=st.just(timing.CRON),
+    cron=st.one_of(st.sampled_from(DST_CRONS), structured_cron),
+    timezone=st.sampled_from(DST_ZONES),
+    start_at=st.one_of(st.none(), near_transitions),
+    end_at=st.one_of(st.none(), near_transitions.map(lambda moment: moment + timedelta(days=1))),
+)
+#: From up to two days before a DST transition: most ranges cross it.
+before_transitions = st.tuples(st.sampled_from(TRANSITIONS), st.integers(min_value=0, max_value=2 * 86400)).map(
+    lambda pair: pair[0] - timedelta(seconds=pair[1])
+)
+
+
+@settings(deadline=DEADLINE, max_examples=300)
+@given(spec=counted_specs, after=st.one_of(before_transitions, aware_datetimes), span=st.integers(0, 4 * 86400))
+def test_a_cron_count_agrees_with_the_walk(spec: Spec, after: datetime, span: int):
+    """``count_cron_fire_times`` counts a day at a time: the same number as walking every fire time,
+    across DST gaps and folds, 30-minute shifts, a skipped day and start/end bounds."""
+    try:
+        validate_spec(spec)
+    except ValidationError:
+        assume(False)
+    until = after + timedelta(seconds=span)
+    walked, more = timing.fire_times_between(spec, after, until, _COMPARED)
+    assume(not more)
+    assert timing.count_cron_fire_times(spec, after, until) == len(walked)
