@@ -24,7 +24,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 django.setup()
 
 from bench import stats  # noqa: E402
-from bench.backfill import step_backfill  # noqa: E402
+from bench.backfill import step_backfill, step_backfill_request  # noqa: E402
 from bench.beats import Ours, beat_for, change_pickup  # noqa: E402
 from bench.child_io import BENCH_INTERVAL, QUEUE, job_id, queued_messages, redis_client, sql  # noqa: E402
 from bench.history import step_history_measure, step_history_prune, step_history_seed  # noqa: E402
@@ -271,6 +271,7 @@ STEPS = {
     "yaml-sync": step_yaml_sync,
     "import-celery-beat": step_import_celery_beat,
     "backfill": step_backfill,
+    "backfill-request": step_backfill_request,
     "notify-hang": step_notify_hang,
     "restart-runs": step_restart_runs,
     "history-seed": step_history_seed,
@@ -298,6 +299,9 @@ def main() -> None:
     parser.add_argument("--until", type=float, default=0.0)
     parser.add_argument("--job", choices=["noop", "task"], default="noop", help="e2e: noop job, or a host Celery task")
     parser.add_argument("--policy", choices=["buffer_all", "allow"], default="buffer_all", help="backfill: its policy")
+    parser.add_argument("--schedule-id", type=int, default=0, help="backfill-request: the schedule")
+    parser.add_argument("--from", dest="from_", default="", help="backfill-request: the range's start (ISO)")
+    parser.add_argument("--to", default="", help="backfill-request: the range's end (ISO)")
     parser.add_argument("--marks", default="", help="restart-runs: comma-separated wall-clock seconds")
     parser.add_argument("--prune-option", action="append", default=[], help="history-prune: a prune option")
     args = parser.parse_args()
