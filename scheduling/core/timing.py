@@ -292,16 +292,21 @@ def count_fire_times(spec: TimingSpec, after: datetime, until: datetime) -> int 
     if spec.kind != INTERVAL or not spec.interval_seconds:
         return None
     step = timedelta(seconds=spec.interval_seconds)
-    lower = after.astimezone(UTC)
-    upper = until.astimezone(UTC)
-    if spec.start_at is not None:
-        lower = max(lower, spec.start_at.astimezone(UTC) - timedelta(microseconds=1))
-    if spec.end_at is not None:
-        upper = min(upper, spec.end_at.astimezone(UTC))
+    lower, upper = _within_start_and_end(spec, after, until)
     if upper <= lower:
         return 0
     anchor = spec.start_at.astimezone(UTC) if spec.start_at else EPOCH
     return max(0, (upper - anchor) // step - (lower - anchor) // step)
+
+
+def _within_start_and_end(spec: TimingSpec, after: datetime, until: datetime) -> tuple[datetime, datetime]:
+    """``(after, until]`` in UTC, narrowed to the schedule's ``[start_at, end_at]``."""
+    lower, upper = after.astimezone(UTC), until.astimezone(UTC)
+    if spec.start_at is not None:
+        lower = max(lower, spec.start_at.astimezone(UTC) - timedelta(microseconds=1))
+    if spec.end_at is not None:
+        upper = min(upper, spec.end_at.astimezone(UTC))
+    return lower, upper
 
 
 def count_cron_fire_times(spec: TimingSpec, after: datetime, until: datetime) -> int:
@@ -310,11 +315,7 @@ def count_cron_fire_times(spec: TimingSpec, after: datetime, until: datetime) ->
     Exact, a day at a time (not a fire time at a time); its cost grows with the range's length in
     days, so a caller counting an unbounded range does it in stretches (``backfill_times``).
     """
-    lower, upper = after.astimezone(UTC), until.astimezone(UTC)
-    if spec.start_at is not None:
-        lower = max(lower, spec.start_at.astimezone(UTC) - timedelta(microseconds=1))
-    if spec.end_at is not None:
-        upper = min(upper, spec.end_at.astimezone(UTC))
+    lower, upper = _within_start_and_end(spec, after, until)
     if upper <= lower:
         return 0
     return crons.count_cron(crons.normalise_cron(spec.cron), ZoneInfo(spec.timezone or "UTC"), lower, upper)
