@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -239,3 +239,19 @@ def edited(instance: models.Model, save_options: dict[str, Any]) -> Iterator[boo
         if updating and not model._default_manager.using(using).select_for_update().filter(pk=instance.pk).exists():
             raise RowDeletedError(str(model._meta.verbose_name), instance.pk)
         yield updating
+
+
+# Type checkers see the model base; at run time the mixin is a plain class before ``models.Model``.
+if TYPE_CHECKING:
+    _ModelBase = models.Model
+else:
+    _ModelBase = object
+
+
+class LockedOnEdit(_ModelBase):
+    """Model mixin: every ``save`` goes through ``edited``, so an edit of a row deleted meanwhile
+    raises ``RowDeletedError`` instead of inserting the row again. List it before ``models.Model``."""
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        with edited(self, kwargs):
+            super().save(*args, **kwargs)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
@@ -38,7 +38,7 @@ class JobKind(models.TextChoices):
     DJANGO_TASK = "django_task", "django.tasks Task"
 
 
-class Job(models.Model):
+class Job(constraints.LockedOnEdit, models.Model):
     """Operational settings of a job; its code is found by ``kind`` and ``key`` (``orchestrator.registry``)."""
 
     key = models.CharField(
@@ -89,12 +89,8 @@ class Job(models.Model):
     ) -> DjangoValidationError:
         return unique_error(model_class, unique_check)  # the words of the database's own refusal
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        with constraints.edited(self, kwargs):  # an edit of a row deleted meanwhile: RowDeletedError
-            super().save(*args, **kwargs)
 
-
-class Directive(models.Model):
+class Directive(constraints.LockedOnEdit, models.Model):
     """A named configuration of a job: the params a run starts from (frozen into the run)."""
 
     name = models.CharField(max_length=200, unique=True)
@@ -114,10 +110,6 @@ class Directive(models.Model):
         self, model_class: type[models.Model], unique_check: Sequence[str]
     ) -> DjangoValidationError:
         return unique_error(model_class, unique_check)  # the words of the database's own refusal
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        with constraints.edited(self, kwargs):  # an edit of a row deleted meanwhile: RowDeletedError
-            super().save(*args, **kwargs)
 
 
 class RunStatus(models.TextChoices):

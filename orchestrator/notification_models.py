@@ -14,8 +14,6 @@ event make one row; delivery claims the row with a compare-and-set and a lease
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import models
 from django.db.models import Q
 
@@ -39,7 +37,7 @@ class Channel(models.TextChoices):
     EMAIL = "email", "email"
 
 
-class NotificationRule(models.Model):
+class NotificationRule(constraints.LockedOnEdit, models.Model):
     """Which events reach which target. ``secret`` is write-only at every door: never shown again."""
 
     name = models.CharField(max_length=100, unique=True)
@@ -64,10 +62,6 @@ class NotificationRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        with constraints.edited(self, kwargs):  # an edit of a row deleted meanwhile: RowDeletedError
-            super().save(*args, **kwargs)
 
     def matches(self, *, event: str, schedule: str, job: str, tenant: str) -> bool:
         """Whether an event with these attributes is for this rule (no database access)."""

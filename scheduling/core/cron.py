@@ -266,7 +266,8 @@ def count_cron(expression: str, zone: ZoneInfo, after: datetime, until: datetime
         elif low < high:
             walked.append((low, high))
     count, cursor = 0, after
-    matcher, times = _matcher(expression), _times_of_day(_matcher(expression))
+    matcher = _matcher(expression)
+    times = _times_of_day(matcher)
     for low, high in [*walked, (until, until)]:
         if cursor < low:  # a stretch of one offset: count its wall times
             offset = _offset(zone, cursor)

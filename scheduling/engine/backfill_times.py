@@ -48,12 +48,12 @@ def count_fire_times(schedule: timing.TimingSpec, start: datetime, end: datetime
         return min(exact, cap + 1)
     deadline = time.monotonic() + COUNT_BUDGET_SECONDS
     count = 0
-    lower = start - _TICK
-    while lower < end - _TICK and count <= cap:
-        upper = min(lower + _STRETCH, end - _TICK)
+    lower, last = start - _TICK, end - _TICK  # (lower, last]: [start, end) as the counts take it
+    while lower < last and count <= cap:
+        upper = min(lower + _STRETCH, last)
         count += timing.count_cron_fire_times(schedule, lower, upper)
         lower = upper
-        if lower < end - _TICK and count <= cap and time.monotonic() > deadline:
+        if lower < last and count <= cap and time.monotonic() > deadline:
             raise ValidationError(
                 {
                     "end": [

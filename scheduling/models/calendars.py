@@ -13,7 +13,7 @@ from orchestrator.errors import ValidationError
 from scheduling.core import calendars, timing
 
 
-class Calendar(models.Model):
+class Calendar(constraints.LockedOnEdit, models.Model):
     """Times no attached schedule runs at: whole local ``dates`` and ``crons`` matched in ``timezone``.
 
     The beat reads it through ``spec()`` (``scheduling.core.calendars``, pure); an excluded fire
@@ -57,10 +57,9 @@ class Calendar(models.Model):
         self.crons = list(crons)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """Validate, then save; an edit of a calendar deleted meanwhile raises ``RowDeletedError``."""
+        """Validate, then save (``LockedOnEdit``: an edit of a calendar deleted meanwhile is refused)."""
         self.clean()
-        with constraints.edited(self, kwargs):
-            super().save(*args, **kwargs)
+        super().save(*args, **kwargs)
 
     def spec(self) -> calendars.CalendarSpec:
         return spec_of(self.name, self.timezone, self.dates, self.crons)
