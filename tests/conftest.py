@@ -37,12 +37,24 @@ def pytest_configure(config: pytest.Config) -> None:
 
     The production hasher (PBKDF2, 1,000,000 iterations) costs 0.24 s of CPU per ``create_user``
     and per ``client.login``: 567 of them were half of the database tier's CPU time. What a
-    password protects (logins, lockouts, sessions) is tested the same with either hasher; the
-    processes the live tier starts keep the production settings.
+    password protects (logins, lockouts, sessions) is tested the same with either hasher. The
+    processes the live tier starts keep the production settings, so a password that one of them
+    checks must be made with ``production_hashers``.
     """
+    from django.conf import settings as django_settings
     from django.test.utils import override_settings
 
+    PRODUCTION_HASHERS.extend(django_settings.PASSWORD_HASHERS)
     override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]).enable()
+
+
+PRODUCTION_HASHERS: list[str] = []
+
+
+@pytest.fixture
+def production_hashers(settings: LazySettings) -> None:
+    """Passwords hashed as the project's own processes check them (a browser logs in to a server)."""
+    settings.PASSWORD_HASHERS = list(PRODUCTION_HASHERS)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -70,6 +70,11 @@ def _kill(pids: set[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+@pytest.fixture(autouse=True)
+def _browser_logins(production_hashers: None) -> None:
+    """The browser logs in to the web server, which checks passwords with the production hashers."""
+
+
 @pytest.fixture
 def web(live: Processes) -> str:  # noqa: F811
     """A real ``manage.py runserver`` (static files served, reloader off) on a free port; its base URL."""
