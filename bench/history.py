@@ -181,12 +181,13 @@ def _burst_rate(dispatcher: Any, round_: int) -> float:
 
 
 def _pages(busy: int) -> dict[str, str]:
-    """The pages measured; a deep page (by number and by cursor) is the middle of the busy schedule's history."""
+    """The pages measured: the deepest numbered page of the busy schedule's history, and its middle by cursor."""
     from bench.child_io import sql
     from scheduling.surfaces.api import keyset
+    from scheduling.surfaces.api.pagination import DEEPEST_ROW
 
     rows = int(sql("SELECT count(*) FROM scheduling_scheduledrun WHERE schedule_id = %s", [busy])[0][0])
-    deep = max(1, rows // 2 // 50)
+    deep = DEEPEST_ROW // 50  # numbered pages end at row 10,000 (a 400 past it): the deepest one
     middle = sql(
         "SELECT COALESCE(scheduled_for, created_at), id FROM scheduling_scheduledrun WHERE schedule_id = %s "
         "ORDER BY COALESCE(scheduled_for, created_at) DESC, id DESC OFFSET %s LIMIT 1",
@@ -202,7 +203,7 @@ def _pages(busy: int) -> dict[str, str]:
         "/schedules/<busy>/": f"/schedules/{busy}/",
         "API: run list": "/api/runs/",
         "API: busy history, first page": f"/api/schedules/{busy}/history/",
-        f"API: busy history, page {deep:,} (middle)": f"/api/schedules/{busy}/history/?page={deep}",
+        f"API: busy history, page {deep:,} (deepest numbered)": f"/api/schedules/{busy}/history/?page={deep}",
         "API: busy history by cursor, first page": f"/api/schedules/{busy}/history/?cursor=",
         "API: busy history by cursor, middle": f"/api/schedules/{busy}/history/?cursor={cursor}",
         "/metrics": "/metrics",

@@ -85,6 +85,24 @@ def test_history_is_newest_first_paginated_and_filterable(admin):
 # --- runs and jobs -----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("list_path", ["history", "runs"])
+def test_numbered_pages_end_at_row_ten_thousand_with_a_400_that_says_what_to_use(admin, list_path):
+    schedule = _schedule(name="deep-pages")
+    _occurrences(schedule, 3, datetime(2030, 1, 1, tzinfo=UTC))
+    url = f"/api/schedules/{schedule.pk}/history/" if list_path == "history" else "/api/runs/"
+
+    # The last numbered page within the first 10,000 rows is answered (a 404 here: these lists are short).
+    assert admin.get(url, {"page": 10_000, "page_size": 1}).status_code == 404
+    assert admin.get(url, {"page": 200}).status_code == 404  # 50 rows a page by default: rows 9,951-10,000
+    for query in ({"page": 10_001, "page_size": 1}, {"page": 201}, {"page": 30_006}):
+        response = admin.get(url, query)
+        assert response.status_code == 400, (query, response.content)
+        [message] = response.json()["page"]
+        assert message.startswith(f"page {query['page']} of {query.get('page_size', 50)} rows starts past row 10,000")
+        assert "time filters" in message and "`cursor`" in message
+    assert admin.get(url, {"page": 1, "page_size": 500}).status_code == 200
+
+
 def test_runs_list_filters_and_detail(admin):
     schedule = _schedule(name="runs-of")
     start = datetime(2030, 1, 1, tzinfo=UTC)
