@@ -32,6 +32,10 @@ settings.register_profile("deep", max_examples=2000, deadline=None, database=Non
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+#: The project's own password hashers, read before ``pytest_configure`` replaces them in the test processes.
+PRODUCTION_HASHERS: list[str] = []
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Passwords made in the test processes are hashed with MD5, as Django's testing docs advise.
 
@@ -46,9 +50,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
     PRODUCTION_HASHERS.extend(django_settings.PASSWORD_HASHERS)
     override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]).enable()
-
-
-PRODUCTION_HASHERS: list[str] = []
 
 
 @pytest.fixture

@@ -27,16 +27,33 @@ def _whole_number(request: Request, name: str, maximum: int | None) -> int | Non
     return int(raw)
 
 
+#: How deep numbered pages of the history lists reach. A page reads every row before it (an
+#: ``OFFSET``): the middle of a busy schedule's 3 million occurrences took 41 s of the database.
+DEEPEST_ROW = 10_000
+
+
 class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+    #: Numbered pages end at this row (page x page_size); None: they do not end.
+    deepest_row: int | None = None
 
     def get_page_size(self, request: Request) -> int:
         return _whole_number(request, "page_size", self.max_page_size) or self.page_size
 
     def paginate_queryset(self, queryset: QuerySet[Any], request: Request, view: APIView | None = None) -> list[Any]:
-        _whole_number(request, "page", None)
+        number = _whole_number(request, "page", None) or 1
+        if self.deepest_row is not None and (number - 1) * (size := self.get_page_size(request)) >= self.deepest_row:
+            raise ValidationError(
+                {
+                    "page": [
+                        f"page {number} of {size} rows starts past row {self.deepest_row:,}, where numbered pages "
+                        "end (a deeper one reads every row before it): narrow the list with its time filters, or "
+                        "follow `cursor` pages where the list offers them"
+                    ]
+                }
+            )
         return list(super().paginate_queryset(queryset, request, view) or [])
 
     def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
@@ -45,12 +62,12 @@ class Pagination(PageNumberPagination):
             parameter["schema"]["minimum"] = 1
             if parameter["name"] == "page_size":
                 parameter["schema"]["maximum"] = self.max_page_size
+            if parameter["name"] == "page" and self.deepest_row is not None:
+                parameter["description"] = (
+                    f"A page number. Numbered pages reach the first {self.deepest_row:,} rows (page x page_size); "
+                    "past them: the time filters, or `cursor` where offered."
+                )
         return parameters
-
-
-#: How deep numbered pages of the history lists reach. A page reads every row before it (an
-#: ``OFFSET``): the middle of a busy schedule's 3 million occurrences took 41 s of the database.
-DEEPEST_ROW = 10_000
 
 
 class EstimatedCountPagination(Pagination):
@@ -63,28 +80,4 @@ class EstimatedCountPagination(Pagination):
     """
 
     django_paginator_class = EstimatedCountPaginator
-
-    def paginate_queryset(self, queryset: QuerySet[Any], request: Request, view: APIView | None = None) -> list[Any]:
-        number = _whole_number(request, "page", None) or 1
-        size = self.get_page_size(request)
-        if (number - 1) * size >= DEEPEST_ROW:
-            raise ValidationError(
-                {
-                    "page": [
-                        f"page {number} of {size} rows starts past row {DEEPEST_ROW:,}, where numbered pages end "
-                        "(a deeper one reads every row before it): narrow the list with its time filters, or "
-                        "follow `cursor` pages where the list offers them"
-                    ]
-                }
-            )
-        return super().paginate_queryset(queryset, request, view)
-
-    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
-        parameters = super().get_schema_operation_parameters(view)
-        for parameter in parameters:
-            if parameter["name"] == "page":
-                parameter["description"] = (
-                    f"A page number. Numbered pages reach the first {DEEPEST_ROW:,} rows (page x page_size); "
-                    "past them: the time filters, or `cursor` where offered."
-                )
-        return parameters
+    deepest_row = DEEPEST_ROW
