@@ -30,6 +30,11 @@ def events_of(run: Run) -> list[dict]:
     return events.events_for_run(run.id)
 
 
+def wait_started(run: Run) -> None:
+    """Until its job has begun: the claim commits ``running`` before the slot is taken and ``run_started`` written."""
+    wait_until(lambda: "run_started" in [e["event"] for e in events_of(run)], timeout=30, message="its job to start")
+
+
 def slots_in_use(redis_db, scope: str) -> int:
     now_ms = int(redis_db.time()[0]) * 1000
     return int(redis_db.zcount(f"ostinato:limit:{scope}", now_ms, "+inf"))
@@ -41,7 +46,7 @@ def test_a_killed_worker_frees_its_slot_and_its_run_fails_as_worker_lost(live, r
     wait_ready(victim)
     wait_ready(live.beat(env=FAST))
     run = start("probe", key="lost", seconds=60)
-    wait_until(lambda: Run.objects.filter(id=run.id, status="running").exists(), timeout=30, message="running")
+    wait_started(run)
     assert slots_in_use(redis_db, "job:probe") == 1
 
     victim.kill()  # SIGKILL the whole worker: no cleanup of any kind
@@ -91,7 +96,7 @@ def test_a_killed_workers_run_is_retried_when_its_job_allows(live, redis_db):
     wait_ready(victim)
     wait_ready(live.beat(env=FAST))
     run = start("probe", key="retry-after-loss", seconds=4)
-    wait_until(lambda: Run.objects.filter(id=run.id, status="running").exists(), timeout=30, message="running")
+    wait_started(run)
     victim.kill()
     wait_ready(live.worker("survivor", concurrency=1, env=FAST))
     done = wait_until(
@@ -158,7 +163,7 @@ def test_cancel_a_running_run_terminates_it_and_frees_its_slot(live, redis_db):
     wait_ready(live.worker(concurrency=1, env=FAST))
     key = f"cancel-{uuid.uuid4().hex[:6]}"
     run = start("probe", key=key, seconds=30)
-    wait_until(lambda: Run.objects.filter(id=run.id, status="running").exists(), timeout=30, message="running")
+    wait_started(run)
     assert slots_in_use(redis_db, "job:probe") == 1
 
     [cancelled] = service.cancel_runs([run.id], reason="stopped by the test", now=timezone.now())
