@@ -153,8 +153,11 @@ def test_the_wheel_installs_the_three_apps_with_their_templates_and_static_files
         "scheduling/migrations/0001_initial.py",
     ):
         assert (site / shipped).is_file(), shipped
-    record = next(site.glob("ostinato-*.dist-info")) / "RECORD"
+    dist_info = next(site.glob("ostinato-*.dist-info"))
+    record = dist_info / "RECORD"
     assert not [line for line in record.read_text().splitlines() if line.startswith(("project/", "tests/"))]
+    # the license as an SPDX expression (PEP 639): setuptools deprecates the table form, an error from 2027-02-18
+    assert "License-Expression: Apache-2.0" in (dist_info / "METADATA").read_text().splitlines()
     assert not [p for p in site.rglob("tasks.py") if sha256(p) == TASKS_SHA256], "the host's task code is not copied"
     probe = "import importlib.util as u, scheduling; print(u.find_spec('project'), scheduling.__file__)"
     found = subprocess.run(
