@@ -22,7 +22,7 @@ import redis
 from bench import stats
 from bench.driver import RESULTS, child, say
 from bench.env import ROOT
-from bench.procfs import status_mb
+from bench.procfs import cpu_by_role, status_mb
 
 #: Runs the two worker profiles take: enough samples; the profilers slow a run several times over.
 PROFILE_RUNS = 500
@@ -75,12 +75,18 @@ def drain(env: dict[str, str], m: int, settings: WorkerSettings, *, ours: bool, 
     ``profile``: run it as one ``-P solo`` process under pyinstrument instead (``bench.profiled_worker``),
     writing ``<profile>.txt``; the settings' concurrency does not apply then.
     """
-    seconds = time_drain(env, start_worker(env, settings, profile=profile), m, ours=ours)
-    return {"m": m, "seconds": seconds, "rate": m / seconds}
+    cpu: dict[str, float] = {}
+    seconds = time_drain(env, start_worker(env, settings, profile=profile), m, ours=ours, cpu=cpu)
+    return {"m": m, "seconds": seconds, "rate": m / seconds, "cpu_ms_per_message": cpu}
 
 
-def time_drain(env: dict[str, str], worker: subprocess.Popen[bytes], m: int, *, ours: bool) -> float:
-    """Seconds from ``worker``'s first take of the ``m`` queued messages to their drain (``drained``); stops it."""
+def time_drain(
+    env: dict[str, str], worker: subprocess.Popen[bytes], m: int, *, ours: bool, cpu: dict[str, float] | None = None
+) -> float:
+    """Seconds from ``worker``'s first take of the ``m`` queued messages to their drain (``drained``); stops it.
+
+    ``cpu`` receives the CPU each kind of process spent meanwhile, in ms per message (``procfs.cpu_by_role``).
+    """
     client = redis.Redis.from_url(env["REDIS_URL"])
     try:
         first = None
@@ -88,17 +94,20 @@ def time_drain(env: dict[str, str], worker: subprocess.Popen[bytes], m: int, *, 
         while time.monotonic() < deadline:
             waiting = client.llen("default")
             if first is None and waiting < m:
-                first = time.perf_counter()
+                first, before = time.perf_counter(), cpu_by_role(worker.pid)
             if drained(env, client, ours=ours, waiting=waiting):
                 break
             time.sleep(0.01)
         else:
             raise SystemExit("error: the worker did not drain the queue within 900 s")
-        done = time.perf_counter()
+        done, after = time.perf_counter(), cpu_by_role(worker.pid)
     finally:
         worker.terminate()
         worker.wait(timeout=60)
     assert first is not None
+    if cpu is not None:
+        cpu.update({role: (after[role] - before[role]) * 1000 / m for role in after})
+        cpu["all"] = sum(cpu.values())
     return done - first
 
 
@@ -230,6 +239,7 @@ def end_to_end_step(
             f"  pair {index + 1}: raw Celery {pair['raw']['rate']:,.0f}/s, ours {pair['ours']['rate']:,.0f}/s: "
             f"ratio {pair['ratio']:.2f}; run statuses {pair['ours']['statuses']}"
         )
+        say(f"    CPU ms a message: raw {cpu_text(pair['raw'])}; ours {cpu_text(pair['ours'])}")
     ratio = stats.median([pair["ratio"] for pair in measured])
     say(f"  median ratio {ratio:.2f} (goal >= 0.5) over {pairs} pair(s)")
     return {
@@ -241,6 +251,15 @@ def end_to_end_step(
         "job": e2e.job,
         "worker": asdict(settings),
     }
+
+
+def cpu_text(side: dict[str, Any]) -> str:
+    """``time_drain``'s CPU figures of one side, as printed."""
+    cpu = side["cpu_ms_per_message"]
+    return (
+        f"{cpu['all']:.2f} (main {cpu['main']:.2f}, pool {cpu['pool']:.2f}, "
+        f"PostgreSQL {cpu['postgres']:.2f}, Redis {cpu['redis']:.2f})"
+    )
 
 
 def solo_profile_step(env: dict[str, str], m: int, stamp: str) -> dict[str, Any]:
