@@ -15,14 +15,24 @@ def status_mb(field: str, pid: int | str = "self") -> float:
     raise RuntimeError(f"no {field} in /proc/{pid}/status")
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU time of ``pid`` so far, in seconds; None once it has gone."""
+def _stat(pid: int) -> tuple[str, list[str]] | None:
+    """``/proc/<pid>/stat``: the command name and the fields after it (state first); None once it has gone."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
+            head, tail = stat.read().rsplit(")", 1)
     except (FileNotFoundError, ProcessLookupError):
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return head.split("(", 1)[1], tail.split()
+
+
+def _cpu(fields: list[str]) -> float:
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime, in clock ticks
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of ``pid`` so far, in seconds; None once it has gone."""
+    found = _stat(pid)
+    return None if found is None else _cpu(found[1])
 
 
 def cpu_by_role(worker_pid: int) -> dict[str, float]:
@@ -33,23 +43,17 @@ def cpu_by_role(worker_pid: int) -> dict[str, float]:
     """
     totals = {"main": 0.0, "pool": 0.0, "postgres": 0.0, "redis": 0.0}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        found = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if found is None:
             continue
-        pid = int(entry.name)
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                head, tail = stat.read().rsplit(")", 1)
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        name, parent = head.split("(", 1)[1], int(tail.split()[1])
+        name, fields = found
         role = (
-            "main" if pid == worker_pid
-            else "pool" if parent == worker_pid
+            "main" if int(entry.name) == worker_pid
+            else "pool" if int(fields[1]) == worker_pid
             else "postgres" if name.startswith("postgres")
             else "redis" if name.startswith("redis-server")
             else None
         )  # fmt: skip
-        seconds = cpu_seconds(pid)
-        if role is not None and seconds is not None:
-            totals[role] += seconds
+        if role is not None:
+            totals[role] += _cpu(fields)
     return totals

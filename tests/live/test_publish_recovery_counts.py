@@ -27,8 +27,10 @@ REFUSING_BROKER = {"REDIS_URL": "redis://127.0.0.1:1/0"}  # nothing listens on p
 def _refused_then_recovered(live, redis_db, queue: str, *, check_between=None) -> Run:
     """A real beat tick (a subprocess) whose publish the broker refuses, then this process's recovery."""
     factories.job("noop", queue=queue)  # a queue of its own: the metrics folder is shared by the session
-    schedule = factories.schedule("noop", interval_seconds=60)
-    due = schedule.next_run_at - timedelta(seconds=60)  # the fire time just past
+    # Hourly: the fire time after the one just past is an hour away. With a minute, a slow start of
+    # the beat subprocess could cross it, and the beat then rightly missed the older one (run_once).
+    schedule = factories.schedule("noop", interval_seconds=3600)
+    due = schedule.next_run_at - timedelta(seconds=3600)  # the fire time just past
     Schedule.objects.filter(pk=schedule.pk).update(next_run_at=due, due_at=due)
     output = live.run_manage("scheduler", "--once", env=REFUSING_BROKER)
     assert "1 dispatched" in output and "0 published" in output, output
