@@ -81,13 +81,18 @@ def execute_run(
 def execute_claimed(
     run: Run,
     *,
+    snapshot: RunSnapshot | None = None,
     clock: Clock = timezone.now,
     timeout_exceptions: tuple[type[BaseException], ...] = (),
 ) -> Outcome:
-    """Execute a claimed run's job and record everything it did (status, result, error, events)."""
+    """Execute a claimed run's job and record everything it did (status, result, error, events).
+
+    ``snapshot``: the run's, when the caller already read it (it is read from ``run`` otherwise).
+    """
     worker = run.worker
     attempt = run.attempt - 1
-    snapshot = RunSnapshot.of(run.directive_snapshot)
+    if snapshot is None:
+        snapshot = RunSnapshot.of(run.directive_snapshot)
     base = run_event_fields(run, snapshot)
     events.emit([{"event": events.RUN_STARTED, **base, "worker": worker, "attempt": run.attempt}])
     logger.info("run started", extra={"event": events.RUN_STARTED, **base, "worker": worker})
@@ -169,7 +174,12 @@ def execute_claimed(
     )
     hooks.run_ended.send(
         hooks.RunEnded(
-            run_id=run.id, job_key=base["job"], status=status, snapshot=run.directive_snapshot, read=read or {}
+            run_id=run.id,
+            job_key=base["job"],
+            status=status,
+            snapshot=run.directive_snapshot,
+            read=read or {},
+            parsed=snapshot,
         )
     )
     return Outcome(run_id=run.id, status=status, error=error)

@@ -34,7 +34,6 @@ from orchestrator.connections import celery_app
 from orchestrator.hooks import RunEnded
 from orchestrator.models import Run, RunStatus
 from orchestrator.notification_models import DeliveryStatus, Notification, NotificationEvent, NotificationRule
-from orchestrator.snapshots import RunSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +195,7 @@ def on_run_ended(ended: RunEnded) -> None:
     row = Run.objects.filter(pk=ended.run_id).values("error", "started_at", "finished_at", "trigger", "attempt").first()
     if row is None:
         return
-    snapshot = RunSnapshot.of(ended.snapshot)
+    snapshot = ended.frozen
     ref = snapshot.schedule
     finished = row["finished_at"]
     at = finished or timezone.now()

@@ -50,11 +50,10 @@ def _release_buffered_after_run(ended: RunEnded) -> None:
     """When a run of a buffering schedule ends, start its next buffered occurrence right away."""
     from django.utils import timezone
 
-    from orchestrator.snapshots import RunSnapshot
     from scheduling.core.policies import BUFFERING
     from scheduling.engine.buffered import release_buffered
 
-    schedule = RunSnapshot.of(ended.snapshot).schedule
+    schedule = ended.frozen.schedule
     if schedule is not None and schedule.id and schedule.overlap_policy in BUFFERING:
         release_buffered(timezone.now(), [schedule.id])
 

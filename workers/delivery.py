@@ -12,14 +12,15 @@ from workers.leases import Limit
 WAITING_PREFIX = "waiting for a slot"
 
 
-def limits_for(run: Run) -> list[Limit]:
+def limits_for(run: Run, snapshot: RunSnapshot | None = None) -> list[Limit]:
     """Most specific first: a run waits in the waiting room of the narrowest limit that is full.
 
     The job's ``max_concurrency`` and the global limit are read as the run is delivered, so
-    lowering them affects runs not yet started; the schedule's is the one frozen into the run.
+    lowering them affects runs not yet started; the schedule's is the one frozen into the run
+    (``snapshot``, when the caller already read it).
     """
     limits: list[Limit] = []
-    schedule = RunSnapshot.of(run.directive_snapshot).schedule
+    schedule = (snapshot or RunSnapshot.of(run.directive_snapshot)).schedule
     if schedule is not None and schedule.max_concurrency:
         limits.append(
             Limit(

@@ -27,6 +27,7 @@ from django.utils import timezone
 from orchestrator import db, execution, publishing, tracing
 from orchestrator.broker import RUN_TASK_NAME, note_expiry_ms
 from orchestrator.models import Run
+from orchestrator.snapshots import RunSnapshot
 from workers.delivery import WAITING_PREFIX, limits_for
 from workers.leases import Freed, Leases
 from workers.renewer import Heartbeat, Renewer
@@ -80,10 +81,11 @@ def deliver(task: Task[Any, Any], run_id: str, attempt: int) -> str:
         return execution.DUPLICATE
     if tracing.enabled():
         tracing.annotate(claimed)
-    limits = limits_for(claimed)
+    snapshot = RunSnapshot.of(claimed.directive_snapshot)  # read once for the limits, the execution and the hooks
+    limits = limits_for(claimed, snapshot)
     ttl = float(settings.SCHEDULER_LEASE_TTL_SECONDS)
     if not limits:
-        return _run_unlimited(claimed, ttl_seconds=ttl)
+        return _run_unlimited(claimed, snapshot, ttl_seconds=ttl)
     recheck = float(settings.SCHEDULER_WAIT_RECHECK_SECONDS)
     try:
         acquired = leases().acquire(claimed.id, limits, ttl_seconds=ttl)
@@ -106,7 +108,7 @@ def deliver(task: Task[Any, Any], run_id: str, attempt: int) -> str:
     claimed.started_at = timezone.now()
     heartbeat = Heartbeat(renewer(), claimed.id, limits, ttl_seconds=ttl)
     with heartbeat:
-        outcome = execution.execute_claimed(claimed, timeout_exceptions=(SoftTimeLimitExceeded,))
+        outcome = execution.execute_claimed(claimed, snapshot=snapshot, timeout_exceptions=(SoftTimeLimitExceeded,))
     wake_waiters(leases(), heartbeat.freed)
     return outcome.status
 
@@ -127,7 +129,7 @@ def leave_for_recovery(run_id: str, exc: BaseException) -> str:
     return LEFT_FOR_RECOVERY
 
 
-def _run_unlimited(claimed: Run, *, ttl_seconds: float) -> str:
+def _run_unlimited(claimed: Run, snapshot: RunSnapshot, *, ttl_seconds: float) -> str:
     """A run no limit applies to: no slot to take, so no Redis round trip before or after it.
 
     The process's renewer writes its heartbeat at its next round (see ``workers.leases``) and
@@ -139,7 +141,7 @@ def _run_unlimited(claimed: Run, *, ttl_seconds: float) -> str:
     claimed.started_at = timezone.now()
     heartbeat = Heartbeat(renewer(), claimed.id, [], ttl_seconds=ttl_seconds, leased=False)
     with heartbeat:
-        outcome = execution.execute_claimed(claimed, timeout_exceptions=(SoftTimeLimitExceeded,))
+        outcome = execution.execute_claimed(claimed, snapshot=snapshot, timeout_exceptions=(SoftTimeLimitExceeded,))
     return outcome.status
 
 

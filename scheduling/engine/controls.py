@@ -237,7 +237,7 @@ STREAK_READ = EndRead(
 
 def count_run_end(ended: RunEnded) -> None:
     """Count a scheduled run's end into its schedule's failure streak; pause the schedule at its threshold."""
-    schedule_id = _streak_of(RunSnapshot.of(ended.snapshot), ended.status)
+    schedule_id = _streak_of(ended.frozen, ended.status)
     if schedule_id is None:
         return
     if ended.status == RunStatus.SUCCEEDED and ended.read.get(STREAK_READ.name) == 0:

@@ -39,7 +39,6 @@ from django.utils import timezone
 from orchestrator import events
 from orchestrator.hooks import RunEnded
 from orchestrator.models import ACTIVE_STATUSES, RunTrigger
-from orchestrator.snapshots import RunSnapshot
 from scheduling.engine import hooks
 from scheduling.engine.reports import RunOverdue
 from scheduling.models import Schedule, ScheduledRun
@@ -91,7 +90,7 @@ def mark_overdue(now: datetime) -> list[RunOverdue]:
 
 def flag_late_end(ended: RunEnded) -> None:
     """At a scheduled run's end: flag it overdue if it ended past its deadline and no pass flagged it yet."""
-    ref = RunSnapshot.of(ended.snapshot).schedule
+    ref = ended.frozen.schedule
     if ref is None or not ref.scheduled_for:
         return  # a run now: no nominal time, no deadline
     if ref.deadline_seconds is not None:  # frozen at creation (older snapshots: look it up)
