@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from tests.slots import take_slot
+from tests.slots import SLOTS, take_slot, try_slot
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
@@ -30,13 +30,43 @@ def _admin(sql: str) -> None:
         conn.execute(sql)
 
 
+def drop_orphans(prefix: str) -> list[str]:
+    """Drop the databases ``<prefix>_s<N>`` of the slots no run holds now; returns their names.
+
+    A bench run that was killed (SIGKILL, a closed terminal) leaves its database behind, and only
+    a later run that takes the same slot drops it: a seeded history is ~14 GiB. A slot held by a
+    running test or bench run (its lock is taken, also by this process) keeps its database.
+    """
+    with psycopg.connect(PG, autocommit=True) as conn:
+        names = {str(row[0]) for row in conn.execute("SELECT datname FROM pg_database")}
+    dropped = []
+    for slot in SLOTS:
+        name = f"{prefix}_s{slot}"
+        if name not in names:
+            continue
+        handle = try_slot(slot)
+        if handle is None:
+            continue  # in use
+        try:
+            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            dropped.append(name)
+        finally:
+            handle.close()
+    return dropped
+
+
 @contextmanager
 def services(prefix: str = "ostinato_bench") -> Iterator[dict[str, str]]:
-    """Create the database ``<prefix>_s<slot>`` (migrated) and pick a Redis db; drop and flush both on the way out."""
+    """Create the database ``<prefix>_s<slot>`` (migrated) and pick a Redis db; drop and flush both on the way out.
+
+    Databases of this prefix that killed runs left in free slots are dropped first (``drop_orphans``).
+    """
     found = take_slot()
     if found is None:
         raise SystemExit("error: every slot (Redis db 1..15) is taken by test or bench runs on this machine")
     slot, handle = found
+    for orphan in drop_orphans(prefix):
+        print(f"dropped {orphan}, left by a bench run that was killed", file=sys.stderr)
     name = f"{prefix}_s{slot}"
     scratch = Path(tempfile.mkdtemp(prefix="ostinato-bench-"))
     env = {

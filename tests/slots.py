@@ -18,13 +18,20 @@ SLOTS = range(1, 16)  # Redis databases 1..15; 0 is left to the developer's own 
 def take_slot() -> tuple[int, IO[str]] | None:
     """The first free slot and its lock file (closing it frees the slot); None when all are taken."""
     for slot in SLOTS:
-        handle = open(Path(tempfile.gettempdir()) / f"ostinato-test-slot-{slot}.lock", "w")  # noqa: SIM115
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            continue
-        handle.write(str(os.getpid()))
-        handle.flush()
-        return slot, handle
+        handle = try_slot(slot)
+        if handle is not None:
+            return slot, handle
     return None
+
+
+def try_slot(slot: int) -> IO[str] | None:
+    """Slot ``slot``'s lock file when the slot is free (closing it frees the slot again), else None."""
+    handle = open(Path(tempfile.gettempdir()) / f"ostinato-test-slot-{slot}.lock", "w")  # noqa: SIM115
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
