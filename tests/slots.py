@@ -26,12 +26,14 @@ def take_slot() -> tuple[int, IO[str]] | None:
 
 def try_slot(slot: int) -> IO[str] | None:
     """Slot ``slot``'s lock file when the slot is free (closing it frees the slot again), else None."""
-    handle = open(Path(tempfile.gettempdir()) / f"ostinato-test-slot-{slot}.lock", "w")  # noqa: SIM115
+    # "a", never "w": probing a slot another run holds must not erase the PID it wrote there
+    handle = open(Path(tempfile.gettempdir()) / f"ostinato-test-slot-{slot}.lock", "a")  # noqa: SIM115
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
         return None
+    handle.truncate(0)
     handle.write(str(os.getpid()))
     handle.flush()
     return handle

@@ -46,3 +46,18 @@ def _is_free(slot: int) -> bool:
         return False
     handle.close()
     return True
+
+
+def test_probing_a_held_slot_keeps_its_holders_pid():
+    found = take_slot()
+    assert found is not None, "no free slot"
+    slot, held = found
+    try:
+        path = held.name
+        with open(path) as lock:
+            before = lock.read()
+        assert try_slot(slot) is None
+        with open(path) as lock:
+            assert lock.read() == before != ""
+    finally:
+        held.close()
